@@ -1,0 +1,91 @@
+"""Worker and client configuration, read from the environment once.
+
+Every knob the README documents lives here, with its default, so processors,
+the CLI and tests agree on topic names and addresses.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str = field(default_factory=lambda: _env("AUTOMATIONS_TOPIC_PREFIX", "automations"))
+
+    def _name(self, suffix: str) -> str:
+        return f"{self.prefix}.{suffix}"
+
+    @property
+    def school_events(self) -> str:
+        return self._name("school-events")
+
+    @property
+    def definitions(self) -> str:
+        return self._name("definitions")
+
+    @property
+    def control(self) -> str:
+        return self._name("control")
+
+    @property
+    def delays(self) -> str:
+        return self._name("delays")
+
+    @property
+    def fired_timers(self) -> str:
+        return self._name("fired-timers")
+
+    @property
+    def actions(self) -> str:
+        return self._name("actions")
+
+    @property
+    def run_status(self) -> str:
+        return self._name("run-status")
+
+    @property
+    def dead_letter(self) -> str:
+        return self._name("dead-letter")
+
+    def learner_scoped(self) -> list[str]:
+        """Topics keyed by `school:user`; they must share a partition count."""
+        return [
+            self.school_events,
+            self.control,
+            self.delays,
+            self.fired_timers,
+            self.actions,
+            self.run_status,
+        ]
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = field(
+        default_factory=lambda: _env(
+            "AUTOMATIONS_KAFKA_BOOTSTRAP",
+            f"127.0.0.1:{_env('AUTOMATIONS_BROKER_PORT', '9092')}",
+        )
+    )
+    partitions: int = field(default_factory=lambda: int(_env("AUTOMATIONS_PARTITIONS", "8")))
+    replication_factor: int = field(
+        default_factory=lambda: int(_env("AUTOMATIONS_REPLICATION_FACTOR", "1"))
+    )
+    app_id: str = field(default_factory=lambda: _env("AUTOMATIONS_APP_ID", "school-automations"))
+    data_dir: str = field(default_factory=lambda: _env("AUTOMATIONS_DATA_DIR", "var/worker"))
+    web_port: int = field(default_factory=lambda: int(_env("AUTOMATIONS_WEB_PORT", "6066")))
+    # Only for tests: lets the worker's clock be pinned/advanced (see processors.clock).
+    controllable_clock: bool = field(
+        default_factory=lambda: _env("AUTOMATIONS_TEST_CLOCK", "") == "1"
+    )
+    topics: Topics = field(default_factory=Topics)
+
+
+def load() -> Settings:
+    return Settings()
