@@ -29,6 +29,9 @@ def pattern_problem(pattern: str) -> str | None:
         if isinstance(detail, bytes):
             detail = detail.decode("utf-8", "replace")
         return f"is not a valid regular expression ({detail})"
+    except UnicodeEncodeError:
+        # A lone surrogate (legal as a JSON escape) is not text RE2 can read.
+        return "is not a valid regular expression (it contains invalid characters)"
     return None
 
 
@@ -40,5 +43,5 @@ def search(pattern: str, text: str) -> bool:
     """
     try:
         return _compiled(pattern).search(text) is not None
-    except re2.error:
+    except (re2.error, UnicodeEncodeError):
         return False
