@@ -1,0 +1,122 @@
+"""The automations a worker knows, indexed for the hot path.
+
+Owns `Catalog`, built from the definitions global table: which automations
+accept entries (`for_school`: active ones, in a stable order), lookup of any
+known one (`get`: active, inactive or finishing; deleted ones are absent, so
+their runs find nothing), the trigger index (event type and its main
+parameter -> candidate triggers, so an event costs a dict lookup, not a scan
+of a school's thousand automations), the inactivity day counts in use, and
+each version's flow index (step by id, the step after each step).
+A catalog is immutable once built; a definitions change builds a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from engine.definitions import Automation, Branch, Trigger
+from engine.triggers import PRIMARY_PARAMETER
+
+
+class FlowIndex:
+    """Navigation of one automation version's flow by step id (ruling 7).
+
+    The step after a step is its next sibling; after the last step of a yes
+    or no list comes the step after the branch that holds the list.
+    """
+
+    def __init__(self, flow: list):
+        self.steps: dict[str, object] = {}
+        self.successor: dict[str, str | None] = {}
+        self.first: str | None = flow[0].id if flow else None
+        self._index(flow, None)
+
+    def _index(self, steps: list, after: str | None) -> None:
+        for position, step in enumerate(steps):
+            following = steps[position + 1].id if position + 1 < len(steps) else after
+            self.steps[step.id] = step
+            self.successor[step.id] = following
+            if isinstance(step, Branch):
+                self._index(step.yes, following)
+                self._index(step.no, following)
+
+    def followers(self, step_id: str) -> tuple[str, ...]:
+        chain = []
+        current = self.successor.get(step_id)
+        while current is not None:
+            chain.append(current)
+            current = self.successor.get(current)
+        return tuple(chain)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One trigger an event may fire; `order` keeps automations, then triggers, in order."""
+
+    order: tuple[int, int]
+    automation: Automation
+    trigger: Trigger
+
+
+class Catalog:
+    def __init__(self, automations: Iterable[Automation]):
+        self._all: dict[str, Automation] = {}
+        for automation in automations:
+            self._all[automation.id] = automation
+        ordered = sorted(self._all.values(), key=lambda a: (a.school, a.id))
+        self._active: dict[str, tuple[Automation, ...]] = {}
+        for automation in ordered:
+            if automation.status == "active":
+                self._active.setdefault(automation.school, ())
+                self._active[automation.school] += (automation,)
+        self._flows = {a.id: FlowIndex(a.flow) for a in ordered}
+        self._by_key: dict[tuple[str, str, object], list[Candidate]] = {}
+        self._inactivity_days: dict[str, frozenset[int]] = {}
+        for school, automations_of_school in self._active.items():
+            days: set[int] = set()
+            for rank, automation in enumerate(automations_of_school):
+                for trigger_rank, trigger in enumerate(automation.triggers):
+                    parameter = PRIMARY_PARAMETER.get(trigger.event)
+                    value = getattr(trigger, parameter) if parameter else None
+                    candidate = Candidate((rank, trigger_rank), automation, trigger)
+                    self._by_key.setdefault((school, trigger.event, value), []).append(candidate)
+                    if trigger.event == "user.inactive" and trigger.days is not None:
+                        days.add(trigger.days)
+            self._inactivity_days[school] = frozenset(days)
+        self._merged: dict[tuple[str, str, object], tuple[Candidate, ...]] = {}
+
+    @classmethod
+    def of(cls, automations: Iterable[Automation]) -> "Catalog":
+        return cls(automations)
+
+    def for_school(self, school: str) -> tuple[Automation, ...]:
+        """Automations that accept entries: the school's active ones, ordered by id."""
+        return self._active.get(school, ())
+
+    def get(self, automation_id: str) -> Automation | None:
+        return self._all.get(automation_id)
+
+    def flow(self, automation: Automation) -> FlowIndex:
+        index = self._flows.get(automation.id)
+        if index is None or self._all.get(automation.id) is not automation:
+            index = FlowIndex(automation.flow)
+        return index
+
+    def inactivity_days(self, school: str) -> frozenset[int]:
+        return self._inactivity_days.get(school, frozenset())
+
+    def candidates(self, school: str, event_type: str, data: dict) -> tuple[Candidate, ...]:
+        """Triggers whose event type and main parameter fit, in automation then trigger order."""
+        parameter = PRIMARY_PARAMETER.get(event_type)
+        value = data.get(parameter) if parameter else None
+        key = (school, event_type, value)
+        merged = self._merged.get(key)
+        if merged is None:
+            wildcard = self._by_key.get((school, event_type, None), [])
+            specific = self._by_key.get(key, []) if value is not None else []
+            if not specific:
+                return tuple(wildcard)
+            merged = tuple(sorted(wildcard + specific, key=lambda c: c.order))
+            self._merged[key] = merged
+        return merged

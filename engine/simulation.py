@@ -1,0 +1,183 @@
+"""Simulation: automations run over recorded school events with a virtual clock.
+
+Owns `simulate`, the same code path as the live worker minus Kafka: one
+`LearnerState` per `school:user`, every input through `engine.decider.handle`,
+timers in a heap instead of the delay topic. The clock (DESIGN.md, Time):
+events in `occurred_at` order (ties in input order) with `now = occurred_at`;
+timers due before the next event fire first, in due order, each at its due
+time; after the last event the clock runs to `until` (or until no timer is
+left). Definitions are simulated as active; one without `activated_at`
+counts as activated before every event.
+
+The result lists every run with its status, decision trace and actions, plus
+the skipped and declined entries; equal inputs give equal results.
+"""
+
+from __future__ import annotations
+
+import heapq
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from engine.catalog import Catalog
+from engine.commands import FireTimer, HandleSchoolEvent, Timer
+from engine.decider import handle
+from engine.definitions import Automation
+from engine.events import ActionCommand, EntryDeclined, RunSkipped
+from engine.learner import LearnerState
+from engine.school_events import SchoolEvent
+
+BEFORE_EVERYTHING = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class RunReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    school: str
+    user: str
+    automation_id: str
+    automation_version: int
+    mode: str
+    trigger_id: str | None
+    trigger_event_id: str | None
+    replay_of: str | None
+    started_at: datetime
+    status: str
+    ended_at: datetime | None = None
+    reason: str | None = None
+    error: str | None = None
+    exit_id: str | None = None
+    history: list[dict[str, Any]] = []
+    actions: list[ActionCommand] = []
+
+
+class SimulationResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    runs: list[RunReport]
+    skipped: list[RunSkipped]
+    declined: list[EntryDeclined]
+    states: dict[str, LearnerState]
+    clock: datetime | None
+
+
+def as_simulated(automation: Automation) -> Automation:
+    return automation.model_copy(
+        update={"status": "active", "activated_at": automation.activated_at or BEFORE_EVERYTHING}
+    )
+
+
+class VirtualWorld:
+    """The mutable bookkeeping of one simulation: learners, pending timers, reports.
+
+    Also the harness of the engine's scenario tests: `send` any command to a
+    learner, `broadcast` a definition change to a school's learners, advance
+    the clock with `fire_due`.
+    """
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.states: dict[str, LearnerState] = {}
+        self.timers: dict[str, Timer] = {}
+        self.heap: list[tuple[datetime, int, str]] = []
+        self.sequence = 0
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.skipped: list[RunSkipped] = []
+        self.declined: list[EntryDeclined] = []
+        self.clock: datetime | None = None
+
+    def send(self, command, school: str, user: str, now: datetime):
+        """Handle one command for one learner at `now`; returns the Outcome."""
+        key = f"{school}:{user}"
+        state = self.states.get(key) or LearnerState.new(school, user)
+        outcome = handle(command, state, self.catalog, now)
+        self.states[key] = outcome.state
+        self.clock = now
+        for event in outcome.events:
+            self._record(event)
+        return outcome
+
+    def broadcast(self, command, school: str, now: datetime) -> None:
+        """A command that travels with the definitions: every known learner of the school."""
+        for key in sorted(self.states):
+            state = self.states[key]
+            if state.school == school:
+                self.send(command, school, state.user, now)
+
+    def report(self) -> list[RunReport]:
+        return sorted(
+            (RunReport.model_validate(report) for report in self.reports.values()),
+            key=lambda r: (r.started_at, r.school, r.user, r.run_id),
+        )
+
+    def fire_due(self, limit: datetime | None, inclusive: bool) -> None:
+        while self.heap:
+            due, _, timer_id = self.heap[0]
+            if limit is not None and (due > limit or (due == limit and not inclusive)):
+                return
+            heapq.heappop(self.heap)
+            timer = self.timers.get(timer_id)
+            if timer is None or timer.due_at != due:
+                continue  # cancelled or replaced since it was scheduled
+            del self.timers[timer_id]
+            now = max(due, self.clock) if self.clock else due
+            self.send(FireTimer(timer=timer), timer.school, timer.user, now)
+
+    def _record(self, event) -> None:
+        kind = event.type
+        if kind == "timer_scheduled":
+            timer = event.timer
+            self.timers[timer.id] = timer
+            self.sequence += 1
+            heapq.heappush(self.heap, (timer.due_at, self.sequence, timer.id))
+        elif kind == "timer_cancelled":
+            self.timers.pop(event.timer_id, None)
+        elif kind == "run_skipped":
+            self.skipped.append(event)
+        elif kind == "entry_declined":
+            self.declined.append(event)
+        elif kind == "run_started":
+            self.reports[event.run_id] = {
+                **event.model_dump(include=set(RunReport.model_fields) - {"status"}),
+                "started_at": event.at,
+                "status": "executing",
+                "history": [{"at": event.at, "kind": "started", "trace": event.trace}],
+                "actions": [],
+            }
+        elif kind in ("step_recorded", "exit_checked", "run_status_changed", "action_emitted"):
+            self._add_to_run(event)
+
+    def _add_to_run(self, event) -> None:
+        report = self.reports[event.run_id]
+        if event.type == "action_emitted":
+            report["actions"].append(event.action)
+            return
+        entry = event.model_dump(exclude={"type", "run_id", "automation_id", "school", "user"})
+        report["history"].append({"kind": event.type.removesuffix("_recorded").removesuffix("_changed"), **entry})
+        if event.type == "run_status_changed":
+            report["status"] = event.status
+            if event.status not in ("pending", "executing"):
+                report.update(ended_at=event.at, reason=event.reason, error=event.error, exit_id=event.exit_id)
+
+
+def simulate(
+    automations: list[Automation], events: list[SchoolEvent], until: datetime | None = None
+) -> SimulationResult:
+    world = VirtualWorld(Catalog.of(as_simulated(a) for a in automations))
+    ordered = sorted(enumerate(events), key=lambda pair: (pair[1].occurred_at, pair[0]))
+    for _, event in ordered:
+        if until is not None and event.occurred_at > until:
+            break
+        world.fire_due(event.occurred_at, inclusive=False)
+        world.send(HandleSchoolEvent(event=event), event.school, event.user, event.occurred_at)
+    world.fire_due(until, inclusive=True)
+    return SimulationResult(
+        runs=world.report(),
+        skipped=world.skipped,
+        declined=world.declined,
+        states=dict(sorted(world.states.items())),
+        clock=world.clock,
+    )

@@ -1,0 +1,141 @@
+"""Entry: which automations a learner event starts, and which exits it fires.
+
+Owns event matching (an event matches a trigger or exit when the types are
+equal and every parameter the author set equals the event's), and the entry
+rules in the order they apply to one automation (rulings 2 and 4):
+a state event that changes nothing starts nothing; an event that occurred
+before the automation's activation starts nothing; the triggers are tried in
+order and the first whose conditions hold (on the state after the event) is
+the firing trigger. Every decision carries the trace of what was tried.
+The 60-second rule and run ids belong to the decider, which starts runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from engine.conditions import evaluate
+from engine.definitions import Automation, EventMatcher, Trigger
+from engine.learner import LearnerState
+from engine.school_events import SchoolEvent
+
+if TYPE_CHECKING:
+    from engine.catalog import Catalog
+
+# The parameter that tells events of a type apart most (the catalog indexes on it).
+PRIMARY_PARAMETER: dict[str, str] = {
+    "user.tag_added": "tag",
+    "user.tag_removed": "tag",
+    "user.activity": "kind",
+    "course.enrolled": "course",
+    "course.unenrolled": "course",
+    "course.completed": "course",
+    "lesson.completed": "course",
+    "program.enrolled": "program",
+    "program.completed": "program",
+    "product.purchased": "product",
+    "certificate.issued": "certificate",
+    "assessment.submitted": "assessment",
+    "user.inactive": "days",
+}
+_PARAMETERS = ("tag", "course", "lesson", "program", "product", "certificate", "assessment", "passed", "kind", "days")
+
+
+def event_matches(matcher: EventMatcher, event: SchoolEvent) -> bool:
+    if matcher.event != event.type:
+        return False
+    data = event.data
+    for name in _PARAMETERS:
+        wanted = getattr(matcher, name)
+        if wanted is not None and data.get(name) != wanted:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The firing trigger of one automation for one event."""
+
+    automation: Automation
+    trigger: Trigger
+    trace: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Declined:
+    """An automation whose trigger event matched but that starts no run, and why."""
+
+    automation: Automation
+    reason: str
+    trace: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _trigger_trace(trigger: Trigger, state: LearnerState) -> tuple[bool, dict[str, Any]]:
+    holds, conditions = evaluate(trigger.conditions, trigger.match, state)
+    return holds, {"trigger": trigger.id, "event": trigger.event, "fired": holds, **conditions}
+
+
+def match_entries(
+    catalog: "Catalog", state: LearnerState, event: SchoolEvent, changed: bool
+) -> list[Entry | Declined]:
+    """Per automation of the learner's school whose trigger event matches: Entry or Declined.
+
+    `state` is the learner after the event; `changed` says whether the event
+    changed what a state trigger watches (computed before it was applied).
+    """
+    decisions: list[Entry | Declined] = []
+    current: Automation | None = None
+    tried: list[dict[str, Any]] = []
+    settled = False
+    for candidate in catalog.candidates(event.school, event.type, event.data):
+        automation = candidate.automation
+        if automation is not current:
+            if current is not None and not settled and tried:
+                decisions.append(Declined(current, "conditions not met", tried))
+            current, tried, settled = automation, [], False
+        if settled or not event_matches(candidate.trigger, event):
+            continue
+        if not changed:
+            decisions.append(Declined(automation, f"{event.type} changed nothing for the learner"))
+            settled = True
+        elif automation.activated_at is not None and event.occurred_at < automation.activated_at:
+            decisions.append(
+                Declined(automation, "the event occurred before the automation was activated")
+            )
+            settled = True
+        else:
+            holds, entry = _trigger_trace(candidate.trigger, state)
+            tried.append(entry)
+            if holds:
+                decisions.append(Entry(automation, candidate.trigger, tried))
+                settled = True
+    if current is not None and not settled and tried:
+        decisions.append(Declined(current, "conditions not met", tried))
+    return decisions
+
+
+@dataclass(frozen=True)
+class ExitCheck:
+    """One exit condition whose event matched, with its filters' trace."""
+
+    exit_id: str | None
+    matched: bool
+    trace: dict[str, Any]
+
+
+def check_exits(automation: Automation, state: LearnerState, event: SchoolEvent, changed: bool) -> list[ExitCheck]:
+    """Ruling 6: exits are OR-ed, tried in order until one fires; filters see the state after the event.
+
+    A state event that changes nothing fires no exit, as it fires no trigger.
+    """
+    if not changed:
+        return []
+    checks = []
+    for exit_condition in automation.exits:
+        if event_matches(exit_condition, event):
+            holds, trace = evaluate(exit_condition.filters, exit_condition.match, state)
+            checks.append(ExitCheck(exit_condition.id, holds, trace))
+            if holds:
+                break
+    return checks

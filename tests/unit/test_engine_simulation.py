@@ -1,0 +1,76 @@
+"""`simulate` over the examples: the demo promise holds and output is byte-identical run to run."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from console.simulate import as_jsonl, load_definitions, load_events, register
+from engine.definitions import Automation, assign_ids
+from engine.simulation import simulate
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+UNTIL = datetime(2027, 6, 1, tzinfo=timezone.utc)
+
+
+def _result():
+    automations = load_definitions([EXAMPLES / "automations"])
+    events, problems = load_events(EXAMPLES / "events.jsonl")
+    assert problems == []
+    return simulate(automations, events, UNTIL)
+
+
+def test_examples_parse_with_the_plain_yaml_reader():
+    files = sorted((EXAMPLES / "automations").glob("*.yaml"))
+    assert len(files) >= 4
+    for file in files:
+        automation = Automation.model_validate(yaml.safe_load(file.read_text()))
+        assert assign_ids(automation, lambda path: path) == automation, f"{file.name} lacks explicit ids"
+
+
+def test_the_demo_learner_gets_the_welcome_email_and_tag():
+    result = _result()
+    welcome = [r for r in result.runs if r.automation_id == "welcome-tag" and r.user == "ada"]
+    assert [r.status for r in welcome] == ["fulfilled"]
+    assert [(a.type, a.template or a.tag) for a in welcome[0].actions] == [
+        ("send_email", "welcome"),
+        ("add_tag", "welcomed"),
+    ]
+    assert "welcomed" in result.states["demo-school:ada"].tags
+
+
+def test_leads_and_visitors_have_no_state_and_no_runs():
+    result = _result()
+    assert not any(r.user in ("lead-17", "visitor-93") for r in result.runs)
+    assert "demo-school:lead-17" not in {k for k, s in result.states.items() if s.registered}
+
+
+def test_two_simulations_print_the_same_bytes():
+    assert as_jsonl(_result()) == as_jsonl(_result())
+
+
+def test_the_cli_prints_identical_tables_and_jsonl(tmp_path):
+    root = typer.Typer()
+    root.callback()(lambda: None)
+    register(root)
+    runner = CliRunner()
+    args = ["simulate", "--definitions", str(EXAMPLES / "automations"), "--events", str(EXAMPLES / "events.jsonl")]
+    for output in ("table", "jsonl"):
+        first = runner.invoke(root, args + ["--format", output, "--until", "2027-06-01T00:00:00Z"])
+        second = runner.invoke(root, args + ["--format", output, "--until", "2027-06-01T00:00:00Z"])
+        assert first.exit_code == 0, first.output
+        assert first.stdout == second.stdout
+        assert "welcome-tag" in first.stdout
+
+
+def test_bad_event_lines_are_reported_and_skipped(tmp_path):
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"id": "x"}\nnot json\n' + (EXAMPLES / "events.jsonl").read_text())
+    parsed, problems = load_events(events)
+    assert len(problems) == 2 and problems[1].startswith(f"{events}:2: not JSON")
+    assert len(parsed) == len((EXAMPLES / "events.jsonl").read_text().splitlines())
