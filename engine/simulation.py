@@ -108,10 +108,9 @@ class VirtualWorld:
                 self.send(command, school, state.user, now)
 
     def report(self) -> list[RunReport]:
-        return sorted(
-            (RunReport.model_validate(report) for report in self.reports.values()),
-            key=lambda r: (r.started_at, r.school, r.user, r.run_id),
-        )
+        """Every run, in the order the runs started."""
+        ordered = sorted(self.reports.values(), key=lambda report: report["sequence"])
+        return [RunReport.model_validate(report) for report in ordered]
 
     def fire_due(self, limit: datetime | None, inclusive: bool) -> None:
         while self.heap:
@@ -146,6 +145,7 @@ class VirtualWorld:
                 "status": "executing",
                 "history": [{"at": event.at, "kind": "started", "trace": event.trace}],
                 "actions": [],
+                "sequence": len(self.reports),
             }
         elif kind in ("step_recorded", "exit_checked", "run_status_changed", "action_emitted"):
             self._add_to_run(event)

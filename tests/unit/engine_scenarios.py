@@ -176,7 +176,14 @@ class Scenario:
 
     def _check_run(self, want: dict, got, runs) -> list[str]:
         problems = []
-        simple = {"automation": "automation_id", "status": "status", "trigger": "trigger_id", "exit": "exit_id", "user": "user"}
+        simple = {
+            "automation": "automation_id",
+            "status": "status",
+            "trigger": "trigger_id",
+            "exit": "exit_id",
+            "user": "user",
+            "mode": "mode",
+        }
         for key, attribute in simple.items():
             if key in want and getattr(got, attribute) != want[key]:
                 problems.append(f"{key}: expected {want[key]!r}, got {getattr(got, attribute)!r}")
