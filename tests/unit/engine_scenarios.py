@@ -42,6 +42,7 @@ from engine.school_events import parse_school_event
 from engine.simulation import VirtualWorld
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "engine"
+EXAMPLE_AUTOMATIONS = Path(__file__).resolve().parents[2] / "examples" / "automations"
 SCHOOL, USER = "s", "u1"
 DEFAULT_ACTIVATION = datetime(2027, 1, 1, tzinfo=timezone.utc)
 
