@@ -1,0 +1,209 @@
+"""The author's commands that go through Kafka: apply, activate, list, delete...
+
+Each command reads the definitions topic, lets `engine.lifecycle` decide and
+appends the resulting records (`processors.definitions_log`); nothing is
+written anywhere else. A refusal prints its reason and every problem with its
+path, and exits 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from console.errors import CliError
+from engine import lifecycle as lc
+from engine.definitions import Automation, assign_ids, iter_steps
+from engine.documents import DocumentProblem, load_document, parse_automation
+from engine.validation import validate_automation
+from processors import config, definitions_log
+from processors.kafka_io import read_to_end
+from projections.automation_stats import fold
+from schemas.codec import decode
+
+console = Console()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def read_automation(path: Path) -> Automation:
+    """Load and parse one definition file; shape problems are a CliError listing all of them."""
+    if not path.is_file():
+        raise CliError(f"no such file: {path}")
+    raw = load_document(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    if isinstance(raw, DocumentProblem):
+        raise CliError(str(raw))
+    parsed = parse_automation(raw)
+    if isinstance(parsed, list):
+        for problem in parsed:
+            typer.echo(f"{path}: {problem}", err=True)
+        raise CliError(f"{path} is not a valid automation ({len(parsed)} problem(s))")
+    return parsed
+
+
+def with_ids(automation: Automation, current: Automation | None) -> Automation:
+    """Fill missing ids, reusing the saved version's id at the same place, so that
+    re-applying a file written without ids keeps learners' positions."""
+    saved: dict[str, str] = {}
+    if current is not None:
+        saved.update({path: step.id for path, step in iter_steps(current.flow)})
+        saved.update({f"triggers[{i}]": t.id for i, t in enumerate(current.triggers)})
+        saved.update({f"exits[{i}]": e.id for i, e in enumerate(current.exits)})
+    return assign_ids(automation, lambda path: saved.get(path) or uuid.uuid4().hex[:10])
+
+
+def _run(command) -> tuple[list, lc.DefinitionsState]:
+    result = asyncio.run(definitions_log.execute(config.load(), command))
+    if isinstance(result, lc.Rejected):
+        for problem in result.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise CliError(result.reason)
+    return result
+
+
+def _state() -> lc.DefinitionsState:
+    return asyncio.run(definitions_log.load_state(config.load()))
+
+
+def _get(automation_id: str) -> Automation:
+    automation = _state().automations.get(automation_id)
+    if automation is None:
+        raise CliError(f"no automation '{automation_id}' (see `automations list`)")
+    return automation
+
+
+def apply(files: list[Path] = typer.Argument(..., help="Definition files (YAML or JSON).")) -> None:
+    """Save definitions (create or edit). Invalid ones are saved inactive, with their problems."""
+    state = _state()
+    for path in files:
+        automation = read_automation(path)
+        automation = with_ids(automation, state.automations.get(automation.id))
+        _, state = _run(lc.SaveAutomation(automation=automation, now=_now()))
+        saved = state.automations[automation.id]
+        typer.echo(f"saved {saved.id} (version {saved.version}, {saved.status})")
+        problems = validate_automation(saved)
+        if problems:
+            typer.echo(f"  {len(problems)} problem(s) block activation:")
+            for problem in problems:
+                typer.echo(f"  {problem}")
+
+
+def activate(automation_id: str) -> None:
+    """Start accepting new learners (events from now on; ruling 2)."""
+    _, state = _run(lc.ActivateAutomation(automation_id=automation_id, now=_now()))
+    typer.echo(f"activated {automation_id} (version {state.automations[automation_id].version})")
+
+
+def deactivate(automation_id: str) -> None:
+    """Stop new entries; learners inside finish their path."""
+    _run(lc.DeactivateAutomation(automation_id=automation_id, now=_now()))
+    typer.echo(f"deactivated {automation_id}")
+
+
+def _stats() -> dict:
+    async def records():
+        return [decode("run_status", r.value) async for r in read_to_end(config.load(), config.load().topics.run_status)]
+
+    return fold(asyncio.run(records()))
+
+
+def list_automations(
+    search: Optional[str] = typer.Option(None, help="Only names or ids containing this text."),
+    status: Optional[str] = typer.Option(None, help="active, inactive or finishing."),
+    school: Optional[str] = typer.Option(None, help="Only this school's automations."),
+) -> None:
+    """The automations page: name, status, times executed, last edited."""
+    stats = _stats()
+    table = Table("id", "name", "school", "status", "times executed", "last edited")
+    for automation in sorted(_state().automations.values(), key=lambda a: (a.school, a.name)):
+        if search and search.lower() not in f"{automation.name} {automation.id}".lower():
+            continue
+        if (status and automation.status != status) or (school and automation.school != school):
+            continue
+        executed = stats[automation.id].times_executed if automation.id in stats else 0
+        edited = automation.last_edited_at.strftime("%Y-%m-%d %H:%M") if automation.last_edited_at else ""
+        table.add_row(automation.id, automation.name, automation.school, automation.status, str(executed), edited)
+    console.print(table)
+
+
+def show(automation_id: str) -> None:
+    """The saved definition, with its status and version, as JSON."""
+    typer.echo(_get(automation_id).model_dump_json(indent=2))
+
+
+def export(
+    automation_id: str,
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file."),
+) -> None:
+    """The whole definition as JSON, exit conditions included (for `import`)."""
+    text = _get(automation_id).model_dump_json(indent=2, exclude={"status", "activated_at"})
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"exported {automation_id} to {output}")
+    else:
+        typer.echo(text)
+
+
+def import_automation(file: Path = typer.Argument(..., help="An exported definition.")) -> None:
+    """Create an automation from an export (inactive, exit conditions included)."""
+    automation = assign_ids(read_automation(file), lambda path: uuid.uuid4().hex[:10])
+    _run(lc.ImportAutomation(automation=automation, now=_now()))
+    typer.echo(f"imported {automation.id} (inactive)")
+
+
+def duplicate(
+    automation_id: str,
+    new_id: Optional[str] = typer.Option(None, help="Id of the copy (default: generated)."),
+    name: Optional[str] = typer.Option(None, help="Name of the copy."),
+) -> None:
+    """An inactive copy of the triggers and flow; exit conditions are never copied."""
+    copy_id = new_id or f"{automation_id}-copy-{uuid.uuid4().hex[:6]}"
+    events, _ = _run(
+        lc.DuplicateAutomation(automation_id=automation_id, new_id=copy_id, new_name=name, now=_now())
+    )
+    typer.echo(f"duplicated {automation_id} as {copy_id} (inactive)")
+    for event in events:
+        if getattr(event, "note", None):
+            typer.echo(f"  note: {event.note}")
+
+
+def delete(
+    automation_id: str,
+    finishing: bool = typer.Option(False, "--finishing", help="Let learners inside complete."),
+    immediate: bool = typer.Option(False, "--immediate", help="Remove learners, cancel their steps."),
+) -> None:
+    """Delete an automation; with learners inside, say --finishing or --immediate."""
+    if finishing and immediate:
+        raise CliError("choose one of --finishing and --immediate")
+    stats = _stats().get(automation_id)
+    inside = stats.learners_inside if stats else 0
+    mode = "finishing" if finishing else "immediate" if immediate else None
+    events, _ = _run(
+        lc.DeleteAutomation(
+            automation_id=automation_id, mode=mode, has_learners_inside=inside > 0, now=_now()
+        )
+    )
+    gone = any(isinstance(e, lc.AutomationRemoved) for e in events)
+    typer.echo(f"deleted {automation_id}" + ("" if gone else f" (finishing: {inside} learner(s) inside)"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("apply")(apply)
+    app.command("activate")(activate)
+    app.command("deactivate")(deactivate)
+    app.command("list")(list_automations)
+    app.command("show")(show)
+    app.command("export")(export)
+    app.command("import")(import_automation)
+    app.command("duplicate")(duplicate)
+    app.command("delete")(delete)
+

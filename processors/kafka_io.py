@@ -1,0 +1,144 @@
+"""Plain aiokafka plumbing shared by the worker, the CLI and the tests.
+
+Owns: creating the project's topics up front (never auto-created), producing
+keyed records, and reading a topic from the beginning up to its end offsets at
+the moment of the call. No engine logic lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import AsyncIterator, Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from processors.config import Settings
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not answer; the message says where we looked."""
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    timestamp_ms: int
+
+
+def _unavailable(settings: Settings, error: Exception) -> BrokerUnavailable:
+    return BrokerUnavailable(
+        f"no Kafka broker answers at {settings.bootstrap_servers} "
+        f"(start one with `automations broker start`): {error.__class__.__name__}"
+    )
+
+
+def topic_specs(settings: Settings) -> list[NewTopic]:
+    """Every topic the project uses, with its partition count and cleanup policy."""
+    rf = settings.replication_factor
+    specs = [NewTopic(name, settings.partitions, rf) for name in settings.topics.learner_scoped()]
+    specs.append(
+        NewTopic(settings.topics.definitions, 1, rf, topic_configs={"cleanup.policy": "compact"})
+    )
+    specs.append(NewTopic(settings.topics.dead_letter, settings.partitions, rf))
+    return specs
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create missing topics; returns the names it created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        await admin.start()
+    except KafkaConnectionError as error:
+        raise _unavailable(settings, error) from None
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another worker created them first
+        return [spec.name for spec in missing]
+    finally:
+        await admin.close()
+
+
+async def start_producer(settings: Settings, **options) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True, **options
+    )
+    try:
+        await producer.start()
+    except KafkaConnectionError as error:
+        await producer.stop()
+        raise _unavailable(settings, error) from None
+    return producer
+
+
+async def produce(settings: Settings, topic: str, records: Iterable[tuple[str, bytes]]) -> int:
+    """Send keyed records and wait until the broker has them all; returns the count."""
+    producer = await start_producer(settings)
+    try:
+        futures = [
+            await producer.send(topic, key=key.encode(), value=value) for key, value in records
+        ]
+        await asyncio.gather(*futures)
+        return len(futures)
+    finally:
+        await producer.stop()
+
+
+async def read_to_end(
+    settings: Settings, topic: str, idle_timeout: float = 10.0
+) -> AsyncIterator[Record]:
+    """Yield every record of `topic` present when the call starts, oldest first per partition."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
+    try:
+        await consumer.start()
+    except KafkaConnectionError as error:
+        await consumer.stop()
+        raise _unavailable(settings, error) from None
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions is None:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=int(idle_timeout * 1000))
+            if not batch:
+                raise KafkaError(f"timed out reading {topic} to its end")
+            for tp, messages in batch.items():
+                for message in messages:
+                    if message.offset >= ends[tp]:
+                        continue
+                    yield Record(
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        key=message.key.decode() if message.key is not None else None,
+                        value=message.value,
+                        timestamp_ms=message.timestamp,
+                    )
+                if (await consumer.position(tp)) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()

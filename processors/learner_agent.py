@@ -1,0 +1,54 @@
+"""The learner processor: every input of a learner, in order, through the engine.
+
+Reads school events, operator/fan-out commands and fired timers as one stream
+(all keyed `school:user`, co-partitioned), decodes each into an engine
+command and hands it to `processors.learner_processing`. Undecodable input
+goes to the dead-letter topic with the reason. Broadcast commands (a
+definition change that touches every learner of an automation) arrive once
+per partition and are applied to every learner this partition holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from processors import records
+from processors.app import app, dead_letter_topic, learner_inputs, learners_table, settings
+from processors.dead_letters import dead_letter_record
+from processors.definitions_table import definitions
+from processors.learner_processing import process
+
+BROADCAST_USER = "*"
+_DECODERS = {
+    settings.topics.school_events: records.school_event_command,
+    settings.topics.fired_timers: records.fired_timer_command,
+    settings.topics.control: records.control_command,
+}
+
+
+async def _broadcast(command, school: str, partition: int, input_id: str, version: int) -> None:
+    await definitions.wait_for_version(command.automation_id, version)
+    prefix = f"{school}:".encode()
+    keys = [key for key, _ in learners_table.data._dbs[partition].items() if key.startswith(prefix)]
+    for count, key in enumerate(keys, start=1):
+        _, user = key.decode().split(":", 1)
+        await process(school, user, command, input_id)
+        if count % 200 == 0:
+            await asyncio.sleep(0)
+
+
+@app.agent(learner_inputs, concurrency=1)
+async def learners(stream):
+    await definitions.ready()
+    async for event in stream.events():
+        message = event.message
+        input_id = f"{message.topic}/{message.partition}/{message.offset}"
+        try:
+            command, school, user, version = records.learner_input(_DECODERS, message)
+        except records.Undecodable as error:
+            await dead_letter_topic.send(key=message.key, value=dead_letter_record(message, str(error)))
+            continue
+        if user == BROADCAST_USER:
+            await _broadcast(command, school, message.partition, input_id, version)
+        else:
+            await process(school, user, command, input_id)

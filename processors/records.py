@@ -1,0 +1,239 @@
+"""Translation between the engine's values and the topics' records.
+
+Owns both directions: a consumed message of the learner processor's inputs
+(school event, control command, fired timer) becomes an engine command or a
+dead-letter reason; an engine event becomes (topic audience, key, Avro bytes).
+Field names follow the .avsc files in `schemas/`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from engine.commands import (
+    AdvanceWaiting,
+    ApplyDefinitionChange,
+    CancelRun,
+    FireTimer,
+    HandleSchoolEvent,
+    ReplayRun,
+    Timer,
+)
+from engine.events import route
+from engine.school_events import EventRejected
+from schemas.codec import DecodeError, decode, encode
+from schemas.school_events import school_event_from_avro
+
+
+class Undecodable(Exception):
+    """An input that cannot become a command; the message is the dead-letter reason."""
+
+
+def _utc(instant: datetime) -> datetime:
+    return instant.astimezone(timezone.utc)
+
+
+# ---------------------------------------------------------------- inputs
+
+
+# Each decoder returns (command, school, user, definitions version to wait for).
+LearnerInput = tuple[Any, str, str, int]
+
+
+def learner_input(decoders: dict, message) -> LearnerInput:
+    """Decode a learner-processor input and check it sits under its learner's key."""
+    decoder = decoders.get(message.topic)
+    if decoder is None:
+        raise Undecodable(f"no decoder for topic {message.topic}")
+    if not isinstance(message.value, bytes):
+        raise Undecodable("empty message value")
+    command, school, user, version = decoder(message.value)
+    expected = f"{school}:{user}"
+    key = message.key.decode("utf-8", "replace") if message.key is not None else None
+    if key != expected:
+        # A record under another key sits in another learner's partition; applying it
+        # would split one learner's state across partitions.
+        raise Undecodable(f"message key {key!r} does not match the record's school:user {expected!r}")
+    return command, school, user, version
+
+
+def school_event_command(value: bytes) -> LearnerInput:
+    try:
+        parsed = school_event_from_avro(decode("school_event", value))
+    except DecodeError as error:
+        raise Undecodable(f"undecodable school event: {error.reason}") from None
+    if isinstance(parsed, EventRejected):
+        raise Undecodable(f"invalid school event: {parsed.reason}")
+    return HandleSchoolEvent(event=parsed), parsed.school, parsed.user, 0
+
+
+def timer_from_record(record: dict[str, Any]) -> Timer:
+    return Timer(
+        id=record["timer_id"],
+        school=record["school"],
+        user=record["user"],
+        kind=record["kind"],
+        due_at=_utc(record["due_at"]),
+        automation_id=record.get("automation_id"),
+        run_id=record.get("run_id"),
+        step_id=record.get("step_id"),
+        days=record.get("days"),
+    )
+
+
+def fired_timer_command(value: bytes) -> LearnerInput:
+    try:
+        record = decode("timer", value)
+    except DecodeError as error:
+        raise Undecodable(f"undecodable fired timer: {error.reason}") from None
+    return FireTimer(timer=timer_from_record(record)), record["school"], record["user"], 0
+
+
+def control_command(value: bytes) -> LearnerInput:
+    try:
+        record = decode("control", value)
+    except DecodeError as error:
+        raise Undecodable(f"undecodable control command: {error.reason}") from None
+    command = _control(record)
+    return command, record["school"], record["user"], record.get("version") or 0
+
+
+def _control(record: dict[str, Any]):
+    kind, command_id = record["type"], record["command_id"]
+    if kind == "replay_run" and record.get("run_id"):
+        return ReplayRun(run_id=record["run_id"], command_id=command_id)
+    if kind == "cancel_run" and record.get("run_id"):
+        return CancelRun(run_id=record["run_id"], command_id=command_id)
+    if kind == "advance_waiting" and record.get("automation_id") and record.get("step_id"):
+        return AdvanceWaiting(
+            automation_id=record["automation_id"], step_id=record["step_id"], command_id=command_id
+        )
+    if kind == "apply_definition_change" and record.get("automation_id") and record.get("change"):
+        return ApplyDefinitionChange(
+            automation_id=record["automation_id"],
+            change=record["change"],
+            removed_step_ids=tuple(record.get("removed_step_ids") or ()),
+        )
+    raise Undecodable(f"control command {command_id!r} of type {kind!r} lacks its target")
+
+
+def control_record(command, school: str, user: str, requested_at: datetime, version: int = 0) -> bytes:
+    """Encode an operator or fan-out command for the control topic.
+
+    `version`: the definitions version the command presumes; the learner
+    processor waits until its catalog has it before applying the command.
+    """
+    record: dict[str, Any] = {
+        "command_id": getattr(command, "command_id", None)
+        or f"{command.automation_id}:{command.change}:v{version}",
+        "type": command.type,
+        "school": school,
+        "user": user,
+        "requested_at": _utc(requested_at),
+        "version": version,
+    }
+    for name in ("run_id", "automation_id", "step_id", "change"):
+        if hasattr(command, name):
+            record[name] = getattr(command, name)
+    if hasattr(command, "removed_step_ids"):
+        record["removed_step_ids"] = list(command.removed_step_ids)
+    return encode("control", record)
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def timer_record(op: str, timer: Timer, fired_at: datetime | None = None) -> bytes:
+    return encode(
+        "timer",
+        {
+            "op": op,
+            "timer_id": timer.id,
+            "school": timer.school,
+            "user": timer.user,
+            "kind": timer.kind,
+            "due_at": _utc(timer.due_at),
+            "automation_id": timer.automation_id,
+            "run_id": timer.run_id,
+            "step_id": timer.step_id,
+            "days": timer.days,
+            "fired_at": _utc(fired_at) if fired_at else None,
+        },
+    )
+
+
+def _cancelled_timer_record(event) -> bytes:
+    return encode(
+        "timer",
+        {
+            "op": "cancelled",
+            "timer_id": event.timer_id,
+            "school": event.school,
+            "user": event.user,
+            "kind": "wait",
+            "due_at": _utc(event.due_at),
+        },
+    )
+
+
+def _action_record(event) -> bytes:
+    action = event.action.model_dump()
+    action["at"] = _utc(action["at"])
+    return encode("action", action)
+
+
+def _json(value: Any) -> str | None:
+    return json.dumps(value, sort_keys=True, default=str) if value else None
+
+
+def run_status_dict(event, school: str, user: str) -> dict[str, Any]:
+    """The flat run-status record analysts read; fields that do not apply stay null."""
+    data = event.model_dump()
+    record: dict[str, Any] = {
+        "kind": event.type,
+        "school": school,
+        "user": user,
+        "automation_id": data.get("automation_id", ""),
+        "at": _utc(event.at),
+    }
+    for name in (
+        "automation_version",
+        "run_id",
+        "status",
+        "step_id",
+        "step_type",
+        "outcome",
+        "trigger_id",
+        "trigger_event_id",
+        "exit_id",
+        "error",
+        "reason",
+        "replay_of",
+        "event_id",
+        "matched",
+    ):
+        if data.get(name) is not None:
+            record[name] = data[name]
+    if isinstance(data.get("detail"), dict):
+        record["detail"] = _json(data["detail"])
+    record["trace_json"] = _json(data.get("trace"))
+    return record
+
+
+def output_records(events, school: str, user: str) -> list[tuple[str, bytes]]:
+    """(audience, Avro bytes) for every event that leaves the learner processor."""
+    out: list[tuple[str, bytes]] = []
+    for event in events:
+        audience = route(event)
+        if audience == "actions":
+            out.append((audience, _action_record(event)))
+        elif audience == "delays":
+            if event.type == "timer_scheduled":
+                out.append((audience, timer_record("scheduled", event.timer)))
+            else:
+                out.append((audience, _cancelled_timer_record(event)))
+        elif audience == "run_status":
+            out.append((audience, encode("run_status", run_status_dict(event, school, user))))
+    return out

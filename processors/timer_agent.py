@@ -1,0 +1,43 @@
+"""The timer agent: keeps the due-time index of this worker's partitions.
+
+It reads the delay topic. `scheduled` adds a timer to the index, `cancelled`
+and `fired` (the learner processor's acknowledgement that it handled a fired
+timer) remove it. Firing itself is `processors.timer_firing`'s job: Faust only
+lets a table change inside stream iteration, so the index is changed here and
+only read there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from processors.app import app, dead_letter_topic, delays_topic, timer_ids_table, timer_index_table
+from processors.dead_letters import dead_letter_record
+from schemas.codec import DecodeError, decode
+
+
+def due_key(due_at: datetime, timer_id: str) -> bytes:
+    """Zero-padded epoch milliseconds first, so byte order is due order."""
+    millis = int(due_at.astimezone(timezone.utc).timestamp() * 1000)
+    return f"{millis:015d}|{timer_id}".encode()
+
+
+@app.agent(delays_topic, concurrency=1)
+async def timer_index(stream):
+    async for event in stream.events():
+        try:
+            record = decode("timer", event.value)
+        except DecodeError as error:
+            await dead_letter_topic.send(
+                key=event.key, value=dead_letter_record(event.message, str(error))
+            )
+            continue
+        timer_id = record["timer_id"].encode()
+        previous = timer_ids_table.get(timer_id)
+        if previous is not None:
+            timer_index_table.pop(previous, None)
+            timer_ids_table.pop(timer_id, None)
+        if record["op"] == "scheduled":
+            key = due_key(record["due_at"], record["timer_id"])
+            timer_index_table[key] = event.value
+            timer_ids_table[timer_id] = key

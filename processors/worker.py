@@ -1,0 +1,19 @@
+"""The worker: the Faust app with every agent, timer and service registered.
+
+Importing this module is what `automations worker` runs; each import below
+registers its agent (one per file) on `processors.app.app`.
+"""
+
+from __future__ import annotations
+
+from processors import (  # noqa: F401 - imported for their registrations
+    definitions_agent,
+    definitions_table,
+    learner_agent,
+    timer_agent,
+    timer_firing,
+    web,
+)
+from processors.app import app
+
+__all__ = ["app"]
