@@ -28,7 +28,9 @@ from console.errors import CliError
 
 ROOT = Path(__file__).resolve().parent.parent
 app = typer.Typer(help="Run the demo: broker, worker, example automations and events.")
-out = Console()
+_probe = Console()
+# Piped output (CI logs) gets room for the idempotency keys instead of 80 columns.
+out = _probe if _probe.is_terminal else Console(width=160)
 
 
 def _settle_env(port: int, web_port: int) -> dict[str, str]:

@@ -89,6 +89,7 @@ def _raw_table(name: str, help_text: str) -> faust.Table:
     return table
 
 
+# Names must match processors.kafka_io.TABLES (their changelogs are created up front).
 learners_table = _raw_table("learners", "school:user -> learner state and its recent outputs")
 # Key = zero-padded due time in ms + "|" + timer id, so RocksDB's key order is due order.
 timer_index_table = _raw_table("timers-by-due", "due key -> timer record")

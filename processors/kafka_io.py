@@ -39,15 +39,39 @@ def _unavailable(settings: Settings, error: Exception) -> BrokerUnavailable:
     )
 
 
+# The worker's tables; their changelog topics are created up front too, so a
+# worker never races Faust's own creation of them.
+TABLES = ("learners", "timers-by-due", "timers-by-id")
+COMPACTED = {"cleanup.policy": "compact"}
+
+
 def topic_specs(settings: Settings) -> list[NewTopic]:
     """Every topic the project uses, with its partition count and cleanup policy."""
-    rf = settings.replication_factor
-    specs = [NewTopic(name, settings.partitions, rf) for name in settings.topics.learner_scoped()]
-    specs.append(
-        NewTopic(settings.topics.definitions, 1, rf, topic_configs={"cleanup.policy": "compact"})
+    rf, partitions = settings.replication_factor, settings.partitions
+    specs = [NewTopic(name, partitions, rf) for name in settings.topics.learner_scoped()]
+    specs.append(NewTopic(settings.topics.definitions, 1, rf, topic_configs=COMPACTED))
+    specs.append(NewTopic(settings.topics.dead_letter, partitions, rf))
+    specs.extend(
+        NewTopic(f"{settings.app_id}-{table}-changelog", partitions, rf, topic_configs=COMPACTED)
+        for table in TABLES
     )
-    specs.append(NewTopic(settings.topics.dead_letter, settings.partitions, rf))
     return specs
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:
+    """New topics answer NotLeaderForPartition for a moment; wait that out here."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        described = await admin.describe_topics(names)
+        if all(
+            topic.get("error_code", 0) == 0
+            and topic["partitions"]
+            and all(p.get("leader", -1) >= 0 for p in topic["partitions"])
+            for topic in described
+        ):
+            return
+        await asyncio.sleep(0.2)
+    raise KafkaError(f"topics {names} got no partition leaders within {timeout:.0f}s")
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
@@ -65,6 +89,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another worker created them first
+            await _wait_for_leaders(admin, [spec.name for spec in missing])
         return [spec.name for spec in missing]
     finally:
         await admin.close()

@@ -1,0 +1,164 @@
+"""A real worker on the real broker, for integration tests.
+
+`Worker` starts `cli.py worker` as a separate process with its own topic
+prefix, consumer group, data folder and HTTP port (so tests never see each
+other's records), with the controllable clock enabled. It can be stopped,
+killed with SIGKILL and restarted on the same state, and it offers the few
+helpers tests need: save and activate definitions, send events, move the
+clock, and wait until a topic holds what a test expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from engine import lifecycle as lc
+from engine.definitions import Automation
+from engine.school_events import SchoolEvent
+from processors import definitions_log
+from processors.config import Settings, Topics
+from processors.ingest import send_events
+from processors.kafka_io import ensure_topics, read_to_end
+from schemas.codec import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+KINDS = {"actions": "action", "run_status": "run_status", "dead_letter": "dead_letter", "delays": "timer"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def isolated_settings(partitions: int = 4) -> Settings:
+    name = f"t{uuid.uuid4().hex[:10]}"
+    base = Settings()
+    return replace(base, partitions=partitions, app_id=f"{name}-app", topics=Topics(prefix=name))
+
+
+class Worker:
+    def __init__(self, settings: Settings, data_dir: Path, log_path: Path):
+        self.settings = settings
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.web_port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "AUTOMATIONS_KAFKA_BOOTSTRAP": self.settings.bootstrap_servers,
+            "AUTOMATIONS_TOPIC_PREFIX": self.settings.topics.prefix,
+            "AUTOMATIONS_APP_ID": self.settings.app_id,
+            "AUTOMATIONS_PARTITIONS": str(self.settings.partitions),
+            "AUTOMATIONS_DATA_DIR": str(self.data_dir),
+            "AUTOMATIONS_WEB_PORT": str(self.web_port),
+            "AUTOMATIONS_TEST_CLOCK": "1",
+            "AUTOMATIONS_TIMER_INTERVAL": "0.1",
+        }
+
+    # ------------------------------------------------------------ process
+
+    def start(self, timeout: float = 90.0) -> "Worker":
+        asyncio.run(ensure_topics(self.settings))
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "cli.py"), "worker", "--loglevel", "warn"],
+            env=self.env(), stdout=log, stderr=log, cwd=ROOT, start_new_session=True,
+        )
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}; log: {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/ready/", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready in {timeout}s; log: {self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    # ------------------------------------------------------------ clock
+
+    def clock(self, advance_seconds: float = 0, pin: datetime | None = None) -> datetime:
+        body = {"advance_seconds": advance_seconds}
+        if pin is not None:
+            body["pin"] = pin.isoformat()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.web_port}/test/clock/", data=json.dumps(body).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return datetime.fromisoformat(json.loads(response.read())["now"])
+
+    # ------------------------------------------------------------ data
+
+    def save_and_activate(self, automation: Automation, now: datetime | None = None) -> Automation:
+        now = now or datetime.now(timezone.utc)
+        for command in (
+            lc.SaveAutomation(automation=automation, now=now),
+            lc.ActivateAutomation(automation_id=automation.id, now=now),
+        ):
+            result = asyncio.run(definitions_log.execute(self.settings, command))
+            assert not isinstance(result, lc.Rejected), result
+        return result[1].automations[automation.id]
+
+    def send(self, events: list[SchoolEvent]) -> None:
+        asyncio.run(send_events(self.settings, events))
+
+    def records(self, topic: str) -> list[dict]:
+        name = getattr(self.settings.topics, topic)
+
+        async def read():
+            return [decode(KINDS[topic], r.value) async for r in read_to_end(self.settings, name)]
+
+        return asyncio.run(read())
+
+    def wait_for(self, topic: str, done: Callable[[list[dict]], bool], timeout: float = 60.0) -> list[dict]:
+        """Poll a topic until `done(records)`; the timeout is a failure, never a pass."""
+        deadline = time.monotonic() + timeout
+        records: list[dict] = []
+        while time.monotonic() < deadline:
+            records = self.records(topic)
+            if done(records):
+                return records
+            time.sleep(0.25)
+        raise AssertionError(
+            f"{topic} never satisfied the test within {timeout}s; last {len(records)} record(s): "
+            f"{records[-5:]}\nworker log:\n{self.log_tail()}"
+        )
