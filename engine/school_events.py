@@ -171,8 +171,15 @@ def parse_school_event(raw: Any) -> SchoolEvent | EventRejected:
 def _describe(error: ValidationError, prefix: str = "") -> str:
     parts = []
     for item in error.errors():
-        location = ".".join(str(p) for p in item["loc"])
+        location = ".".join(_printable(p) for p in item["loc"])
         if prefix:
             location = f"{prefix}.{location}" if location else prefix
         parts.append(f"{location}: {item['msg']}" if location else item["msg"])
     return "; ".join(parts)
+
+
+def _printable(part: Any) -> str:
+    # Input keys may hold newlines or lone surrogates; a reason must stay one
+    # line that can itself be written to the dead-letter topic.
+    text = str(part)
+    return text if text.isprintable() else repr(text)

@@ -1,0 +1,201 @@
+"""Avro framing for every topic: which schema, which bytes, and how to read them back.
+
+Owns the topic kinds, the registry of shipped schema versions and the wire
+format. Every value is Avro single-object encoding: 0xC3 0x01, the 8-byte
+little-endian CRC-64-AVRO fingerprint of the writer schema's parsing canonical
+form, then the Avro binary body. The fingerprint names the writer schema, so a
+reader always resolves the record from the version it was written with into the
+latest version of its kind (fastavro schema resolution; new fields get their
+defaults).
+
+`registry.json` maps the fingerprint of every shipped version to its `.avsc`
+file; a shipped file whose fingerprint no longer matches is refused at import,
+because records already on the topics were written with the old one.
+Decoding untrusted bytes raises only `DecodeError`, with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Literal, get_args
+
+import fastavro
+from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
+
+TopicKind = Literal[
+    "school_event", "definition", "control", "timer", "action", "run_status", "dead_letter"
+]
+TOPIC_KINDS: tuple[TopicKind, ...] = get_args(TopicKind)
+
+MAGIC = b"\xc3\x01"
+HEADER_LENGTH = len(MAGIC) + 8
+SCHEMA_DIR = Path(__file__).parent
+_FILE_NAME = re.compile(r"^(?P<kind>[a-z_]+)\.v(?P<version>\d+)\.avsc$")
+_MAX_REASON = 300
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 3] + "..."
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a record of the expected kind; `reason` is one line."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = _one_line(reason)
+        super().__init__(self.reason)
+
+
+class EncodeError(ValueError):
+    """A record that does not fit its schema: a programming error in the caller."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = _one_line(reason)
+        super().__init__(self.reason)
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    kind: TopicKind
+    version: int
+    schema: dict[str, Any]  # parsed by fastavro
+    fingerprint: bytes  # 8 bytes, as they appear on the wire
+
+    @classmethod
+    def load(cls, path: Path) -> SchemaVersion:
+        """Load `<kind>.v<N>.avsc`; the name says which kind and version it is."""
+        match = _FILE_NAME.match(path.name)
+        if match is None or match["kind"] not in TOPIC_KINDS:
+            raise ValueError(f"{path.name}: expected <topic kind>.v<N>.avsc")
+        schema = parse_schema(json.loads(path.read_text(encoding="utf-8")))
+        return cls(
+            kind=match["kind"],  # type: ignore[arg-type]  # checked above
+            version=int(match["version"]),
+            schema=schema,
+            fingerprint=schema_fingerprint(schema),
+        )
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} v{self.version}"
+
+
+def schema_fingerprint(schema: dict[str, Any]) -> bytes:
+    """CRC-64-AVRO of the parsing canonical form, little-endian as on the wire."""
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
+
+
+class Registry:
+    """The schema versions a process can read; it writes the latest of each kind."""
+
+    def __init__(self, versions: Iterable[SchemaVersion]) -> None:
+        self._by_fingerprint: dict[bytes, SchemaVersion] = {}
+        self._by_kind: dict[str, list[SchemaVersion]] = {}
+        for version in versions:
+            self._by_fingerprint[version.fingerprint] = version
+            self._by_kind.setdefault(version.kind, []).append(version)
+        for history in self._by_kind.values():
+            history.sort(key=lambda v: v.version)
+
+    def versions(self, kind: TopicKind) -> list[SchemaVersion]:
+        return list(self._by_kind.get(kind, []))
+
+    def latest(self, kind: TopicKind) -> SchemaVersion:
+        return self._by_kind[kind][-1]
+
+    def encode(self, kind: TopicKind, record: dict[str, Any], version: int | None = None) -> bytes:
+        """Frame `record` with the latest schema of `kind` (or an older `version`)."""
+        writer = self.latest(kind) if version is None else self._version(kind, version)
+        body = io.BytesIO()
+        try:
+            # strict_allow_default: a misspelled or unknown field is an error,
+            # a left-out optional one takes its default.
+            fastavro.schemaless_writer(body, writer.schema, record, strict_allow_default=True)
+        except Exception as error:  # fastavro raises many types; all mean "does not fit"
+            raise EncodeError(f"{writer.label}: {_describe(error)}") from error
+        return MAGIC + writer.fingerprint + body.getvalue()
+
+    def decode(self, kind: TopicKind, data: Any) -> dict[str, Any]:
+        """Read a framed record of `kind` into the latest schema; raises only DecodeError.
+
+        A union of several records (school event payloads) comes back as
+        `(record full name, dict)`, the same form `encode` accepts.
+        """
+        writer = self._writer_of(kind, data)
+        reader = self.latest(kind)
+        body = io.BytesIO(bytes(data[HEADER_LENGTH:]))
+        try:
+            record = fastavro.schemaless_reader(
+                body,
+                writer.schema,
+                None if writer is reader else reader.schema,
+                return_record_name=True,
+                return_record_name_override=True,
+            )
+        except Exception as error:  # untrusted bytes: any failure is a refusal
+            raise DecodeError(f"undecodable {writer.label} body: {_describe(error)}") from None
+        trailing = len(body.getbuffer()) - body.tell()
+        if trailing:
+            raise DecodeError(f"{trailing} bytes left after the {writer.label} record")
+        return record
+
+    def _version(self, kind: TopicKind, version: int) -> SchemaVersion:
+        for candidate in self._by_kind.get(kind, []):
+            if candidate.version == version:
+                return candidate
+        raise KeyError(f"no {kind} schema version {version}")
+
+    def _writer_of(self, kind: TopicKind, data: Any) -> SchemaVersion:
+        if data is None:
+            raise DecodeError("no value (null)")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise DecodeError(f"expected bytes, got {type(data).__name__}")
+        if len(data) < HEADER_LENGTH:
+            raise DecodeError(f"{len(data)} bytes is too short for an Avro single-object header")
+        if bytes(data[:2]) != MAGIC:
+            raise DecodeError(
+                f"not Avro single-object encoding: starts with {bytes(data[:2]).hex()}, not c301"
+            )
+        fingerprint_bytes = bytes(data[2:HEADER_LENGTH])
+        writer = self._by_fingerprint.get(fingerprint_bytes)
+        if writer is None:
+            raise DecodeError(f"unknown writer schema, fingerprint {fingerprint_bytes.hex()}")
+        if writer.kind != kind:
+            raise DecodeError(f"written with the {writer.label} schema, expected {kind}")
+        return writer
+
+
+def load_shipped(schema_dir: Path = SCHEMA_DIR) -> Registry:
+    """The versions listed in registry.json, each checked against its file."""
+    listed: dict[str, str] = json.loads((schema_dir / "registry.json").read_text("utf-8"))
+    versions = []
+    for expected, file_name in listed.items():
+        version = SchemaVersion.load(schema_dir / file_name)
+        if version.fingerprint.hex() != expected:
+            raise RuntimeError(
+                f"{file_name} changed after it shipped (fingerprint "
+                f"{version.fingerprint.hex()}, registry.json says {expected}); "
+                "ship the change as a new version instead"
+            )
+        versions.append(version)
+    return Registry(versions)
+
+
+SHIPPED = load_shipped()
+
+
+def encode(topic_kind: TopicKind, record: dict[str, Any]) -> bytes:
+    return SHIPPED.encode(topic_kind, record)
+
+
+def decode(topic_kind: TopicKind, data: bytes) -> dict[str, Any]:
+    return SHIPPED.decode(topic_kind, data)
