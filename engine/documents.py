@@ -123,18 +123,35 @@ class _DefinitionLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_DefinitionLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag.rsplit(":", 1)[-1] not in
-            ("bool", "int", "float", "timestamp")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-for _tag, _pattern, _first in (
-    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    ("int", r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+)$", "-+0123456789"),
-    ("float", r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+|[0-9][0-9_]*(?=[eE]))(?:[eE][-+]?[0-9]+)?$",
-     "-+0123456789."),
-):
-    _DefinitionLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
+class _DefinitionDumper(yaml.SafeDumper):
+    """Writes what `_DefinitionLoader` reads back unchanged: the same scalar rules, no aliases."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def _yaml_12_scalars(cls) -> None:
+    cls.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag.rsplit(":", 1)[-1] not in
+                ("bool", "int", "float", "timestamp")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    for tag, pattern, first in (
+        ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+        ("int", r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+)$", "-+0123456789"),
+        ("float", r"^(?:[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+|[0-9][0-9_]*(?=[eE]))(?:[eE][-+]?[0-9]+)?"
+                  r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
+    ):
+        cls.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
+
+
+_yaml_12_scalars(_DefinitionLoader)
+_yaml_12_scalars(_DefinitionDumper)
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text for a plain mapping (an exported automation), keys in their given order."""
+    return yaml.dump(data, Dumper=_DefinitionDumper, sort_keys=False, allow_unicode=True)
 
 
 def _line_and_column(text: str, position: int) -> tuple[int, int]:
