@@ -57,6 +57,7 @@ delays_topic = _raw_topic(topics.delays)
 actions_topic = _raw_topic(topics.actions)
 run_status_topic = _raw_topic(topics.run_status)
 dead_letter_topic = _raw_topic(topics.dead_letter)
+receipts_topic = _raw_topic(topics.receipts)
 definitions_topic = _raw_topic(topics.definitions, partitions=1)
 
 # The learner processor reads all three inputs as one stream, so a learner's

@@ -53,6 +53,10 @@ class Topics:
     def dead_letter(self) -> str:
         return self._name("dead-letter")
 
+    @property
+    def receipts(self) -> str:
+        return self._name("receipts")
+
     def learner_scoped(self) -> list[str]:
         """Topics keyed by `school:user`; they must share a partition count."""
         return [
@@ -62,6 +66,7 @@ class Topics:
             self.fired_timers,
             self.actions,
             self.run_status,
+            self.receipts,
         ]
 
 

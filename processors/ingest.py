@@ -14,6 +14,7 @@ from pathlib import Path
 from engine.school_events import EventRejected, SchoolEvent
 from processors.config import Settings
 from processors.kafka_io import produce
+from processors.receipts import RECEIPT_HEADER
 from schemas.codec import encode
 from schemas.school_events import parse_json_line, school_event_to_avro
 
@@ -47,6 +48,10 @@ def encode_event(event: SchoolEvent) -> tuple[str, bytes]:
     return event.key, encode("school_event", school_event_to_avro(event))
 
 
-async def send_events(settings: Settings, events: list[SchoolEvent]) -> int:
-    """Write events to the school-events topic; returns once the broker has them all."""
-    return await produce(settings, settings.topics.school_events, map(encode_event, events))
+async def send_events(settings: Settings, events: list[SchoolEvent], want_receipts: bool = False) -> int:
+    """Write events to the school-events topic; returns once the broker has them all.
+
+    `want_receipts` asks the worker for a receipt per event (processors.receipts).
+    """
+    headers = [(RECEIPT_HEADER, b"1")] if want_receipts else None
+    return await produce(settings, settings.topics.school_events, map(encode_event, events), headers=headers)

@@ -107,12 +107,18 @@ async def start_producer(settings: Settings, **options) -> AIOKafkaProducer:
     return producer
 
 
-async def produce(settings: Settings, topic: str, records: Iterable[tuple[str, bytes]]) -> int:
+async def produce(
+    settings: Settings,
+    topic: str,
+    records: Iterable[tuple[str, bytes]],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> int:
     """Send keyed records and wait until the broker has them all; returns the count."""
     producer = await start_producer(settings)
     try:
         futures = [
-            await producer.send(topic, key=key.encode(), value=value) for key, value in records
+            await producer.send(topic, key=key.encode(), value=value, headers=headers)
+            for key, value in records
         ]
         await asyncio.gather(*futures)
         return len(futures)

@@ -12,11 +12,21 @@ from __future__ import annotations
 
 import asyncio
 
+from engine.commands import HandleSchoolEvent
 from processors import records
-from processors.app import app, dead_letter_topic, learner_inputs, learners_table, settings
+from processors.app import (
+    app,
+    clock,
+    dead_letter_topic,
+    learner_inputs,
+    learners_table,
+    receipts_topic,
+    settings,
+)
 from processors.dead_letters import dead_letter_record
 from processors.definitions_table import definitions
 from processors.learner_processing import process
+from processors.receipts import receipt_record, wants_receipt
 
 BROADCAST_USER = "*"
 _DECODERS = {
@@ -50,5 +60,8 @@ async def learners(stream):
             continue
         if user == BROADCAST_USER:
             await _broadcast(command, school, message.partition, input_id, version)
-        else:
-            await process(school, user, command, input_id)
+            continue
+        outputs = await process(school, user, command, input_id)
+        if isinstance(command, HandleSchoolEvent) and wants_receipt(message.headers):
+            receipt = receipt_record(command.event, outputs, definitions.catalog, clock.now())
+            await receipts_topic.send(key=message.key, value=receipt)

@@ -27,7 +27,7 @@ import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 TopicKind = Literal[
-    "school_event", "definition", "control", "timer", "action", "run_status", "dead_letter"
+    "school_event", "definition", "control", "timer", "action", "run_status", "dead_letter", "receipt"
 ]
 TOPIC_KINDS: tuple[TopicKind, ...] = get_args(TopicKind)
 

@@ -35,7 +35,13 @@ from processors.kafka_io import ensure_topics, read_to_end
 from schemas.codec import decode
 
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = {"actions": "action", "run_status": "run_status", "dead_letter": "dead_letter", "delays": "timer"}
+KINDS = {
+    "actions": "action",
+    "run_status": "run_status",
+    "dead_letter": "dead_letter",
+    "delays": "timer",
+    "receipts": "receipt",
+}
 
 
 def free_port() -> int:
@@ -138,8 +144,8 @@ class Worker:
             assert not isinstance(result, lc.Rejected), result
         return result[1].automations[automation.id]
 
-    def send(self, events: list[SchoolEvent]) -> None:
-        asyncio.run(send_events(self.settings, events))
+    def send(self, events: list[SchoolEvent], want_receipts: bool = False) -> None:
+        asyncio.run(send_events(self.settings, events, want_receipts=want_receipts))
 
     def records(self, topic: str) -> list[dict]:
         name = getattr(self.settings.topics, topic)

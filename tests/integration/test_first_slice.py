@@ -3,6 +3,7 @@ fulfilled run status out, read back from the topics."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -44,3 +45,19 @@ def test_tag_event_emits_email_and_tag_commands_and_a_fulfilled_run(start_worker
     assert [(r["automation_id"], r["trigger_id"], r["trigger_event_id"]) for r in started] == [
         ("welcome-tag", "got-new-student-tag", "e2")
     ]
+
+
+def test_an_event_sent_for_a_receipt_gets_one_with_its_runs_and_actions(start_worker):
+    worker = start_worker()
+    worker.save_and_activate(Automation.model_validate(yaml.safe_load(EXAMPLE.read_text())))
+    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    worker.send([event("r1", "user.registered", "bob", later, email="bob@example.org", fields={})])
+
+    worker.send([event("r2", "user.tag_added", "bob", later + timedelta(seconds=1), tag="new-student")],
+                want_receipts=True)
+
+    receipts = worker.wait_for("receipts", lambda records: len(records) >= 1)
+    assert [r["event_id"] for r in receipts] == ["r2"]  # the first event asked for none
+    (receipt,) = receipts
+    assert [(run["automation_id"], run["status"]) for run in receipt["runs"]] == [("welcome-tag", "fulfilled")]
+    assert [a["type"] for a in json.loads(receipt["actions_json"])] == ["send_email", "add_tag"]
