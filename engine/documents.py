@@ -154,6 +154,36 @@ def dump_yaml(data: Any) -> str:
     return yaml.dump(data, Dumper=_DefinitionDumper, sort_keys=False, allow_unicode=True)
 
 
+def locate(text: str, path: str) -> tuple[int, int] | None:
+    """Line and column (1-based) of a document path's key in the text, or of its
+    nearest parent that exists (a missing setting points at its step); None
+    when the text does not parse or the path is the whole document."""
+    try:
+        node = yaml.compose(text, Loader=_DefinitionLoader)
+    except (yaml.YAMLError, RecursionError):
+        return None
+    mark = None
+    for part in _path_parts(path):
+        if isinstance(node, yaml.MappingNode):
+            pair = next((kv for kv in node.value if getattr(kv[0], "value", None) == part), None)
+            if pair is None:
+                break
+            mark, node = pair[0].start_mark, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            mark = node.start_mark
+        else:
+            break
+    return (mark.line + 1, mark.column + 1) if mark else None
+
+
+def _path_parts(path: str) -> list:
+    parts: list = []
+    for name, index, quoted in re.findall(r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]', path):
+        parts.append(name or (int(index) if index else json.loads(quoted)))
+    return parts
+
+
 def _line_and_column(text: str, position: int) -> tuple[int, int]:
     before = text[:position]
     return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1

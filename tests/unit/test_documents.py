@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from engine.definitions import Automation, Branch, WaitUntilTimeOfDay
-from engine.documents import DocumentProblem, Problem, load_document, parse_automation
+from engine.documents import DocumentProblem, Problem, load_document, locate, parse_automation
 
 # ---------------------------------------------------------------- malformed text
 
@@ -283,3 +283,39 @@ def test_a_long_value_is_shortened_in_the_message():
     assert problem.path == "flow[0].template"
     assert problem.message.endswith("...")
     assert len(problem.message) < 120
+
+
+# ---------------------------------------------------------------- locating a path in the text
+
+LOCATED = """id: a
+flow:
+  - type: send_email
+    template: x
+  - type: branch
+    yes:
+      - type: wait_duration
+        amount: 4
+"""
+
+
+@pytest.mark.parametrize(
+    "path, where",
+    [
+        ("flow[1].yes[0].amount", (8, 9)),  # the key itself
+        ("flow[1].yes[0].unit", (7, 9)),  # missing: its step
+        ("flow[0]", (3, 5)),
+        ("id", (1, 1)),
+        ("flow[7]", (2, 1)),  # no such step: the list
+        ("", None),
+    ],
+)
+def test_a_problem_path_is_located_in_the_text(path, where):
+    assert locate(LOCATED, path) == where
+
+
+def test_a_path_in_json_text_is_located_too():
+    assert locate('{"id": "a",\n "flow": [\n  {"type": "send_email", "amount": 4}]}', "flow[0].amount") == (3, 26)
+
+
+def test_locating_in_unreadable_text_gives_nothing():
+    assert locate("id: [", "id") is None
