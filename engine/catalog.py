@@ -71,6 +71,7 @@ class Catalog:
                 self._active.setdefault(automation.school, ())
                 self._active[automation.school] += (automation,)
         self._flows = {a.id: FlowIndex(a.flow) for a in ordered}
+        self._exit_types = {a.id: frozenset(x.event for x in a.exits) for a in ordered}
         self._by_key: dict[tuple[str, str, object], list[Candidate]] = {}
         self._inactivity_days: dict[str, frozenset[int]] = {}
         for school, automations_of_school in self._active.items():
@@ -102,6 +103,10 @@ class Catalog:
         if index is None or self._all.get(automation.id) is not automation:
             index = FlowIndex(automation.flow)
         return index
+
+    def exit_types(self, automation_id: str) -> frozenset[str]:
+        """The event types any exit condition of the automation watches (none if unknown)."""
+        return self._exit_types.get(automation_id, frozenset())
 
     def inactivity_days(self, school: str) -> frozenset[int]:
         return self._inactivity_days.get(school, frozenset())

@@ -21,6 +21,7 @@ the run that made them has reached its next wait or end.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
@@ -59,8 +60,9 @@ class Rejected(BaseModel):
     reason: str
 
 
-class Outcome(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+@dataclass(frozen=True)
+class Outcome:
+    """What `handle` returns: the new state, the decided events, or the rejection (state unchanged)."""
 
     state: LearnerState
     events: list
@@ -191,10 +193,12 @@ def _start(session, run_id, automation: Automation, trigger_id, event_id, cause,
 
 
 def _check_exits(session: Session, event: SchoolEvent, changed: bool) -> None:
-    for run in sorted(session.state.runs.values(), key=lambda r: (r.started_at, r.id)):
-        automation = session.catalog.get(run.automation_id)
-        if run.status != "pending" or automation is None or not automation.exits:
+    if not changed:
+        return  # a state event that changes nothing fires no exit, as it fires no trigger
+    for run in tuple(session.state.runs.values()):  # in start order
+        if run.status != "pending" or event.type not in session.catalog.exit_types(run.automation_id):
             continue
+        automation = session.catalog.get(run.automation_id)
         for check in check_exits(automation, session.state, event, changed):
             session.emit(
                 ExitChecked(
@@ -231,11 +235,12 @@ def _arm_inactivity(session: Session, days_in_use, not_before: datetime | None =
     quiet spell rather than one per learner event.
     """
     state = session.state
-    if not state.registered or state.last_activity_at is None:
+    missing = days_in_use - state.inactivity_timers.keys()
+    if not missing or not state.registered or state.last_activity_at is None:
         return
-    for days in sorted(days_in_use):
+    for days in sorted(missing):
         due = state.last_activity_at + timedelta(days=days)
-        if days in state.inactivity_timers or (not_before is not None and due < not_before):
+        if not_before is not None and due < not_before:
             continue
         timer = Timer(
             id=inactivity_timer_id(state.school, state.user, days),
@@ -376,6 +381,6 @@ def _definition_change(session: Session, command: c.ApplyDefinitionChange) -> Re
             _cancel_timer(session, run)
             _resume(session, session.state.runs[run.id], "step removed", {}, (f"{automation.id}@v{automation.version}",))
     if command.change == "activated" and automation.status == "active":
-        days = {t.days for t in automation.triggers if t.event == "user.inactive" and t.days is not None}
+        days = frozenset(t.days for t in automation.triggers if t.event == "user.inactive" and t.days is not None)
         _arm_inactivity(session, days, not_before=automation.activated_at)
     return None

@@ -12,7 +12,7 @@ from typing import Callable
 
 from engine import events as e
 from engine.learner import LearnerState, apply_school_event
-from engine.runs import FINISHED, NEW, FinishedRun, Run, inactivity_timer_id, transition
+from engine.runs import FINISHED, NEW, FinishedRun, Run, copy_with, inactivity_timer_id, transition
 
 _STATUS_INPUTS = {
     "pending": "wait",
@@ -40,16 +40,12 @@ def _run_started(state: LearnerState, event: e.RunStarted) -> LearnerState:
         trigger_event_id=event.trigger_event_id,
         replay_of=event.replay_of,
     )
-    return state.model_copy(
-        update={
-            "runs": {**state.runs, run.id: run},
-            "last_started": state.with_started(event.automation_id, event.at),
-        }
-    )
+    update = {"runs": {**state.runs, run.id: run}, "last_started": state.with_started(event.automation_id, event.at)}
+    return copy_with(state, update)
 
 
 def _with_run(state: LearnerState, run: Run) -> LearnerState:
-    return state.model_copy(update={"runs": {**state.runs, run.id: run}})
+    return copy_with(state, {"runs": {**state.runs, run.id: run}})
 
 
 def _step_recorded(state: LearnerState, event: e.StepRecorded) -> LearnerState:
@@ -57,32 +53,28 @@ def _step_recorded(state: LearnerState, event: e.StepRecorded) -> LearnerState:
     if run is None:
         return state
     if event.outcome == "waiting":
-        return _with_run(
-            state, run.model_copy(update={"position": event.step_id, "followers": event.followers})
-        )
+        return _with_run(state, copy_with(run, {"position": event.step_id, "followers": event.followers}))
     if run.position is not None:
-        return _with_run(state, run.model_copy(update={"position": None, "followers": ()}))
+        return _with_run(state, copy_with(run, {"position": None, "followers": ()}))
     return state
 
 
 def _timer_scheduled(state: LearnerState, event: e.TimerScheduled) -> LearnerState:
     timer = event.timer
     if timer.kind == "inactivity":
-        return state.model_copy(
-            update={"inactivity_timers": {**state.inactivity_timers, timer.days: timer.due_at}}
-        )
+        return copy_with(state, {"inactivity_timers": {**state.inactivity_timers, timer.days: timer.due_at}})
     run = state.runs.get(timer.run_id or "")
-    return _with_run(state, run.model_copy(update={"timer": timer})) if run else state
+    return _with_run(state, copy_with(run, {"timer": timer})) if run else state
 
 
 def _forget_timer(state: LearnerState, timer_id: str) -> LearnerState:
     for run in state.runs.values():
         if run.timer is not None and run.timer.id == timer_id:
-            return _with_run(state, run.model_copy(update={"timer": None}))
+            return _with_run(state, copy_with(run, {"timer": None}))
     for days in state.inactivity_timers:
         if inactivity_timer_id(state.school, state.user, days) == timer_id:
             remaining = {d: t for d, t in state.inactivity_timers.items() if d != days}
-            return state.model_copy(update={"inactivity_timers": remaining})
+            return copy_with(state, {"inactivity_timers": remaining})
     return state
 
 
@@ -100,7 +92,7 @@ def _run_status_changed(state: LearnerState, event: e.RunStatusChanged) -> Learn
         return state
     status = transition(run.status, _STATUS_INPUTS[event.status])
     if status not in FINISHED:
-        return _with_run(state, run.model_copy(update={"status": status}))
+        return _with_run(state, copy_with(run, {"status": status}))
     summary = FinishedRun(
         id=run.id,
         automation_id=run.automation_id,
@@ -115,7 +107,7 @@ def _run_status_changed(state: LearnerState, event: e.RunStatusChanged) -> Learn
         exit_id=event.exit_id,
     )
     runs = {run_id: r for run_id, r in state.runs.items() if run_id != run.id}
-    return state.model_copy(update={"runs": runs, "finished": state.with_finished(summary)})
+    return copy_with(state, {"runs": runs, "finished": state.with_finished(summary)})
 
 
 def _unchanged(state: LearnerState, event) -> LearnerState:

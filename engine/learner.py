@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.runs import RECENT_FINISHED_KEPT, FinishedRun, Run
+from engine.runs import RECENT_FINISHED_KEPT, FinishedRun, Run, copy_with
 from engine.school_events import FieldValue, SchoolEvent
 
 DUPLICATE_RUN_WINDOW = timedelta(seconds=60)
@@ -148,4 +148,4 @@ def apply_school_event(state: LearnerState, event: SchoolEvent) -> LearnerState:
             update["fields"] = fields
     if not event.derived and (state.last_activity_at is None or event.occurred_at > state.last_activity_at):
         update["last_activity_at"] = event.occurred_at
-    return state.model_copy(update=update) if update else state
+    return copy_with(state, update) if update else state
