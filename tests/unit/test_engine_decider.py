@@ -171,3 +171,40 @@ def test_a_long_random_sequence_gives_identical_output_twice():
     assert as_jsonl(first) == as_jsonl(second)
     statuses = {run.status for run in first.runs}
     assert {"fulfilled", "completed_via_exit"} <= statuses and len(first.runs) > 100
+
+
+def test_a_waiting_run_whose_automation_vanished_fails_silently():
+    _, state, timer = _enrolled()
+    outcome = handle(FireTimer(timer=timer), state, Catalog.of([]), timer.due_at)
+    assert outcome.state.finished[-1].status == "failed_silently"
+    assert "drip no longer exists" in outcome.state.finished[-1].reason
+
+
+def test_lead_events_decide_nothing_and_leave_no_state():
+    lead = SchoolEvent(id="l", type="course.enrolled", school="s", user="u", subject="lead", occurred_at=T0, data={"course": "c"})
+    state = LearnerState.new("s", "u")
+    assert decide(HandleSchoolEvent(event=lead), state, Catalog.of([DRIP]), T0) == []
+
+
+def test_the_loop_guard_is_recorded():
+    chain = [automation(id=f"a{i}", triggers=[{"id": "t", "event": "user.tag_added", "tag": f"t{i}"}],
+                        flow=[{"id": "next", "type": "add_tag", "tag": f"t{i + 1}"}]) for i in range(1, 8)]
+    decided = decide(HandleSchoolEvent(event=event("user.tag_added", T0, tag="t1")), LearnerState.new("s", "u"), Catalog.of(chain), T0)
+    (stopped,) = [x for x in decided if isinstance(x, e.DerivedEventStopped)]
+    assert stopped.event_type == "user.tag_added" and len(stopped.cause) == 6
+    assert [x.automation_id for x in decided if isinstance(x, e.RunStarted)] == [f"a{i}" for i in range(1, 7)]
+
+
+def test_an_inactivity_timer_fired_after_new_activity_re_arms_itself():
+    idle = automation(id="idle", triggers=[{"id": "t", "event": "user.inactive", "days": 2}], flow=[{"id": "m", "type": "send_email", "template": "x"}])
+    catalog = Catalog.of([idle])
+    state = handle(HandleSchoolEvent(event=event("user.activity", T0, event_id="a1", kind="login")), LearnerState.new("s", "u"), catalog, T0).state
+    (due,) = state.inactivity_timers.values()
+    later = T0 + timedelta(days=1)
+    state = handle(HandleSchoolEvent(event=event("user.activity", later, event_id="a2", kind="login")), state, catalog, later).state
+    assert state.inactivity_timers == {2: due}  # activity does not move the pending timer
+    timer = Timer(id="inactive:s:u:2", school="s", user="u", kind="inactivity", due_at=due, days=2)
+    fired = handle(FireTimer(timer=timer), state, catalog, due)
+    assert [type(x).__name__ for x in fired.events] == ["TimerFired", "TimerScheduled"]
+    assert fired.state.inactivity_timers == {2: later + timedelta(days=2)}
+    assert decide(FireTimer(timer=timer), fired.state, catalog, due) == []  # the old one is stale now
