@@ -129,7 +129,8 @@ def list_automations(
             continue
         if (status and automation.status != status) or (school and automation.school != school):
             continue
-        executed = stats[automation.id].times_executed if automation.id in stats else 0
+        figures = stats.get((automation.school, automation.id))
+        executed = figures.times_executed if figures else 0
         edited = automation.last_edited_at.strftime("%Y-%m-%d %H:%M") if automation.last_edited_at else ""
         table.add_row(automation.id, automation.name, automation.school, automation.status, str(executed), edited)
     console.print(table)
@@ -184,7 +185,8 @@ def delete(
     """Delete an automation; with learners inside, say --finishing or --immediate."""
     if finishing and immediate:
         raise CliError("choose one of --finishing and --immediate")
-    stats = _stats().get(automation_id)
+    automation = _get(automation_id)
+    stats = _stats().get((automation.school, automation_id))
     inside = stats.learners_inside if stats else 0
     mode = "finishing" if finishing else "immediate" if immediate else None
     events, _ = _run(

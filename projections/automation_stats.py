@@ -1,9 +1,10 @@
-"""Per-automation figures folded from the run-status topic alone.
+"""Per-automation figures: the automations page's numbers.
 
-Owns `AutomationStats` (times executed = runs started, skipped starts,
-runs by current status, learners inside now, last run) and `fold`, a pure
-function of run-status records, so the same figures come out whether they are
-built live, rebuilt from offset 0, or computed in a test.
+Owns `AutomationStats` (times executed = runs started, replays included;
+skipped starts and declined entries apart, since they are no runs; runs by
+current status; last run) and `merge`, which adds up the figures that each
+partition's fold keeps (a learner's runs all live in one partition, so the
+sum is exact). `fold(records)` builds them from run-status records alone.
 """
 
 from __future__ import annotations
@@ -13,43 +14,62 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable
 
-ENDED = {"fulfilled", "completed_via_exit", "failed", "failed_silently", "cancelled"}
+from projections.run_views import iso
+
+LIVE = ("pending", "executing")
 
 
 @dataclass
 class AutomationStats:
+    school: str
     automation_id: str
     times_executed: int = 0
     skipped: int = 0
+    declined: int = 0
     by_status: Counter = field(default_factory=Counter)
     last_run_at: datetime | None = None
-    _status_of_run: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def learners_inside(self) -> int:
-        return sum(1 for status in self._status_of_run.values() if status not in ENDED)
+        return sum(self.by_status[status] for status in LIVE)
+
+    def started(self, at: datetime) -> None:
+        self.times_executed += 1
+        self.by_status["executing"] += 1
+        self.last_run_at = at if self.last_run_at is None else max(self.last_run_at, at)
+
+    def moved(self, previous: str, status: str) -> None:
+        self.by_status[previous] -= 1
+        self.by_status[status] += 1
+
+    def as_dict(self) -> dict:
+        return {
+            "times_executed": self.times_executed,
+            "skipped": self.skipped,
+            "declined": self.declined,
+            "by_status": {status: count for status, count in sorted(self.by_status.items()) if count},
+            "learners_inside": self.learners_inside,
+            "last_run_at": iso(self.last_run_at),
+        }
 
 
-def fold(records: Iterable[dict]) -> dict[str, AutomationStats]:
-    stats: dict[str, AutomationStats] = {}
+def merge(school: str, automation_id: str, parts: Iterable[AutomationStats]) -> AutomationStats:
+    total = AutomationStats(school, automation_id)
+    for part in parts:
+        total.times_executed += part.times_executed
+        total.skipped += part.skipped
+        total.declined += part.declined
+        total.by_status.update(part.by_status)
+        if part.last_run_at is not None:
+            total.last_run_at = max(filter(None, (total.last_run_at, part.last_run_at)))
+    return total
+
+
+def fold(records: Iterable[dict]) -> dict[tuple[str, str], AutomationStats]:
+    """(school, automation id) -> figures, from decoded run-status records."""
+    from projections.partition import PartitionViews
+
+    views = PartitionViews()
     for record in records:
-        automation_id = record["automation_id"]
-        entry = stats.setdefault(automation_id, AutomationStats(automation_id))
-        kind = record["kind"]
-        if kind == "run_started":
-            entry.times_executed += 1
-            entry.last_run_at = max(filter(None, (entry.last_run_at, record["at"])))
-            _set_status(entry, record["run_id"], "executing")
-        elif kind == "run_skipped":
-            entry.skipped += 1
-        elif kind == "run_status_changed" and record.get("run_id"):
-            _set_status(entry, record["run_id"], record["status"])
-    return stats
-
-
-def _set_status(entry: AutomationStats, run_id: str, status: str) -> None:
-    previous = entry._status_of_run.get(run_id)
-    if previous is not None:
-        entry.by_status[previous] -= 1
-    entry.by_status[status] += 1
-    entry._status_of_run[run_id] = status
+        views.apply(record)
+    return dict(views.stats)

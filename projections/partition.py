@@ -1,0 +1,208 @@
+"""The fold of one run-status partition into every view the operators read.
+
+Owns `PartitionViews.apply(record)`: a pure function of the run-status
+records, in the order one partition holds them (a learner's records are all
+in one partition, in order). It keeps the runs (`RunView`), their indexes by
+automation and by learner, the entries that started no run, the
+per-automation figures and the per-step funnel.
+
+The fold is idempotent per record: a worker that re-sends the outputs of an
+input after a crash, or during a reprocessing of school events, writes
+byte-identical records again, and an identical record changes nothing (its
+digest was seen). A skip recorded for an event that started a run of the same
+automation (a reprocessed event within 60 s of a start) is not counted either.
+So the views are the same whether built live, rebuilt from offset 0, or
+folded in a test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Callable
+
+from projections.automation_stats import AutomationStats
+from projections.run_views import FINISHED, NotStarted, RunView, parse_json
+from projections.step_stats import StepStats
+
+AutomationKey = tuple[str, str]  # (school, automation id)
+LearnerKey = tuple[str, str]  # (school, user)
+
+
+def record_digest(record: dict) -> bytes:
+    canonical = json.dumps(record, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+
+
+class PartitionViews:
+    def __init__(self) -> None:
+        self.runs: dict[str, RunView] = {}
+        self.runs_of_automation: dict[AutomationKey, list[str]] = {}
+        self.runs_of_learner: dict[LearnerKey, list[str]] = {}
+        self.not_started: dict[LearnerKey, list[NotStarted]] = {}
+        self.stats: dict[AutomationKey, AutomationStats] = {}
+        self.steps: dict[AutomationKey, dict[str, StepStats]] = {}
+        self.applied = 0
+        self._seen: set[bytes] = set()
+        self._started_by: set[tuple[str, str, str, str | None]] = set()  # automation key + user + event
+        self._reached: set[tuple[str, str]] = set()  # (run id, step id)
+        self._appliers: dict[str, Callable[[dict], None]] = {
+            "run_started": self._run_started,
+            "run_skipped": self._run_skipped,
+            "entry_declined": self._entry_declined,
+            "step_recorded": self._step_recorded,
+            "exit_checked": self._exit_checked,
+            "run_status_changed": self._status_changed,
+            "derived_event_stopped": self._derived_stopped,
+        }
+
+    def apply(self, record: dict) -> bool:
+        """Fold one decoded run-status record; False when it changed nothing (a duplicate)."""
+        digest = record_digest(record)
+        if digest in self._seen:
+            return False
+        self._seen.add(digest)
+        applier = self._appliers.get(record["kind"])
+        if applier is None:
+            return False
+        applier(record)
+        self.applied += 1
+        return True
+
+    # ------------------------------------------------------------ helpers
+
+    def _stats(self, school: str, automation_id: str) -> AutomationStats:
+        key = (school, automation_id)
+        entry = self.stats.get(key)
+        if entry is None:
+            entry = self.stats[key] = AutomationStats(school, automation_id)
+        return entry
+
+    def _step(self, run: RunView, step_id: str) -> StepStats:
+        steps = self.steps.setdefault((run.school, run.automation_id), {})
+        entry = steps.get(step_id)
+        if entry is None:
+            entry = steps[step_id] = StepStats(step_id)
+        return entry
+
+    def _leave_wait(self, run: RunView, at) -> None:
+        if run.waiting_in is not None:
+            self._step(run, run.waiting_in).left(run.run_id, at)
+            run.waiting_in = None
+
+    def _note(self, record: dict, kind: str, event_id: str | None) -> None:
+        note = NotStarted(
+            kind=kind,
+            school=record["school"],
+            user=record["user"],
+            automation_id=record["automation_id"],
+            at=record["at"],
+            event_id=event_id,
+            trigger_id=record.get("trigger_id"),
+            reason=record.get("reason"),
+            trace=parse_json(record.get("trace_json")),
+        )
+        self.not_started.setdefault((note.school, note.user), []).append(note)
+
+    # ------------------------------------------------------------ appliers
+
+    def _run_started(self, record: dict) -> None:
+        run_id = record["run_id"]
+        if not run_id or run_id in self.runs:
+            return  # ruling 15: the same event again is the same run
+        run = RunView(
+            run_id=run_id,
+            school=record["school"],
+            user=record["user"],
+            automation_id=record["automation_id"],
+            automation_version=record.get("automation_version"),
+            started_at=record["at"],
+            trigger_id=record.get("trigger_id"),
+            trigger_event_id=record.get("trigger_event_id"),
+            replay_of=record.get("replay_of"),
+            trigger_trace=parse_json(record.get("trace_json")),
+        )
+        run.history.append({"status": "executing", "at": run.started_at.isoformat()})
+        self.runs[run_id] = run
+        self.runs_of_automation.setdefault((run.school, run.automation_id), []).append(run_id)
+        self.runs_of_learner.setdefault(run.learner, []).append(run_id)
+        self._started_by.add((run.school, run.automation_id, run.user, run.trigger_event_id))
+        self._stats(run.school, run.automation_id).started(run.started_at)
+        original = self.runs.get(run.replay_of or "")
+        if original is not None:
+            original.replayed_by.append(run_id)
+
+    def _run_skipped(self, record: dict) -> None:
+        event_id = record.get("trigger_event_id")
+        if (record["school"], record["automation_id"], record["user"], event_id) in self._started_by:
+            return  # that event started a run; a skip seen on its reprocessing is no new entry
+        self._stats(record["school"], record["automation_id"]).skipped += 1
+        self._note(record, "skipped", event_id)
+
+    def _entry_declined(self, record: dict) -> None:
+        self._stats(record["school"], record["automation_id"]).declined += 1
+        self._note(record, "declined", record.get("trigger_event_id"))
+
+    def _derived_stopped(self, record: dict) -> None:
+        self._note(record, "derived_event_stopped", record.get("event_id"))
+
+    def _step_recorded(self, record: dict) -> None:
+        run = self.runs.get(record.get("run_id") or "")
+        step_id = record.get("step_id")
+        if run is None or not step_id:
+            return
+        at, outcome = record["at"], record.get("outcome")
+        run.steps.append(
+            {
+                "step_id": step_id,
+                "step_type": record.get("step_type"),
+                "outcome": outcome,
+                "at": at.isoformat(),
+                "detail": parse_json(record.get("detail")),
+            }
+        )
+        step = self._step(run, step_id)
+        step.step_type = step.step_type or record.get("step_type")
+        step.outcomes[outcome] += 1
+        if (run.run_id, step_id) not in self._reached:
+            self._reached.add((run.run_id, step_id))
+            step.reached += 1
+        if outcome == "waiting":
+            self._leave_wait(run, at)
+            run.waiting_in = step_id
+            step.waiting[run.run_id] = at
+        elif run.waiting_in == step_id:
+            self._leave_wait(run, at)
+
+    def _exit_checked(self, record: dict) -> None:
+        run = self.runs.get(record.get("run_id") or "")
+        if run is None:
+            return
+        run.exit_checks.append(
+            {
+                "exit_id": record.get("exit_id"),
+                "event_id": record.get("event_id"),
+                "matched": record.get("matched"),
+                "at": record["at"].isoformat(),
+                "trace": parse_json(record.get("trace_json")),
+            }
+        )
+
+    def _status_changed(self, record: dict) -> None:
+        run = self.runs.get(record.get("run_id") or "")
+        status = record.get("status")
+        if run is None or not status:
+            return
+        at = record["at"]
+        if status != "pending":
+            self._leave_wait(run, at)
+        self._stats(run.school, run.automation_id).moved(run.status, status)
+        run.status = status
+        change = {"status": status, "at": at.isoformat()}
+        for name in ("reason", "error", "exit_id"):
+            if record.get(name):
+                change[name] = record[name]
+                setattr(run, name, record[name])
+        run.history.append(change)
+        if status in FINISHED:
+            run.ended_at = at

@@ -1,0 +1,144 @@
+"""Projections of the run-status topic: given the engine's records, then the views.
+
+The records come from the engine itself (`RecordingWorld`), so these tests
+check the views against what the engine decided, not against hand-made data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from engine.commands import AdvanceWaiting, ReplayRun
+from projections import queries
+from projections.automation_stats import fold
+from projections.partition import PartitionViews
+from tests.unit.projection_world import T0, RecordingWorld, mixed_automations, play_mixed_flow
+
+
+def folded(world: RecordingWorld) -> list[PartitionViews]:
+    parts = []
+    for records in world.partitions:
+        part = PartitionViews()
+        for record in records:
+            part.apply(record)
+        parts.append(part)
+    return parts
+
+
+def mixed_world() -> RecordingWorld:
+    world = RecordingWorld(mixed_automations())
+    play_mixed_flow(world)
+    return world
+
+
+def test_times_executed_and_status_counts_match_the_engine_runs_and_skips_do_not_count():
+    # given the mixed flow, when folded
+    world = mixed_world()
+    parts = folded(world)
+    reports = world.report()
+    # then every automation's figures are those of the runs the engine reported
+    for automation_id in ("welcome", "nurture", "renewal"):
+        runs = [r for r in reports if r.automation_id == automation_id]
+        stats = queries.stats_of(parts, "s1", automation_id)
+        assert stats.times_executed == len(runs), automation_id
+        assert +stats.by_status == Counter(r.status for r in runs), automation_id
+        assert stats.skipped == sum(1 for s in world.skipped if s.automation_id == automation_id)
+    welcome = queries.stats_of(parts, "s1", "welcome")
+    assert (welcome.times_executed, welcome.skipped) == (1, 1)
+    nurture = queries.stats_of(parts, "s1", "nurture").as_dict()
+    assert nurture["by_status"] == {"completed_via_exit": 1, "pending": 2}
+    assert nurture["learners_inside"] == 2
+    assert queries.stats_of(parts, "s1", "renewal").as_dict()["by_status"] == {"failed": 1}
+
+
+def test_fold_of_all_records_keys_figures_by_school_and_automation():
+    stats = fold(mixed_world().records)
+    assert stats[("s1", "welcome")].times_executed == 1
+    assert ("s2", "welcome") not in stats
+
+
+def test_a_run_shows_every_step_the_exit_that_fired_and_the_error_of_a_failure():
+    world = mixed_world()
+    parts = folded(world)
+    bob = next(r for r in world.report() if r.user == "bob")
+    activity = queries.find_run(parts, bob.run_id).activity()
+    assert [(s["step_id"], s["outcome"]) for s in activity["steps"]] == [("intro", "done"), ("pause", "waiting")]
+    assert activity["status"] == "completed_via_exit" and activity["exit_id"] == "done"
+    assert [c["matched"] for c in activity["trace"]["exit_checks"]] == [True]
+    assert activity["trace"]["trigger"], "the trigger trace says why the run started"
+    assert [h["status"] for h in activity["history"]] == ["executing", "pending", "completed_via_exit"]
+    cy_failed = next(r for r in world.report() if r.automation_id == "renewal")
+    failed = queries.find_run(parts, cy_failed.run_id).activity()
+    assert failed["status"] == "failed" and "renew_on" in failed["error"]
+    assert failed["replayable"] is True
+
+
+def test_waiting_counts_per_step_while_learners_wait_and_after_an_advance():
+    world = mixed_world()
+    parts = folded(world)
+    assert queries.waiting_by_step(parts, "s1", "nurture") == {"pause": 2}
+    # when an operator advances everyone waiting in the step
+    later = T0 + timedelta(hours=1)
+    world.broadcast(AdvanceWaiting(automation_id="nurture", step_id="pause", command_id="adv-1"), "s1", later)
+    parts = folded(world)
+    # then nobody waits there, and the funnel says how long they spent there
+    assert queries.waiting_by_step(parts, "s1", "nurture") == {}
+    automation = next(a for a in mixed_automations() if a.id == "nurture")
+    funnel = {row["step_id"]: row for row in queries.step_funnel(parts, "s1", "nurture", automation)}
+    assert [row for row in funnel] == ["intro", "pause", "nudge"]
+    pause = funnel["pause"]
+    assert pause["reached"] == 3 and pause["waiting_now"] == 0 and pause["left_after_waiting"] == 3
+    assert pause["outcomes"] == {"advanced": 2, "waiting": 3}
+    assert pause["longest_wait_seconds"] == (later - (T0 + timedelta(minutes=2))).total_seconds()
+    assert funnel["nudge"]["reached"] == 2
+
+
+def test_replaying_a_failed_run_links_the_new_run_to_it():
+    world = mixed_world()
+    failed = next(r for r in world.report() if r.status == "failed")
+    world.send(ReplayRun(run_id=failed.run_id, command_id="c-1"), "s1", failed.user, T0 + timedelta(hours=1))
+    parts = folded(world)
+    original = queries.find_run(parts, failed.run_id)
+    (new_id,) = original.replayed_by
+    assert queries.find_run(parts, new_id).replay_of == failed.run_id
+    assert queries.stats_of(parts, "s1", "renewal").times_executed == 2
+
+
+def test_a_learner_history_says_why_a_trigger_started_no_run():
+    parts = folded(mixed_world())
+    history = queries.learner_history(parts, "s1", "ada")
+    assert sorted(r["automation_id"] for r in history["runs"]) == ["nurture", "welcome"]
+    (skip,) = history["not_started"]
+    assert (skip["kind"], skip["automation_id"], skip["event_id"]) == ("skipped", "welcome", "t3")
+    assert "60 s" in skip["reason"]
+
+
+def test_views_are_scoped_by_school():
+    world = mixed_world()
+    parts = folded(world)
+    run = world.report()[0]
+    assert queries.find_run(parts, run.run_id, school="s2") is None
+    assert queries.find_run(parts, run.run_id, school="s1") is not None
+    assert queries.automations_page(parts, mixed_automations(), "s2") == []
+    assert queries.runs_of_automation(parts, "s2", run.automation_id) == []
+    assert queries.learner_history(parts, "s2", run.user)["runs"] == []
+
+
+def test_automations_page_searches_names_and_filters_by_status_and_group():
+    parts = folded(mixed_world())
+    automations = [a.model_copy(update={"status": "active"}) for a in mixed_automations()]
+    automations[2] = automations[2].model_copy(update={"status": "inactive"})
+    page = queries.automations_page(parts, automations, "s1", search="COURSE")
+    assert [row["id"] for row in page] == ["nurture"] and page[0]["times_executed"] == 3
+    assert [r["id"] for r in queries.automations_page(parts, automations, "s1", group="onboarding")] == [
+        "nurture", "welcome"
+    ]
+    assert [r["id"] for r in queries.automations_page(parts, automations, "s1", status="inactive")] == ["renewal"]
+
+
+def test_runs_list_filters_by_status_newest_first():
+    parts = folded(mixed_world())
+    pending = queries.runs_of_automation(parts, "s1", "nurture", status="pending")
+    assert [r["user"] for r in pending] == ["cy", "ada"]
+    assert all(r["status"] == "pending" for r in pending)
