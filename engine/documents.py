@@ -129,6 +129,15 @@ class _DefinitionDumper(yaml.SafeDumper):
     def ignore_aliases(self, data):
         return True
 
+    def represent_str(self, data):
+        # PyYAML folds these line breaks away in plain and single-quoted text
+        # when writing unicode; double quotes escape them.
+        style = '"' if any(c in data for c in "\x85\u2028\u2029") else None
+        return self.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_DefinitionDumper.add_representer(str, _DefinitionDumper.represent_str)
+
 
 def _yaml_12_scalars(cls) -> None:
     cls.yaml_implicit_resolvers = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from engine.definitions import Automation, Branch, WaitUntilTimeOfDay
-from engine.documents import DocumentProblem, Problem, load_document, locate, parse_automation
+from engine.documents import DocumentProblem, Problem, dump_yaml, load_document, locate, parse_automation
 
 # ---------------------------------------------------------------- malformed text
 
@@ -319,3 +319,11 @@ def test_a_path_in_json_text_is_located_too():
 
 def test_locating_in_unreadable_text_gives_nothing():
     assert locate("id: [", "id") is None
+
+
+@pytest.mark.parametrize(
+    "text", ["yes", "no", "on", "12:30", "2027-03-01", "010", "1e5", "0E0", "~", "", "Café", "a\x85b", "\u2028", "\ufeff"]
+)
+def test_yaml_we_write_reads_back_unchanged(text):
+    document = {"name": text, text: [text]}
+    assert load_document(dump_yaml(document), "a.yaml") == document
