@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import heapq
 import random
 import sys
 import time
@@ -26,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.catalog import Catalog  # noqa: E402
-from engine.commands import HandleSchoolEvent  # noqa: E402
+from engine.commands import FireTimer, HandleSchoolEvent, Timer  # noqa: E402
 from engine.decider import handle  # noqa: E402
 from engine.definitions import Automation  # noqa: E402
 from engine.learner import LearnerState  # noqa: E402
@@ -127,7 +128,7 @@ def make_events(count: int, learners: int, rng: random.Random) -> list[SchoolEve
     events = []
     at = START
     for n in range(count):
-        at += timedelta(milliseconds=rng.randint(1, 40))
+        at += timedelta(milliseconds=rng.randint(100, 2500))  # ~3 days of a busy school
         kind = rng.choice(types)
         data = {
             "user.activity": lambda: {"kind": "checkout_abandoned" if rng.random() < 0.01 else "page_view"},
@@ -166,8 +167,8 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     elapsed, emitted = run(events, states, catalog)
-    print(f"mix: {args.events} events, {args.automations} automations, {args.learners} learners: "
-          f"{elapsed:.2f} s, {args.events / elapsed:,.0f} events/s")
+    print(f"mix: {args.events} events (+{emitted['fire_timer']} timers fired), {args.automations} automations, "
+          f"{args.learners} learners: {elapsed:.2f} s, {args.events / elapsed:,.0f} events/s")
     print("  emitted: " + ", ".join(f"{kind}={count}" for kind, count in sorted(emitted.items())))
     quiet = [e.model_copy(update={"type": "user.activity", "data": {"kind": "page_view"}}) for e in events[: args.events // 2]]
     elapsed, emitted = run(quiet, states, catalog)
@@ -176,16 +177,34 @@ def main() -> None:
 
 
 def run(events: list[SchoolEvent], states: dict[str, LearnerState], catalog: Catalog) -> tuple[float, Counter]:
+    """Every event, and every timer that comes due before it (as the timer agent would fire it)."""
     emitted: Counter[str] = Counter()
+    timers: dict[str, Timer] = {}
+    due: list[tuple[datetime, str]] = []
     started = time.perf_counter()
     for event in events:
+        while due and due[0][0] < event.occurred_at:
+            _, timer_id = heapq.heappop(due)
+            timer = timers.pop(timer_id, None)
+            if timer is not None:
+                _handle(FireTimer(timer=timer), f"{timer.school}:{timer.user}", states, catalog, timer.due_at, emitted, timers, due)
         key = f"{event.school}:{event.user}"
-        state = states.get(key) or LearnerState.new(event.school, event.user)
-        outcome = handle(HandleSchoolEvent(event=event), state, catalog, event.occurred_at)
-        states[key] = outcome.state
-        for item in outcome.events:
-            emitted[item.type] += 1
+        _handle(HandleSchoolEvent(event=event), key, states, catalog, event.occurred_at, emitted, timers, due)
     return time.perf_counter() - started, emitted
+
+
+def _handle(command, key, states, catalog, now, emitted, timers, due) -> None:
+    school, user = key.split(":", 1)
+    outcome = handle(command, states.get(key) or LearnerState.new(school, user), catalog, now)
+    states[key] = outcome.state
+    emitted[command.type] += 1
+    for item in outcome.events:
+        emitted[item.type] += 1
+        if item.type == "timer_scheduled":
+            timers[item.timer.id] = item.timer
+            heapq.heappush(due, (item.timer.due_at, item.timer.id))
+        elif item.type == "timer_cancelled":
+            timers.pop(item.timer_id, None)
 
 if __name__ == "__main__":
     main()

@@ -72,6 +72,10 @@ class Catalog:
                 self._active[automation.school] += (automation,)
         self._flows = {a.id: FlowIndex(a.flow) for a in ordered}
         self._exit_types = {a.id: frozenset(x.event for x in a.exits) for a in ordered}
+        self._school_exit_types: dict[str, frozenset[str]] = {}
+        for automation in ordered:
+            known = self._school_exit_types.get(automation.school, frozenset())
+            self._school_exit_types[automation.school] = known | self._exit_types[automation.id]
         self._by_key: dict[tuple[str, str, object], list[Candidate]] = {}
         self._inactivity_days: dict[str, frozenset[int]] = {}
         for school, automations_of_school in self._active.items():
@@ -107,6 +111,10 @@ class Catalog:
     def exit_types(self, automation_id: str) -> frozenset[str]:
         """The event types any exit condition of the automation watches (none if unknown)."""
         return self._exit_types.get(automation_id, frozenset())
+
+    def watched_by_exits(self, school: str, event_type: str) -> bool:
+        """Whether any automation of the school (active or not) has an exit on this event type."""
+        return event_type in self._school_exit_types.get(school, frozenset())
 
     def inactivity_days(self, school: str) -> frozenset[int]:
         return self._inactivity_days.get(school, frozenset())

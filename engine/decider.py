@@ -193,7 +193,7 @@ def _start(session, run_id, automation: Automation, trigger_id, event_id, cause,
 
 
 def _check_exits(session: Session, event: SchoolEvent, changed: bool) -> None:
-    if not changed:
+    if not changed or not session.state.runs or not session.catalog.watched_by_exits(event.school, event.type):
         return  # a state event that changes nothing fires no exit, as it fires no trigger
     for run in tuple(session.state.runs.values()):  # in start order
         if run.status != "pending" or event.type not in session.catalog.exit_types(run.automation_id):
