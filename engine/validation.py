@@ -4,7 +4,8 @@ Owns `validate_automation` (re-exporting `Problem`), which reports every problem
 each with its path in the document (`flow[3].yes[0].amount`) and a sentence a
 school administrator understands. `validate_document` is the front door for
 raw files: shape errors first (engine.documents, which also defines `Problem`
-so that it needs nothing from here), then the rules here.
+so that it needs nothing from here), then the rules here. What each
+condition must name is `engine.condition_rules`'.
 
 The model (engine.definitions) is permissive on purpose: an invalid automation
 can be saved but never activated, so these rules live here and not in the model.
@@ -13,14 +14,13 @@ can be saved but never activated, so these rules live here and not in the model.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from functools import lru_cache
 from typing import Any, Iterable, Iterator
 from zoneinfo import available_timezones
 
 from engine import definitions as d
+from engine.condition_rules import condition_problems, is_missing, parse_iso
 from engine.documents import Problem, parse_automation
-from engine.patterns import pattern_problem
 
 MAX_TRIGGERS = 10
 MAX_CONDITIONS_PER_TRIGGER = 10
@@ -110,7 +110,7 @@ def _triggers(triggers: list[d.Trigger]) -> Iterator[Problem]:
                 message=f"A trigger can have at most {MAX_CONDITIONS_PER_TRIGGER} conditions; "
                 f"this one has {len(trigger.conditions)}.",
             )
-        yield from _conditions(trigger.conditions, f"{path}.conditions")
+        yield from condition_problems(trigger.conditions, f"{path}.conditions")
 
 
 def _exits(exits: list[d.ExitCondition]) -> Iterator[Problem]:
@@ -129,7 +129,7 @@ def _exits(exits: list[d.ExitCondition]) -> Iterator[Problem]:
                 message=f"An exit condition can have at most {MAX_FILTERS_PER_EXIT} filters; "
                 f"this one has {len(exit_condition.filters)}.",
             )
-        yield from _conditions(exit_condition.filters, f"{path}.filters")
+        yield from condition_problems(exit_condition.filters, f"{path}.filters")
 
 
 def _matcher(matcher: d.EventMatcher, path: str, what: str) -> Iterator[Problem]:
@@ -158,85 +158,6 @@ def _matcher(matcher: d.EventMatcher, path: str, what: str) -> Iterator[Problem]
         elif matcher.days < 1:
             yield Problem(
                 path=f"{path}.days", message="Inactivity must last at least 1 day."
-            )
-
-
-# ---------------------------------------------------------------- conditions
-
-_CONDITION_SUBJECTS: dict[type, tuple[tuple[str, str], ...]] = {
-    d.HasTag: (("tag", "Choose the tag this condition checks."),),
-    d.LacksTag: (("tag", "Choose the tag this condition checks."),),
-    d.EnrolledInCourse: (("course", "Choose the course this condition checks."),),
-    d.NotEnrolledInCourse: (("course", "Choose the course this condition checks."),),
-    d.CompletedCourse: (("course", "Choose the course this condition checks."),),
-    d.EnrolledInProgram: (("program", "Choose the program this condition checks."),),
-    d.CompletedProgram: (("program", "Choose the program this condition checks."),),
-    d.PurchasedProduct: (("product", "Choose the product this condition checks."),),
-    d.EmailIs: (("value", "Enter the email address (or pattern) to compare with."),),
-    d.EmailContains: (("value", "Enter the text the email must contain."),),
-    d.FieldEquals: (
-        ("field", "Enter the name of the profile field to check."),
-        ("value", "Enter the value to compare the field with."),
-    ),
-    d.FieldContains: (
-        ("field", "Enter the name of the profile field to check."),
-        ("value", "Enter the text the field must contain."),
-    ),
-    d.FieldGreater: (
-        ("field", "Enter the name of the profile field to check."),
-        ("value", "Enter the number to compare the field with."),
-    ),
-    d.FieldLess: (
-        ("field", "Enter the name of the profile field to check."),
-        ("value", "Enter the number to compare the field with."),
-    ),
-    d.FieldIsEmpty: (("field", "Enter the name of the profile field to check."),),
-    d.FieldIsSet: (("field", "Enter the name of the profile field to check."),),
-    d.FieldDateBefore: (
-        ("field", "Enter the name of the profile field to check."),
-        ("date", "Enter the date to compare the field with."),
-    ),
-    d.FieldDateAfter: (
-        ("field", "Enter the name of the profile field to check."),
-        ("date", "Enter the date to compare the field with."),
-    ),
-    d.RegisteredBefore: (("at", "Enter the date and time to compare the registration with."),),
-    d.RegisteredAfter: (("at", "Enter the date and time to compare the registration with."),),
-}
-
-
-def _conditions(conditions: list, path: str) -> Iterator[Problem]:
-    for index, condition in enumerate(conditions):
-        yield from _condition(condition, f"{path}[{index}]")
-
-
-def _condition(condition: Any, path: str) -> Iterator[Problem]:
-    missing = set()
-    for name, message in _CONDITION_SUBJECTS[type(condition)]:
-        if _missing(getattr(condition, name)):
-            missing.add(name)
-            yield Problem(path=f"{path}.{name}", message=message)
-    if isinstance(condition, d.EmailIs) and condition.regex and "value" not in missing:
-        reason = pattern_problem(condition.value)
-        if reason:
-            yield Problem(
-                path=f"{path}.value",
-                message=f"This {reason}. Patterns use RE2 syntax, which has no "
-                "look-arounds or back-references.",
-            )
-    if isinstance(condition, (d.FieldDateBefore, d.FieldDateAfter)) and "date" not in missing:
-        if _parse_iso(condition.date) is None:
-            yield Problem(
-                path=f"{path}.date",
-                message=f"'{condition.date}' is not a date; write it as 2027-03-01 "
-                "or 2027-03-01T09:00:00+00:00.",
-            )
-    if isinstance(condition, (d.RegisteredBefore, d.RegisteredAfter)) and "at" not in missing:
-        if condition.at.utcoffset() is None:
-            yield Problem(
-                path=f"{path}.at",
-                message="Add a UTC offset to this date and time (for example "
-                "2027-03-01T09:00:00Z) so it means the same moment everywhere.",
             )
 
 
@@ -274,7 +195,7 @@ def _flow(flow: list) -> Iterator[Problem]:
 def _step(step: Any, path: str) -> Iterator[Problem]:
     if d.is_action(step):
         name, message = _ACTION_TARGETS[type(step)]
-        if _missing(getattr(step, name)):
+        if is_missing(getattr(step, name)):
             yield Problem(path=f"{path}.{name}", message=message)
     elif isinstance(step, d.Branch):
         if not step.conditions:
@@ -282,7 +203,7 @@ def _step(step: Any, path: str) -> Iterator[Problem]:
                 path=f"{path}.conditions",
                 message="A branch needs at least one condition to choose between yes and no.",
             )
-        yield from _conditions(step.conditions, f"{path}.conditions")
+        yield from condition_problems(step.conditions, f"{path}.conditions")
     elif d.is_wait(step):
         yield from _wait(step, path)
 
@@ -305,7 +226,7 @@ def _wait(wait: Any, path: str) -> Iterator[Problem]:
             yield Problem(path=f"{path}.weekday", message="Choose the day of the week to wait for.")
         yield from _time_of_day(wait.time, f"{path}.time")
     elif isinstance(wait, (d.WaitFieldDuration, d.WaitFieldDate)):
-        if _missing(wait.field):
+        if is_missing(wait.field):
             yield Problem(
                 path=f"{path}.field",
                 message="Enter the name of the profile field this wait reads.",
@@ -349,10 +270,10 @@ def _run_before(before: d.RunBefore, path: str) -> Iterator[Problem]:
 
 
 def _local_datetime(value: str | None, path: str) -> Iterator[Problem]:
-    if _missing(value):
+    if is_missing(value):
         yield Problem(path=path, message="Enter the date and time to wait until.")
         return
-    parsed = _parse_iso(value)
+    parsed = parse_iso(value)
     if parsed is None:
         yield Problem(
             path=path,
@@ -367,7 +288,7 @@ def _local_datetime(value: str | None, path: str) -> Iterator[Problem]:
 
 
 def _time_of_day(value: str | None, path: str) -> Iterator[Problem]:
-    if _missing(value):
+    if is_missing(value):
         yield Problem(path=path, message="Enter the time of day, as HH:MM.")
     elif not _is_hh_mm(value):
         yield Problem(
@@ -447,17 +368,6 @@ def _timezones() -> frozenset[str]:
 
 def _blank(value: str) -> bool:
     return not value.strip()
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _parse_iso(value: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def _is_hh_mm(value: str) -> bool:
