@@ -55,13 +55,14 @@ class RunReport(BaseModel):
 
 
 class SimulationResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     runs: list[RunReport]
     skipped: list[RunSkipped]
     declined: list[EntryDeclined]
     states: dict[str, LearnerState]
     clock: datetime | None
+    log: list[tuple[str, Any]] = []
 
 
 def as_simulated(automation: Automation) -> Automation:
@@ -88,6 +89,7 @@ class VirtualWorld:
         self.skipped: list[RunSkipped] = []
         self.declined: list[EntryDeclined] = []
         self.clock: datetime | None = None
+        self.log: list[tuple[str, Any]] = []  # (learner key, event), everything decided, in order
 
     def send(self, command, school: str, user: str, now: datetime):
         """Handle one command for one learner at `now`; returns the Outcome."""
@@ -97,6 +99,7 @@ class VirtualWorld:
         self.states[key] = outcome.state
         self.clock = now
         for event in outcome.events:
+            self.log.append((key, event))
             self._record(event)
         return outcome
 
@@ -180,4 +183,5 @@ def simulate(
         declined=world.declined,
         states=dict(sorted(world.states.items())),
         clock=world.clock,
+        log=world.log,
     )

@@ -14,6 +14,7 @@ A scenario file reads against the product guide line by line:
       - cancel: {run: 1, command_id: c2}
       - advance_waiting: {automation: a, step: w, command_id: c3}
       - change: {automation: a, change: saved, definition: {...}, removed: [w]}
+      - expect: {runs: [...]}             # a `then` checked at this point of the story
     then:
       runs:                               # every run, in start order
         - {automation: a, status: fulfilled, trigger: t, exit: x, steps: [s1:done, w:waiting],
@@ -66,6 +67,7 @@ class Scenario:
         self.world = VirtualWorld(Catalog.of(self.automations.values()))
         self.counter = 0
         self.rejected: list[str] = []
+        self.problems: list[str] = []
 
     def run(self) -> list[str]:
         for raw in self.spec.get("given", {}).get("events", []):
@@ -73,7 +75,10 @@ class Scenario:
         for action in self.spec.get("when", []):
             ((verb, argument),) = action.items()
             getattr(self, verb)(argument)
-        return self.check(self.spec.get("then", {}))
+        return self.problems + self.check(self.spec.get("then", {}))
+
+    def expect(self, then: dict) -> None:
+        self.problems += [f"at {self.world.clock.isoformat()}: {p}" for p in self.check(then)]
 
     # ---------------------------------------------------------------- when
 
