@@ -14,13 +14,12 @@ can be saved but never activated, so these rules live here and not in the model.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any, Iterable, Iterator
-from zoneinfo import available_timezones
 
 from engine import definitions as d
 from engine.condition_rules import condition_problems, is_missing, parse_iso
 from engine.documents import Problem, parse_automation
+from engine.local_time import load_zone
 
 MAX_TRIGGERS = 10
 MAX_CONDITIONS_PER_TRIGGER = 10
@@ -209,7 +208,8 @@ def _step(step: Any, path: str) -> Iterator[Problem]:
 
 
 def _wait(wait: Any, path: str) -> Iterator[Problem]:
-    if wait.timezone not in _timezones():
+    # The same zone list the waits resolve against, so a valid wait never fails on its zone.
+    if load_zone(wait.timezone) is None:
         yield Problem(
             path=f"{path}.timezone",
             message=f"'{wait.timezone}' is not a timezone we know; use a name such as "
@@ -357,13 +357,6 @@ def _everything_with_an_id(automation: d.Automation) -> Iterable[tuple[str, Any]
 
 
 # ---------------------------------------------------------------- small helpers
-
-
-@lru_cache(maxsize=1)
-def _timezones() -> frozenset[str]:
-    # "localtime" names whatever the host is set to, so the same file would mean
-    # different things on different machines.
-    return frozenset(available_timezones()) - {"localtime"}
 
 
 def _blank(value: str) -> bool:
