@@ -9,6 +9,7 @@ Run it as `automations ...` once installed, or `python cli.py ...`.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import typer
@@ -28,9 +29,15 @@ SUB_APPS = [
     ("console.events", "events"),
     ("console.worker", "worker"),
     ("console.demo", "demo"),
+    ("console.runs", "runs"),
+    ("console.steps", "steps"),
+    ("console.partitions", "partitions"),
+    ("console.api", "api"),
+    ("console.tokens", "tokens"),
+    ("console.decode", "decode"),
 ]
 # Modules whose `register(app)` adds top-level commands (validate, simulate, ...).
-TOP_LEVEL = ["console.lifecycle"]
+TOP_LEVEL = ["console.definitions", "console.lifecycle", "console.simulate"]
 
 
 def _mount() -> None:
@@ -49,26 +56,19 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # aiokafka logs each failed connection attempt; the CLI reports one line instead.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     _mount()
     try:
-        app(args=argv, standalone_mode=False)
-    except typer.Exit as done:
-        return done.exit_code
-    except typer.Abort:
-        typer.echo("aborted", err=True)
+        # Standalone mode: click prints usage errors itself and ends with SystemExit.
+        app(args=argv)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except _known_errors() as error:
+        typer.echo(f"error: {error}", err=True)
+        for line in getattr(error, "details", ()):
+            typer.echo(f"  {line}", err=True)
         return 1
-    except Exception as error:  # noqa: BLE001 - the edge that keeps tracebacks from users
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            return error.exit_code
-        if isinstance(error, _known_errors()):
-            typer.echo(f"error: {error}", err=True)
-            for line in getattr(error, "details", ()):
-                typer.echo(f"  {line}", err=True)
-            return 1
-        raise
     return 0
 
 

@@ -18,10 +18,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from console.definitions import read_definition
 from console.errors import CliError
 from engine import lifecycle as lc
 from engine.definitions import Automation, assign_ids, iter_steps
-from engine.documents import DocumentProblem, load_document, parse_automation
 from engine.validation import validate_automation
 from processors import config, definitions_log
 from processors.kafka_io import read_to_end
@@ -36,18 +36,13 @@ def _now() -> datetime:
 
 
 def read_automation(path: Path) -> Automation:
-    """Load and parse one definition file; shape problems are a CliError listing all of them."""
-    if not path.is_file():
-        raise CliError(f"no such file: {path}")
-    raw = load_document(path.read_text(encoding="utf-8", errors="replace"), str(path))
-    if isinstance(raw, DocumentProblem):
-        raise CliError(str(raw))
-    parsed = parse_automation(raw)
-    if isinstance(parsed, list):
-        for problem in parsed:
-            typer.echo(f"{path}: {problem}", err=True)
-        raise CliError(f"{path} is not a valid automation ({len(parsed)} problem(s))")
-    return parsed
+    """Load and parse one definition file; shape problems are a CliError, listed with lines."""
+    report = read_definition(str(path))
+    if report.automation is None:
+        for line in report.lines():
+            typer.echo(line, err=True)
+        raise CliError(f"{path} is not a valid automation ({len(report.problems)} problem(s))")
+    return report.automation
 
 
 def with_ids(automation: Automation, current: Automation | None) -> Automation:
@@ -83,9 +78,9 @@ def _get(automation_id: str) -> Automation:
 
 def apply(files: list[Path] = typer.Argument(..., help="Definition files (YAML or JSON).")) -> None:
     """Save definitions (create or edit). Invalid ones are saved inactive, with their problems."""
+    automations = [read_automation(path) for path in files]
     state = _state()
-    for path in files:
-        automation = read_automation(path)
+    for automation in automations:
         automation = with_ids(automation, state.automations.get(automation.id))
         _, state = _run(lc.SaveAutomation(automation=automation, now=_now()))
         saved = state.automations[automation.id]

@@ -148,7 +148,7 @@ def _wait(session: Session, run: Run, step, flow: FlowIndex) -> bool:
         session.set_status(run, "fulfilled", reason=result.reason)
         return False
     if result.kind == "fail":
-        error = f"step {step.id} ({step.type}): {result.error}"
+        error = result.error  # names the step, the field and the value seen already
         session.record(run, step, "failed", detail={"error": error})
         session.set_status(run, "failed", error=error)
         return False
