@@ -34,10 +34,9 @@ SUB_APPS = [
     ("console.partitions", "partitions"),
     ("console.api", "api"),
     ("console.tokens", "tokens"),
-    ("console.decode", "decode"),
 ]
 # Modules whose `register(app)` adds top-level commands (validate, simulate, ...).
-TOP_LEVEL = ["console.definitions", "console.lifecycle", "console.simulate"]
+TOP_LEVEL = ["console.definitions", "console.lifecycle", "console.simulate", "console.decode"]
 
 
 def _mount() -> None:

@@ -1,0 +1,1 @@
+"""The HTTP API: the operator surface and the ingest edge (`automations api`)."""

@@ -1,0 +1,371 @@
+"""The HTTP API (aiohttp): routes, scoping by school, and the server's lifetime.
+
+Owns `ROUTES` (method, path, handler, who may call it; the OpenAPI document
+in `api.openapi` describes exactly these, a test checks it), the handlers,
+and `Service`, which starts the feeds (definitions and run status from
+their start, receipts from their end) and one producer, and stops them.
+Every `/schools/{school}/...` route answers only a token of that school or
+the operator's (ruling 16); a run, automation or learner of another school
+is not found, whatever its id. Reads come from the in-memory projections;
+operator actions become commands on Kafka (`api.commands`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from api import commands, openapi
+from api.auth import Authenticator, Principal
+from api.feeds import TopicFeed
+from api.ingest import ingest
+from api.settings import ApiSettings
+from api.views import DefinitionsView, ReceiptWaiters, RunStatusViews
+from processors.config import Settings
+from processors.kafka_io import start_producer
+from projections import queries
+
+RUN_STATUSES = ("pending", "executing", "fulfilled", "completed_via_exit", "failed", "failed_silently", "cancelled")
+AUTOMATION_STATUSES = ("active", "inactive", "finishing")
+MAX_LIMIT = 1000
+
+
+class Service:
+    """The server's state: settings, views, feeds and the producer."""
+
+    def __init__(self, settings: Settings, api_settings: ApiSettings) -> None:
+        self.settings = settings
+        self.api = api_settings
+        self.auth = Authenticator(api_settings.tokens_file, api_settings.operator_token_sha256)
+        self.definitions = DefinitionsView()
+        self.runs = RunStatusViews()
+        self.receipts = ReceiptWaiters()
+        topics = settings.topics
+        self.feeds = {
+            "definitions": TopicFeed(settings, topics.definitions, self.definitions.apply),
+            "run_status": TopicFeed(settings, topics.run_status, self.runs.apply, on_rewind=self.runs.reset),
+            "receipts": TopicFeed(settings, topics.receipts, self.receipts.apply, from_start=False),
+        }
+        self.producer = None
+        self.loaded = False
+        self._loading: asyncio.Task | None = None
+
+    async def start(self, _app: web.Application | None = None) -> None:
+        self.producer = await start_producer(self.settings)
+        for feed in self.feeds.values():
+            await feed.start()
+        self._loading = asyncio.create_task(self._load())
+
+    async def _load(self) -> None:
+        await self.feeds["definitions"].caught_up.wait()
+        await self.feeds["run_status"].caught_up.wait()
+        self.loaded = True
+
+    async def stop(self, _app: web.Application | None = None) -> None:
+        if self._loading is not None:
+            self._loading.cancel()
+        for feed in self.feeds.values():
+            await feed.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+
+    @property
+    def parts(self):
+        return self.runs.all
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _json(body, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=lambda value: json.dumps(value, default=str))
+
+
+def _error(status: int, message: str, **extra) -> web.Response:
+    return _json({"error": message, **extra}, status=status)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+SERVICE = web.AppKey("service", Service)
+
+
+def _service(request: web.Request) -> Service:
+    return request.app[SERVICE]
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    access: str  # "public", "school" (that school's token or the operator's) or "operator"
+
+
+def _authorized(request: web.Request, access: str) -> web.Response | Principal | None:
+    if access == "public":
+        return None
+    principal = _service(request).auth.principal(request.headers.get("Authorization"))
+    if principal is None:
+        response = _error(401, "a valid bearer token is required")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="automations"'
+        return response
+    if access == "operator" and not principal.operator:
+        return _error(403, "this needs the operator token")
+    if access == "school" and not principal.may_act_for(request.match_info["school"]):
+        return _error(403, "this token is not for this school")
+    return principal
+
+
+def _guarded(route: Route) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        refused = _authorized(request, route.access)
+        if isinstance(refused, web.Response):
+            return refused
+        if route.access != "public" and not _service(request).loaded:
+            return _error(503, "the views are still loading from Kafka; see GET /ready")
+        return await route.handler(request)
+
+    return handler
+
+
+def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.query.get(name)
+    if value is not None and value not in allowed:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"{name} must be one of {', '.join(allowed)}; got {value!r}"}),
+            content_type="application/json",
+        )
+    return value
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"limit must be a whole number from 1 to {MAX_LIMIT}; got {raw!r}"}),
+            content_type="application/json",
+        )
+    return int(raw)
+
+
+def _known_automation(service: Service, school: str, automation_id: str) -> bool:
+    if service.definitions.get(school, automation_id) is not None:
+        return True
+    return any((school, automation_id) in part.stats for part in service.parts)
+
+
+# ---------------------------------------------------------------- handlers
+
+
+async def health(request: web.Request) -> web.Response:
+    return _json({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    loaded = _service(request).loaded
+    return _json({"ready": loaded}, status=200 if loaded else 503)
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    return _json(openapi.document(ROUTES))
+
+
+async def list_automations(request: web.Request) -> web.Response:
+    service, school = _service(request), request.match_info["school"]
+    rows = queries.automations_page(
+        service.parts,
+        service.definitions.of_school(school),
+        school,
+        search=request.query.get("search"),
+        status=_choice(request, "status", AUTOMATION_STATUSES),
+        group=request.query.get("group"),
+    )
+    return _json({"school": school, "automations": rows})
+
+
+async def get_automation(request: web.Request) -> web.Response:
+    service, school, automation_id = _service(request), request.match_info["school"], request.match_info["automation_id"]
+    automation = service.definitions.get(school, automation_id)
+    if automation is None:
+        return _error(404, f"no automation {automation_id!r} in school {school!r}")
+    return _json(
+        {
+            **queries.automation_row(service.parts, automation),
+            "steps": queries.step_funnel(service.parts, school, automation_id, automation),
+        }
+    )
+
+
+async def list_runs(request: web.Request) -> web.Response:
+    service, school, automation_id = _service(request), request.match_info["school"], request.match_info["automation_id"]
+    status, limit = _choice(request, "status", RUN_STATUSES), _limit(request)
+    if not _known_automation(service, school, automation_id):
+        return _error(404, f"no automation {automation_id!r} in school {school!r}")
+    runs = queries.runs_of_automation(service.parts, school, automation_id, status=status, limit=limit)
+    return _json({"automation_id": automation_id, "runs": runs})
+
+
+async def list_steps(request: web.Request) -> web.Response:
+    service, school, automation_id = _service(request), request.match_info["school"], request.match_info["automation_id"]
+    if not _known_automation(service, school, automation_id):
+        return _error(404, f"no automation {automation_id!r} in school {school!r}")
+    automation = service.definitions.get(school, automation_id)
+    return _json(
+        {
+            "automation_id": automation_id,
+            "waiting": queries.waiting_by_step(service.parts, school, automation_id),
+            "steps": queries.step_funnel(service.parts, school, automation_id, automation),
+        }
+    )
+
+
+async def advance_step(request: web.Request) -> web.Response:
+    service, school = _service(request), request.match_info["school"]
+    automation_id, step_id = request.match_info["automation_id"], request.match_info["step_id"]
+    automation = service.definitions.get(school, automation_id)
+    if automation is None:
+        return _error(404, f"no automation {automation_id!r} in school {school!r}")
+    refusal = commands.advance_refusal(automation, step_id)
+    if refusal:
+        return _error(404, refusal)
+    waiting = queries.waiting_by_step(service.parts, school, automation_id).get(step_id, 0)
+    result = await commands.advance(service.settings, automation, step_id, _now())
+    if "error" in result:
+        return _error(409, result["error"])
+    return _json({**result, "waiting_when_asked": waiting}, status=202)
+
+
+def _run_of(request: web.Request):
+    service, school, run_id = _service(request), request.match_info["school"], request.match_info["run_id"]
+    return queries.find_run(service.parts, run_id, school=school)
+
+
+async def get_run(request: web.Request) -> web.Response:
+    run = _run_of(request)
+    if run is None:
+        return _error(404, f"no run {request.match_info['run_id']!r} in school {request.match_info['school']!r}")
+    return _json(run.activity())
+
+
+async def replay_run(request: web.Request) -> web.Response:
+    run = _run_of(request)
+    if run is None:
+        return _error(404, f"no run {request.match_info['run_id']!r} in school {request.match_info['school']!r}")
+    refusal = commands.replay_refusal(run)
+    if refusal:
+        return _error(409, refusal)
+    return _json(await commands.replay(_service(request).settings, run, _now()), status=202)
+
+
+async def cancel_run(request: web.Request) -> web.Response:
+    run = _run_of(request)
+    if run is None:
+        return _error(404, f"no run {request.match_info['run_id']!r} in school {request.match_info['school']!r}")
+    refusal = commands.cancel_refusal(run)
+    if refusal:
+        return _error(409, refusal)
+    return _json(await commands.cancel(_service(request).settings, run, _now()), status=202)
+
+
+async def learner_runs(request: web.Request) -> web.Response:
+    service = _service(request)
+    return _json(queries.learner_history(service.parts, request.match_info["school"], request.match_info["user"]))
+
+
+async def post_events(request: web.Request) -> web.Response:
+    service = _service(request)
+    answer = await ingest(
+        service.settings,
+        service.producer,
+        service.definitions,
+        service.receipts,
+        request.match_info["school"],
+        await request.read(),
+        service.api.max_events_per_request,
+        service.api.sync_timeout,
+    )
+    return _json(answer.body, status=answer.status)
+
+
+async def projections_status(request: web.Request) -> web.Response:
+    service = _service(request)
+    feed = service.feeds["run_status"]
+    read, total = feed.progress(sorted(feed.rewinding) or None)
+    return _json(
+        {
+            "partitions": feed.partitions,
+            "rebuilding": sorted(feed.rewinding),
+            "caught_up": feed.caught_up.is_set(),
+            "read": read,
+            "total": total,
+            "records_applied": sum(part.applied for part in service.parts),
+            "undecodable": service.runs.undecodable,
+        }
+    )
+
+
+async def rebuild_projections(request: web.Request) -> web.Response:
+    service = _service(request)
+    feed = service.feeds["run_status"]
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError:
+        return _error(400, "the body must be JSON, e.g. {\"partitions\": [0, 1]}")
+    partitions = body.get("partitions") if isinstance(body, dict) else None
+    if partitions is None:
+        partitions = list(feed.partitions)
+    if not isinstance(partitions, list) or any(p not in feed.partitions for p in partitions):
+        return _error(400, f"partitions must be a list of {feed.topic}'s partitions {feed.partitions}")
+    await feed.rewind(partitions)
+    read, total = feed.progress(partitions)
+    return _json({"rebuilding": partitions, "read": read, "total": total}, status=202)
+
+
+async def projections_snapshot(request: web.Request) -> web.Response:
+    return _json(queries.snapshot(_service(request).parts))
+
+
+SCHOOL = "/schools/{school}"
+ROUTES = [
+    Route("GET", "/health", health, "public"),
+    Route("GET", "/ready", ready, "public"),
+    Route("GET", "/openapi.json", openapi_document, "public"),
+    Route("GET", SCHOOL + "/automations", list_automations, "school"),
+    Route("GET", SCHOOL + "/automations/{automation_id}", get_automation, "school"),
+    Route("GET", SCHOOL + "/automations/{automation_id}/runs", list_runs, "school"),
+    Route("GET", SCHOOL + "/automations/{automation_id}/steps", list_steps, "school"),
+    Route("POST", SCHOOL + "/automations/{automation_id}/steps/{step_id}/advance", advance_step, "school"),
+    Route("GET", SCHOOL + "/runs/{run_id}", get_run, "school"),
+    Route("POST", SCHOOL + "/runs/{run_id}/replay", replay_run, "school"),
+    Route("POST", SCHOOL + "/runs/{run_id}/cancel", cancel_run, "school"),
+    Route("GET", SCHOOL + "/learners/{user}/runs", learner_runs, "school"),
+    Route("POST", SCHOOL + "/events", post_events, "school"),
+    Route("GET", "/operator/projections", projections_status, "operator"),
+    Route("POST", "/operator/projections/rebuild", rebuild_projections, "operator"),
+    Route("GET", "/operator/projections/snapshot", projections_snapshot, "operator"),
+]
+
+
+def build_app(service: Service) -> web.Application:
+    app = web.Application(client_max_size=8 * 1024 * 1024)
+    app[SERVICE] = service
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, _guarded(route))
+    app.on_startup.append(service.start)
+    app.on_cleanup.append(service.stop)
+    return app
+
+
+def serve(settings: Settings, api_settings: ApiSettings) -> None:
+    web.run_app(build_app(Service(settings, api_settings)), host=api_settings.host, port=api_settings.port, print=None)

@@ -1,0 +1,161 @@
+"""The API server's reading of Kafka: definitions, run status, receipts.
+
+Owns `TopicFeed`, one consumer (no group: every API server reads
+everything) over all partitions of one topic, from its start or its end,
+handing every record to a callback, knowing when it has caught up with the
+end offsets it saw at start, and able to rewind partitions to their start
+while it runs (a projections rebuild, with progress). The views it feeds
+live in `api.views`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
+
+from processors.config import Settings
+from processors.kafka_io import BrokerUnavailable, Record
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Rewind:
+    partitions: list[int]
+    done: asyncio.Future
+
+
+class TopicFeed:
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        handle: Callable[[Record], None],
+        from_start: bool = True,
+        on_rewind: Callable[[list[int]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topic = topic
+        self._handle = handle
+        self._from_start = from_start
+        self._on_rewind = on_rewind
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+        self._rewinds: asyncio.Queue[Rewind] = asyncio.Queue()
+        self.caught_up = asyncio.Event()
+        self.partitions: list[int] = []
+        self.positions: dict[int, int] = {}  # next offset to hand on, per partition
+        self.targets: dict[int, int] = {}  # end offsets when reading (or rewinding) began
+        self.rewinding: set[int] = set()
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if self._from_start else "latest",
+            group_id=None,
+        )
+        try:
+            await consumer.start()
+        except KafkaConnectionError as error:
+            await consumer.stop()
+            raise BrokerUnavailable(
+                f"no Kafka broker answers at {self.settings.bootstrap_servers}: {error.__class__.__name__}"
+            ) from None
+        self._consumer = consumer
+        partitions = consumer.partitions_for_topic(self.topic)
+        while not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(self.topic)
+            if not partitions:
+                await asyncio.sleep(0.5)
+        self.partitions = sorted(partitions)
+        tps = [TopicPartition(self.topic, p) for p in self.partitions]
+        consumer.assign(tps)
+        if self._from_start:
+            await consumer.seek_to_beginning(*tps)
+        else:
+            await consumer.seek_to_end(*tps)
+        for tp in tps:  # resolve the positions now: nothing written after start is missed
+            self.positions[tp.partition] = await consumer.position(tp)
+        ends = await consumer.end_offsets(tps)
+        self.targets = {tp.partition: ends[tp] for tp in tps}
+        self._check_caught_up()
+        self._task = asyncio.create_task(self._run(), name=f"feed {self.topic}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
+                pass
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def _check_caught_up(self) -> None:
+        behind = [p for p in self.partitions if self.positions.get(p, 0) < self.targets.get(p, 0)]
+        if not behind:
+            self.rewinding.clear()
+            self.caught_up.set()
+
+    async def rewind(self, partitions: list[int]) -> None:
+        """Read `partitions` again from their start (after `on_rewind` cleared their views)."""
+        done = asyncio.get_running_loop().create_future()
+        await self._rewinds.put(Rewind(partitions, done))
+        await done
+
+    def progress(self, partitions: list[int] | None = None) -> tuple[int, int]:
+        """(records read, records to read) of `partitions` up to their targets."""
+        chosen = self.partitions if partitions is None else partitions
+        done = sum(min(self.positions.get(p, 0), self.targets.get(p, 0)) for p in chosen)
+        return done, sum(self.targets.get(p, 0) for p in chosen)
+
+    async def _apply_rewind(self, request: Rewind) -> None:
+        consumer = self._consumer
+        tps = [TopicPartition(self.topic, p) for p in request.partitions]
+        if self._on_rewind is not None:
+            self._on_rewind(request.partitions)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            self.positions[tp.partition] = await consumer.position(tp)
+            self.targets[tp.partition] = ends[tp]
+        self.rewinding |= set(request.partitions)
+        self.caught_up.clear()
+        self._check_caught_up()
+        request.done.set_result(None)
+
+    async def _run(self) -> None:
+        consumer = self._consumer
+        while True:
+            while not self._rewinds.empty():
+                await self._apply_rewind(self._rewinds.get_nowait())
+            batch = await consumer.getmany(timeout_ms=200, max_records=2000)
+            for tp, messages in batch.items():
+                for message in messages:
+                    record = Record(
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        key=message.key.decode("utf-8", "replace") if message.key is not None else None,
+                        value=message.value,
+                        timestamp_ms=message.timestamp,
+                    )
+                    try:
+                        self._handle(record)
+                    except Exception:  # noqa: BLE001 - one bad record must not stop the views
+                        log.exception("%s/%d@%d not applied", message.topic, message.partition, message.offset)
+                    self.positions[tp.partition] = message.offset + 1
+            if not self.caught_up.is_set():
+                # Offsets can have gaps (compaction, transaction markers): ask where we are.
+                for partition in self.partitions:
+                    if self.positions.get(partition, 0) < self.targets.get(partition, 0):
+                        position = await consumer.position(TopicPartition(self.topic, partition))
+                        self.positions[partition] = max(self.positions.get(partition, 0), position)
+                self._check_caught_up()

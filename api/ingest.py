@@ -1,0 +1,117 @@
+"""`POST /schools/{school}/events`: school events in over HTTP (ruling 14).
+
+Owns reading the body (one event or a list; every bad one reported with its
+index and reason, nothing sent when any is bad), deciding whether the call
+waits, and the write. An event that could trigger an active synchronous
+automation of its school is sent with the receipt header, and the call
+returns once the worker's receipt says what its runs did up to their first
+wait or end, with the actions; otherwise the call returns as soon as the
+broker has the events. Both go through Kafka, in the order given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+
+from api.views import DefinitionsView, ReceiptWaiters
+from engine.school_events import EventRejected, SchoolEvent
+from processors.config import Settings
+from processors.ingest import encode_event
+from processors.receipts import RECEIPT_HEADER
+from schemas.school_events import parse_json_line
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict
+
+
+def read_events(raw: bytes, school: str, limit: int) -> tuple[list[SchoolEvent], list[dict]]:
+    """The body's events, or every problem: [{index, event_id, reason}]."""
+    try:
+        document = json.loads(raw.decode("utf-8", errors="strict"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        return [], [{"index": None, "event_id": None, "reason": f"the body is not JSON: {error}"}]
+    items = document if isinstance(document, list) else [document]
+    if not items:
+        return [], [{"index": None, "event_id": None, "reason": "the list holds no event"}]
+    if len(items) > limit:
+        return [], [{"index": None, "event_id": None, "reason": f"{len(items)} events; at most {limit} per request"}]
+    events, problems = [], []
+    for index, item in enumerate(items):
+        parsed = parse_json_line(json.dumps(item))
+        if isinstance(parsed, EventRejected):
+            problems.append({"index": index, "event_id": parsed.event_id, "reason": parsed.reason})
+        elif parsed.school != school:
+            problems.append(
+                {"index": index, "event_id": parsed.id, "reason": f"school {parsed.school!r} is not this path's school {school!r}"}
+            )
+        else:
+            events.append(parsed)
+    return events, problems
+
+
+def receipt_answer(receipt: dict) -> dict:
+    return {
+        "event_id": receipt["event_id"],
+        "mode": "synchronous",
+        "dead_lettered": receipt.get("dead_lettered"),
+        "runs": [dict(run) for run in receipt["runs"]],
+        "actions": json.loads(receipt["actions_json"] or "[]"),
+    }
+
+
+async def ingest(
+    settings: Settings,
+    producer: AIOKafkaProducer,
+    definitions: DefinitionsView,
+    waiters: ReceiptWaiters,
+    school: str,
+    raw: bytes,
+    limit: int,
+    timeout: float,
+) -> Answer:
+    events, problems = read_events(raw, school, limit)
+    if problems:
+        return Answer(400, {"error": f"{len(problems)} invalid event(s); nothing was sent", "problems": problems})
+    synchronous = [definitions.could_run_synchronously(event) for event in events]
+    expected: dict[int, tuple] = {}  # event index -> (receipt key, future)
+    for index, (event, wait) in enumerate(zip(events, synchronous)):
+        if wait:
+            key = (event.school, event.user, event.id)
+            expected[index] = (key, waiters.expect(key))
+    try:
+        sent = []
+        for event, wait in zip(events, synchronous):
+            key, value = encode_event(event)
+            headers = [(RECEIPT_HEADER, b"1")] if wait else None
+            sent.append(await producer.send(settings.topics.school_events, key=key.encode(), value=value, headers=headers))
+        await asyncio.gather(*sent)
+        if not expected:
+            return Answer(202, {"accepted": len(events), "event_ids": [event.id for event in events]})
+        futures = [future for _, future in expected.values()]
+        done, _ = await asyncio.wait(futures, timeout=timeout)
+        if len(done) < len(futures):
+            missing = [events[index].id for index, (_, future) in expected.items() if future not in done]
+            return Answer(
+                504,
+                {
+                    "error": f"no receipt within {timeout:g}s for {len(missing)} event(s); they are in Kafka and will be processed",
+                    "waiting_for": missing,
+                },
+            )
+        answers = []
+        for index, event in enumerate(events):
+            if index in expected:
+                answers.append(receipt_answer(expected[index][1].result()))
+            else:
+                answers.append({"event_id": event.id, "mode": "asynchronous", "accepted": True})
+        return Answer(200, {"events": answers})
+    finally:
+        for key, future in expected.values():
+            waiters.forget(key, future)

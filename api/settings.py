@@ -1,0 +1,43 @@
+"""The API server's settings, read from the environment once.
+
+Kafka addresses and topic names are the workers' (`processors.config`);
+these are the knobs only the API has.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str = field(default_factory=lambda: _env("AUTOMATIONS_API_HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: int(_env("AUTOMATIONS_API_PORT", "8080")))
+    # JSON or YAML file of school tokens, stored as sha256 hex (`automations tokens add`).
+    tokens_file: str = field(default_factory=lambda: _env("AUTOMATIONS_API_TOKENS", ""))
+    # sha256 hex of the operator token, which may act for every school.
+    operator_token_sha256: str = field(
+        default_factory=lambda: _env("AUTOMATIONS_OPERATOR_TOKEN_SHA256", "").strip().lower()
+    )
+    # How long a synchronous ingest waits for the worker's receipt (504 after that).
+    sync_timeout: float = field(default_factory=lambda: float(_env("AUTOMATIONS_SYNC_TIMEOUT", "10")))
+    max_events_per_request: int = field(
+        default_factory=lambda: int(_env("AUTOMATIONS_MAX_EVENTS_PER_REQUEST", "1000"))
+    )
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where the CLI finds a running API server, and the operator token it presents."""
+
+    url: str = field(default_factory=lambda: _env("AUTOMATIONS_API_URL", "http://127.0.0.1:8080").rstrip("/"))
+    token: str = field(default_factory=lambda: _env("AUTOMATIONS_API_TOKEN", ""))
+
+
+def load() -> ApiSettings:
+    return ApiSettings()

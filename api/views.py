@@ -1,0 +1,113 @@
+"""What the API server holds in memory, each folded from one topic.
+
+Owns `RunStatusViews` (one `projections.PartitionViews` per run-status
+partition, so one partition can be rebuilt alone), `DefinitionsView` (every
+automation's latest definition, and the catalog that says which automations
+an event could trigger) and `ReceiptWaiters` (synchronous ingest calls
+waiting for the worker's receipt of their event). Each has an `apply(record)`
+that a `TopicFeed` calls; none does I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from engine import lifecycle as lc
+from engine.catalog import Catalog
+from engine.definitions import Automation
+from processors.definitions_log import fold_record
+from processors.kafka_io import Record
+from projections.partition import PartitionViews
+from schemas.codec import DecodeError, decode
+
+log = logging.getLogger(__name__)
+
+
+class RunStatusViews:
+    def __init__(self) -> None:
+        self.parts: dict[int, PartitionViews] = {}
+        self.undecodable = 0
+
+    def apply(self, record: Record) -> None:
+        try:
+            decoded = decode("run_status", record.value)
+        except DecodeError as error:
+            self.undecodable += 1
+            log.warning("run-status %d@%d skipped: %s", record.partition, record.offset, error.reason)
+            return
+        part = self.parts.get(record.partition)
+        if part is None:
+            part = self.parts[record.partition] = PartitionViews()
+        part.apply(decoded)
+
+    def reset(self, partitions: list[int]) -> None:
+        for partition in partitions:
+            self.parts[partition] = PartitionViews()
+
+    @property
+    def all(self) -> list[PartitionViews]:
+        return [self.parts[p] for p in sorted(self.parts)]
+
+
+class DefinitionsView:
+    def __init__(self) -> None:
+        self.state = lc.DefinitionsState()
+        self.catalog = Catalog.of(())
+
+    def apply(self, record: Record) -> None:
+        if record.value is None:
+            return
+        try:
+            decoded = decode("definition", record.value)
+            self.state = fold_record(self.state, decoded)
+        except (DecodeError, ValueError) as error:
+            log.warning("definitions %d@%d skipped: %s", record.partition, record.offset, error)
+            return
+        self.catalog = Catalog.of(self.state.automations.values())
+
+    def of_school(self, school: str) -> list[Automation]:
+        return [a for a in self.state.automations.values() if a.school == school]
+
+    def get(self, school: str, automation_id: str) -> Automation | None:
+        automation = self.state.automations.get(automation_id)
+        return automation if automation is not None and automation.school == school else None
+
+    def could_run_synchronously(self, event) -> bool:
+        """Could this event start a synchronous automation (ruling 14)? Leads and visitors start none."""
+        if event.subject != "user":
+            return False
+        candidates = self.catalog.candidates(event.school, event.type, event.data)
+        return any(candidate.automation.mode == "synchronous" for candidate in candidates)
+
+
+ReceiptKey = tuple[str, str, str]  # (school, user, event id)
+
+
+class ReceiptWaiters:
+    def __init__(self) -> None:
+        self._waiting: dict[ReceiptKey, list[asyncio.Future]] = {}
+
+    def expect(self, key: ReceiptKey) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(future)
+        return future
+
+    def forget(self, key: ReceiptKey, future: asyncio.Future) -> None:
+        waiting = self._waiting.get(key, [])
+        if future in waiting:
+            waiting.remove(future)
+        if not waiting:
+            self._waiting.pop(key, None)
+
+    def apply(self, record: Record) -> None:
+        try:
+            receipt = decode("receipt", record.value)
+        except DecodeError as error:
+            log.warning("receipt %d@%d skipped: %s", record.partition, record.offset, error.reason)
+            return
+        key = (receipt["school"], receipt["user"], receipt["event_id"])
+        for future in self._waiting.get(key, []):
+            if not future.done():
+                future.set_result(receipt)
+                return

@@ -1,0 +1,34 @@
+"""`automations api`: run the HTTP API server in the foreground (Ctrl-C stops it)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Optional
+
+import typer
+
+from api import settings as api_config
+from processors import config
+from processors.kafka_io import ensure_topics
+
+app = typer.Typer(help="Run the HTTP API server: views of the run-status topic, operator actions, ingest.")
+
+
+@app.callback(invoke_without_command=True)
+def api(
+    host: Optional[str] = typer.Option(None, help="Address to listen on (default AUTOMATIONS_API_HOST or 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port (default AUTOMATIONS_API_PORT or 8080)."),
+) -> None:
+    """Serve until SIGINT/SIGTERM. Tokens: AUTOMATIONS_API_TOKENS, AUTOMATIONS_OPERATOR_TOKEN_SHA256."""
+    settings = config.load()
+    api_settings = api_config.load()
+    api_settings = replace(api_settings, host=host or api_settings.host, port=port or api_settings.port)
+    if not api_settings.tokens_file and not api_settings.operator_token_sha256:
+        typer.echo("warning: no tokens configured (AUTOMATIONS_API_TOKENS, AUTOMATIONS_OPERATOR_TOKEN_SHA256): "
+                   "every request but /health, /ready and /openapi.json is refused", err=True)
+    asyncio.run(ensure_topics(settings))
+    from api.app import serve
+
+    typer.echo(f"API on http://{api_settings.host}:{api_settings.port} (OpenAPI at /openapi.json)")
+    serve(settings, api_settings)

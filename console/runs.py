@@ -1,0 +1,131 @@
+"""`automations runs ...`: the operator's view of runs, and replay and cancel.
+
+Reads come straight from the run-status topic (`console.topic_views`);
+replay and cancel are commands on the control topic (`api.commands`), so
+the learner processor applies them in order with the learner's other input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timezone
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api import commands
+from console.errors import CliError
+from console.topic_views import load_parts
+from processors import config
+from projections import queries
+
+app = typer.Typer(help="Runs: list, show, replay, cancel, and a learner's history.", no_args_is_help=True)
+console = Console()
+STATUSES = ("pending", "executing", "fulfilled", "completed_via_exit", "failed", "failed_silently", "cancelled")
+
+
+def _short(instant: str | None) -> str:
+    return instant[:19].replace("T", " ") if instant else ""
+
+
+def _runs_table(rows: list[dict], title: str) -> Table:
+    table = Table("run", "school", "learner", "automation", "status", "started", "ended", "note", title=title)
+    for row in rows:
+        note = row["error"] or (f"exit {row['exit_id']}" if row["exit_id"] else "") or (
+            f"waiting in {row['waiting_in']}" if row["waiting_in"] else ""
+        )
+        if row["replay_of"]:
+            note = f"replay of {row['replay_of']} {note}".strip()
+        table.add_row(row["run_id"], row["school"], row["user"], row["automation_id"], row["status"],
+                      _short(row["started_at"]), _short(row["ended_at"]), note)
+    return table
+
+
+def _find(run_id: str):
+    run = queries.find_run(load_parts(), run_id)
+    if run is None:
+        raise CliError(f"no run '{run_id}' on {config.load().topics.run_status}")
+    return run
+
+
+@app.command("list")
+def list_runs(
+    automation: str = typer.Option(..., "--automation", help="The automation's id."),
+    status: Optional[str] = typer.Option(None, help=f"Only runs in this status: {', '.join(STATUSES)}."),
+    school: Optional[str] = typer.Option(None, help="The automation's school (default: the one that has runs of it)."),
+    limit: int = typer.Option(100, min=1, help="At most this many, newest first."),
+) -> None:
+    """An automation's runs, newest first."""
+    if status is not None and status not in STATUSES:
+        raise CliError(f"--status must be one of {', '.join(STATUSES)}; got {status!r}")
+    parts = load_parts()
+    schools = sorted({s for part in parts for (s, a) in part.stats if a == automation and (school in (None, s))})
+    rows = [r for s in schools for r in queries.runs_of_automation(parts, s, automation, status=status)]
+    rows.sort(key=lambda r: r["started_at"], reverse=True)
+    console.print(_runs_table(rows[:limit], f"runs of {automation}" + (f" ({status})" if status else "")))
+
+
+@app.command("show")
+def show(
+    run_id: str = typer.Argument(..., help="The run's id."),
+    as_json: bool = typer.Option(False, "--json", help="The whole activity view as JSON."),
+) -> None:
+    """The activity view: status, every step with time and outcome, exit, error, trace."""
+    activity = _find(run_id).activity()
+    if as_json:
+        typer.echo(json.dumps(activity, indent=2, default=str))
+        return
+    console.print(f"[bold]{activity['run_id']}[/bold]  {activity['automation_id']} for "
+                  f"{activity['school']}:{activity['user']}  status [bold]{activity['status']}[/bold]")
+    for label in ("trigger_id", "trigger_event_id", "replay_of", "exit_id", "error", "reason"):
+        if activity.get(label):
+            console.print(f"  {label.replace('_', ' ')}: {activity[label]}")
+    if activity["replayed_by"]:
+        console.print(f"  replayed by: {', '.join(activity['replayed_by'])}")
+    steps = Table("at", "step", "type", "outcome", "detail", title="steps")
+    for step in activity["steps"]:
+        detail = json.dumps(step["detail"], default=str) if step["detail"] else ""
+        steps.add_row(_short(step["at"]), step["step_id"], step["step_type"] or "", step["outcome"] or "", detail[:80])
+    console.print(steps)
+    history = Table("at", "status", "why", title="status history")
+    for change in activity["history"]:
+        why = change.get("error") or change.get("reason") or ""
+        history.add_row(_short(change["at"]), change["status"], why)
+    console.print(history)
+
+
+@app.command("replay")
+def replay(run_id: str = typer.Argument(..., help="A pending, fulfilled or failed run.")) -> None:
+    """A new run from the first step, linked to this one (a pending original is cancelled)."""
+    run = _find(run_id)
+    refusal = commands.replay_refusal(run)
+    if refusal:
+        raise CliError(refusal)
+    result = asyncio.run(commands.replay(config.load(), run, datetime.now(timezone.utc)))
+    typer.echo(f"replay of {run_id} requested; the new run will be {result['new_run_id']}")
+
+
+@app.command("cancel")
+def cancel(run_id: str = typer.Argument(..., help="A pending run.")) -> None:
+    """Cancel a pending run (its timer too)."""
+    run = _find(run_id)
+    refusal = commands.cancel_refusal(run)
+    if refusal:
+        raise CliError(refusal)
+    asyncio.run(commands.cancel(config.load(), run, datetime.now(timezone.utc)))
+    typer.echo(f"cancel of {run_id} requested")
+
+
+@app.command("for-learner")
+def for_learner(school: str, user: str) -> None:
+    """A learner's runs across automations, and the entries that started none, with why."""
+    history = queries.learner_history(load_parts(), school, user)
+    console.print(_runs_table(history["runs"], f"runs of {school}:{user}"))
+    if history["not_started"]:
+        notes = Table("at", "automation", "what", "event", "why", title="entries that started no run")
+        for note in history["not_started"]:
+            notes.add_row(_short(note["at"]), note["automation_id"], note["kind"], note["event_id"] or "", note["reason"] or "")
+        console.print(notes)
