@@ -16,7 +16,7 @@ from processors import config
 from processors.clock import make_clock
 
 settings = config.load()
-clock = make_clock(settings.controllable_clock)
+clock = make_clock(settings.controllable_clock, settings.test_clock_pin)
 
 app = faust.App(
     settings.app_id,
@@ -33,6 +33,9 @@ app = faust.App(
     consumer_auto_offset_reset="earliest",
     broker_commit_every=200,
     broker_commit_interval=1.0,
+    broker_session_timeout=settings.session_timeout,
+    # Kafka wants heartbeats at most a third of the session timeout apart.
+    broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
     table_standby_replicas=0,
 )
 

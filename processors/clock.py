@@ -48,5 +48,11 @@ class ControllableClock:
         return self._pinned
 
 
-def make_clock(controllable: bool) -> WallClock | ControllableClock:
-    return ControllableClock() if controllable else WallClock()
+def make_clock(controllable: bool, pin: str = "") -> WallClock | ControllableClock:
+    """`pin` (ISO 8601, controllable clock only): start pinned there, e.g. after a restart."""
+    if not controllable:
+        return WallClock()
+    clock = ControllableClock()
+    if pin:
+        clock.pin(datetime.fromisoformat(pin))
+    return clock

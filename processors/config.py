@@ -85,10 +85,18 @@ class Settings:
     app_id: str = field(default_factory=lambda: _env("AUTOMATIONS_APP_ID", "school-automations"))
     data_dir: str = field(default_factory=lambda: _env("AUTOMATIONS_DATA_DIR", "var/worker"))
     web_port: int = field(default_factory=lambda: int(_env("AUTOMATIONS_WEB_PORT", "6066")))
+    # How long the broker waits for a silent worker before giving its partitions
+    # to the others: the takeover time after a crash (a clean stop hands over at once).
+    session_timeout: float = field(
+        default_factory=lambda: float(_env("AUTOMATIONS_SESSION_TIMEOUT", "60"))
+    )
     # Only for tests: lets the worker's clock be pinned/advanced (see processors.clock).
     controllable_clock: bool = field(
         default_factory=lambda: _env("AUTOMATIONS_TEST_CLOCK", "") == "1"
     )
+    # Only with the controllable clock: the instant it starts pinned at (ISO 8601), so a
+    # test's worker restarted after a crash resumes the test's time, not the wall's.
+    test_clock_pin: str = field(default_factory=lambda: _env("AUTOMATIONS_TEST_CLOCK_PIN", ""))
     topics: Topics = field(default_factory=Topics)
 
 

@@ -61,6 +61,11 @@ class DefinitionsTable(Service):
     def is_ready(self) -> bool:
         return self._ready.is_set()
 
+    @property
+    def versions(self) -> dict[str, int]:
+        """automation id -> the latest version this worker has seen (deletions included)."""
+        return dict(self._versions)
+
     async def wait_for_version(self, automation_id: str, version: int, timeout: float = 30.0) -> bool:
         """True once this worker has seen `version` (or later) of the automation."""
 

@@ -2,8 +2,8 @@
 
 `GET /ready/` answers 200 once the worker has loaded the definitions and
 holds partitions, 503 before; scripts and tests wait on it instead of
-sleeping. `/test/clock/` exists only when the worker was started with
-AUTOMATIONS_TEST_CLOCK=1 (see `processors.clock`).
+sleeping. `/test/clock/` and `/test/definitions/` exist only when the worker
+was started with AUTOMATIONS_TEST_CLOCK=1 (see `processors.clock`).
 """
 
 from __future__ import annotations
@@ -44,3 +44,11 @@ if clock.controllable:
             except (TypeError, ValueError) as error:
                 return self.json({"error": str(error)}, status=400)
             return self.json({"now": clock.now().isoformat()})
+
+    @app.page("/test/definitions/")
+    class TestDefinitions(View):
+        """GET: the version of every automation this worker has loaded, so a test
+        sends events only once the worker knows the definitions they should meet."""
+
+        async def get(self, request):
+            return self.json({"versions": definitions.versions})

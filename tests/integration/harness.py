@@ -63,6 +63,9 @@ class Worker:
         self.log_path = log_path
         self.web_port = free_port()
         self.process: subprocess.Popen | None = None
+        # The instant the test pinned the clock at, carried over to a restarted
+        # worker so a crash does not send the test's time back to the wall's.
+        self.pinned: datetime | None = None
 
     def env(self) -> dict[str, str]:
         return {
@@ -74,7 +77,10 @@ class Worker:
             "AUTOMATIONS_DATA_DIR": str(self.data_dir),
             "AUTOMATIONS_WEB_PORT": str(self.web_port),
             "AUTOMATIONS_TEST_CLOCK": "1",
+            "AUTOMATIONS_TEST_CLOCK_PIN": self.pinned.isoformat() if self.pinned else "",
             "AUTOMATIONS_TIMER_INTERVAL": "0.1",
+            # The broker's minimum: a killed worker's partitions move within seconds.
+            "AUTOMATIONS_SESSION_TIMEOUT": "6",
         }
 
     # ------------------------------------------------------------ process
@@ -130,11 +136,31 @@ class Worker:
             f"http://127.0.0.1:{self.web_port}/test/clock/", data=json.dumps(body).encode(), method="POST"
         )
         with urllib.request.urlopen(request, timeout=5) as response:
-            return datetime.fromisoformat(json.loads(response.read())["now"])
+            now = datetime.fromisoformat(json.loads(response.read())["now"])
+        if pin is not None or self.pinned is not None:
+            self.pinned = now
+        return now
+
+    def loaded_definitions(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/test/definitions/", timeout=5) as r:
+            return json.loads(r.read())["versions"]
+
+    def wait_for_definitions(self, versions: dict[str, int], timeout: float = 30.0) -> None:
+        """Until this worker's catalog holds at least these automation versions."""
+        deadline = time.monotonic() + timeout
+        loaded: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            loaded = self.loaded_definitions()
+            if all(loaded.get(a, -1) >= v for a, v in versions.items()):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"worker loaded {loaded}, not {versions}, within {timeout}s")
 
     # ------------------------------------------------------------ data
 
     def save_and_activate(self, automation: Automation, now: datetime | None = None) -> Automation:
+        """Save and activate at `now` (default: the wall clock); returns once this
+        worker has loaded the active version, so events sent next meet it."""
         now = now or datetime.now(timezone.utc)
         for command in (
             lc.SaveAutomation(automation=automation, now=now),
@@ -142,7 +168,9 @@ class Worker:
         ):
             result = asyncio.run(definitions_log.execute(self.settings, command))
             assert not isinstance(result, lc.Rejected), result
-        return result[1].automations[automation.id]
+        active = result[1].automations[automation.id]
+        self.wait_for_definitions({active.id: active.version})
+        return active
 
     def send(self, events: list[SchoolEvent], want_receipts: bool = False) -> None:
         asyncio.run(send_events(self.settings, events, want_receipts=want_receipts))
