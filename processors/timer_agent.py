@@ -1,8 +1,9 @@
 """The timer agent: keeps the due-time index of this worker's partitions.
 
-It reads the delay topic. `scheduled` adds a timer to the index, `cancelled`
-and `fired` (the learner processor's acknowledgement that it handled a fired
-timer) remove it. Firing itself is `processors.timer_firing`'s job: Faust only
+It reads the delay topic. `scheduled` adds a timer to the index (replacing
+an earlier schedule of the same id), `cancelled` and `fired` (the learner
+processor's acknowledgement that it handled a fired timer) remove the
+schedule they name, the same id due at the same time. Firing itself is `processors.timer_firing`'s job: Faust only
 lets a table change inside stream iteration, so the index is changed here and
 only read there.
 """
@@ -33,11 +34,14 @@ async def timer_index(stream):
             )
             continue
         timer_id = record["timer_id"].encode()
+        key = due_key(record["due_at"], record["timer_id"])
         previous = timer_ids_table.get(timer_id)
-        if previous is not None:
+        # `fired` and `cancelled` end one schedule: the one due when they say. A timer
+        # re-armed under the same id (an inactivity timer that fired early) has a new
+        # due time, and the acknowledgement of the old one must not remove it.
+        if previous is not None and (record["op"] == "scheduled" or previous == key):
             timer_index_table.pop(previous, None)
             timer_ids_table.pop(timer_id, None)
         if record["op"] == "scheduled":
-            key = due_key(record["due_at"], record["timer_id"])
             timer_index_table[key] = event.value
             timer_ids_table[timer_id] = key

@@ -27,7 +27,9 @@ FIRING_INTERVAL = float(os.environ.get("AUTOMATIONS_TIMER_INTERVAL", "0.2"))
 MAX_PER_PASS = int(os.environ.get("AUTOMATIONS_TIMER_BATCH", "2000"))
 RESEND_AFTER_SECONDS = 30.0
 
-_sent: dict[str, float] = {}  # timer id -> monotonic time it was sent
+# due-index key -> monotonic time it was sent. Keyed by schedule, not timer id: a
+# timer re-armed under the same id is a new schedule and fires when it is due.
+_sent: dict[bytes, float] = {}
 
 
 def _due_entries(now_key: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -43,18 +45,17 @@ def _due_entries(now_key: bytes) -> Iterator[tuple[bytes, bytes]]:
                 yield key, value
 
 
-def _resend_due(timer_id: str, monotonic_now: float) -> bool:
-    sent_at = _sent.get(timer_id)
+def _resend_due(key: bytes, monotonic_now: float) -> bool:
+    sent_at = _sent.get(key)
     return sent_at is None or monotonic_now - sent_at > RESEND_AFTER_SECONDS
 
 
-def _next_batch(now_key: bytes, monotonic_now: float) -> list[bytes]:
-    """Up to MAX_PER_PASS due timers that are not already awaiting acknowledgement."""
-    batch: list[bytes] = []
+def _next_batch(now_key: bytes, monotonic_now: float) -> list[tuple[bytes, bytes]]:
+    """Up to MAX_PER_PASS due (key, timer) pairs not already awaiting acknowledgement."""
+    batch: list[tuple[bytes, bytes]] = []
     for key, value in _due_entries(now_key):
-        timer_id = key.split(b"|", 1)[1].decode()
-        if _resend_due(timer_id, monotonic_now):
-            batch.append(value)
+        if _resend_due(key, monotonic_now):
+            batch.append((key, value))
             if len(batch) >= MAX_PER_PASS:
                 break
     return batch
@@ -65,7 +66,7 @@ async def fire_due_timers() -> None:
     now = clock.now()
     now_key = f"{int(now.timestamp() * 1000):015d}|\xff".encode()
     monotonic_now = time.monotonic()
-    for count, value in enumerate(_next_batch(now_key, monotonic_now), start=1):
+    for count, (key, value) in enumerate(_next_batch(now_key, monotonic_now), start=1):
         try:
             record = decode("timer", value)
         except DecodeError:
@@ -74,10 +75,10 @@ async def fire_due_timers() -> None:
         await fired_timers_topic.send(
             key=f"{record['school']}:{record['user']}".encode(), value=encode("timer", record)
         )
-        _sent[record["timer_id"]] = monotonic_now
+        _sent[key] = monotonic_now
         if count % 100 == 0:
             await asyncio.sleep(0)
     if len(_sent) > 100_000:
         cutoff = monotonic_now - RESEND_AFTER_SECONDS
-        for timer_id in [t for t, sent_at in _sent.items() if sent_at < cutoff]:
-            del _sent[timer_id]
+        for key in [k for k, sent_at in _sent.items() if sent_at < cutoff]:
+            del _sent[key]
