@@ -9,6 +9,7 @@ path, and exits 1.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -115,19 +116,33 @@ def list_automations(
     search: Optional[str] = typer.Option(None, help="Only names or ids containing this text."),
     status: Optional[str] = typer.Option(None, help="active, inactive or finishing."),
     school: Optional[str] = typer.Option(None, help="Only this school's automations."),
+    output: str = typer.Option("table", "--format", help="table, or json (one object per line)."),
 ) -> None:
     """The automations page: name, status, times executed, last edited."""
     stats = _stats()
-    table = Table("id", "name", "school", "status", "times executed", "last edited")
+    rows = []
     for automation in sorted(_state().automations.values(), key=lambda a: (a.school, a.name)):
         if search and search.lower() not in f"{automation.name} {automation.id}".lower():
             continue
         if (status and automation.status != status) or (school and automation.school != school):
             continue
         figures = stats.get((automation.school, automation.id))
-        executed = figures.times_executed if figures else 0
-        edited = automation.last_edited_at.strftime("%Y-%m-%d %H:%M") if automation.last_edited_at else ""
-        table.add_row(automation.id, automation.name, automation.school, automation.status, str(executed), edited)
+        rows.append({
+            "id": automation.id,
+            "name": automation.name,
+            "school": automation.school,
+            "status": automation.status,
+            "times_executed": figures.times_executed if figures else 0,
+            "last_edited_at": automation.last_edited_at.isoformat() if automation.last_edited_at else None,
+        })
+    if output == "json":
+        for row in rows:
+            typer.echo(json.dumps(row, sort_keys=True))
+        return
+    table = Table("id", "name", "school", "status", "times executed", "last edited")
+    for row in rows:
+        edited = (row["last_edited_at"] or "")[:16].replace("T", " ")
+        table.add_row(row["id"], row["name"], row["school"], row["status"], str(row["times_executed"]), edited)
     console.print(table)
 
 
@@ -180,8 +195,9 @@ def delete(
     """Delete an automation; with learners inside, say --finishing or --immediate."""
     if finishing and immediate:
         raise CliError("choose one of --finishing and --immediate")
-    automation = _get(automation_id)
-    stats = _stats().get((automation.school, automation_id))
+    # The decider says why a never-saved or deleted automation cannot be deleted.
+    automation = _state().automations.get(automation_id)
+    stats = _stats().get((automation.school, automation_id)) if automation else None
     inside = stats.learners_inside if stats else 0
     mode = "finishing" if finishing else "immediate" if immediate else None
     events, _ = _run(
