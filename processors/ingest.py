@@ -15,6 +15,7 @@ from engine.school_events import EventRejected, SchoolEvent
 from processors.config import Settings
 from processors.kafka_io import produce
 from processors.receipts import RECEIPT_HEADER
+from processors.records import size_problem
 from schemas.codec import encode
 from schemas.school_events import parse_json_line, school_event_to_avro
 
@@ -39,6 +40,8 @@ def read_jsonl(path: Path) -> tuple[list[SchoolEvent], list[LineProblem]]:
             parsed = parse_json_line(line)
             if isinstance(parsed, EventRejected):
                 problems.append(LineProblem(number, parsed.reason))
+            elif (too_big := size_problem(encode_event(parsed)[1])) is not None:
+                problems.append(LineProblem(number, too_big))
             else:
                 events.append(parsed)
     return events, problems

@@ -26,7 +26,7 @@ from processors.app import (
 from processors.dead_letters import dead_letter_record
 from processors.definitions_table import definitions
 from processors.learner_processing import process
-from processors.receipts import receipt_record, wants_receipt
+from processors.receipts import receipt_record, refusal_receipt, wants_receipt
 
 BROADCAST_USER = "*"
 _DECODERS = {
@@ -57,6 +57,9 @@ async def learners(stream):
             command, school, user, version = records.learner_input(_DECODERS, message)
         except records.Undecodable as error:
             await dead_letter_topic.send(key=message.key, value=dead_letter_record(message, str(error)))
+            if message.topic == settings.topics.school_events and wants_receipt(message.headers):
+                receipt = refusal_receipt(message, str(error), clock.now())
+                await receipts_topic.send(key=message.key, value=receipt)
             continue
         if user == BROADCAST_USER:
             await _broadcast(command, school, message.partition, input_id, version)

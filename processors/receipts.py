@@ -5,7 +5,9 @@ sets it when the caller waits, ruling 14) gets a receipt on the receipts
 topic once the learner processor has run it: the runs it started, each as it
 stands after running up to its first wait or end, and the actions emitted.
 It is built from the same encoded outputs that were sent, so a re-delivered
-event yields the same receipt.
+event yields the same receipt. An event the worker refuses (dead-lettered)
+gets a receipt too, with the reason, so a caller waiting on it is not left
+waiting for a receipt that never comes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 from datetime import datetime
 
 from engine.catalog import Catalog
-from schemas.codec import decode, encode
+from schemas.codec import DecodeError, decode, encode
 
 RECEIPT_HEADER = "automations-receipt"
 
@@ -55,4 +57,18 @@ def receipt_record(event, outputs: list[tuple[str, bytes]], catalog: Catalog, at
             "runs": list(runs.values()),
             "actions_json": json.dumps(actions, sort_keys=True),
         },
+    )
+
+
+def refusal_receipt(message, reason: str, at: datetime) -> bytes:
+    """The receipt of a refused event: whatever of its id and learner can be read."""
+    key = message.key.decode("utf-8", "replace") if isinstance(message.key, bytes) else ""
+    school, _, user = key.partition(":")
+    try:
+        event_id = decode("school_event", message.value)["id"]
+    except (DecodeError, TypeError, KeyError):
+        event_id = ""
+    return encode(
+        "receipt",
+        {"event_id": event_id, "school": school, "user": user, "at": at, "dead_lettered": reason},
     )

@@ -59,7 +59,22 @@ def learner_input(decoders: dict, message) -> LearnerInput:
     return command, school, user, version
 
 
+# The largest school event (its Avro bytes) the engine accepts. Real events are a
+# few hundred bytes; the limit keeps one oversized record from swelling learner
+# state and every record derived from it. The JSON edge refuses the same.
+MAX_EVENT_BYTES = 64 * 1024
+
+
+def size_problem(value: bytes) -> str | None:
+    if len(value) > MAX_EVENT_BYTES:
+        return f"school event is {len(value)} bytes, over the limit of {MAX_EVENT_BYTES}"
+    return None
+
+
 def school_event_command(value: bytes) -> LearnerInput:
+    problem = size_problem(value)
+    if problem is not None:
+        raise Undecodable(problem)
     try:
         parsed = school_event_from_avro(decode("school_event", value))
     except DecodeError as error:
