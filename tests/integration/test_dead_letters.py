@@ -1,0 +1,140 @@
+"""Malformed school events go to the dead-letter topic with the reason; the stream goes on.
+
+The JSON edge refuses bad events before Kafka, so these are written as raw
+bytes straight to the school-events topic, the way a misbehaving producer
+would: bad JSON, JSON instead of Avro, another topic's schema, an unknown
+schema, a cut-off record, an unknown event type, a payload of the wrong shape,
+no school, no user, an event over the size limit, an event under another
+learner's key, a tombstone. Valid events are interleaved with them.
+
+Then: each bad one has exactly one dead letter naming why, where it came
+from and its bytes; every valid one was processed (its receipt, its actions);
+and what went in equals what was processed plus what was dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+from aiokafka import AIOKafkaProducer
+
+from engine.definitions import Automation
+from engine.school_events import SchoolEvent
+from processors.receipts import RECEIPT_HEADER
+from processors.records import MAX_EVENT_BYTES
+from schemas.codec import MAGIC, encode
+from schemas.school_events import school_event_to_avro
+
+pytestmark = pytest.mark.integration
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "automations" / "welcome-tag.yaml"
+SCHOOL = "demo-school"
+AT = datetime(2027, 3, 1, 9, tzinfo=timezone.utc)
+
+
+def event(number: int, **changes) -> SchoolEvent:
+    fields = {
+        "id": f"e{number}",
+        "type": "user.tag_added",
+        "school": SCHOOL,
+        "user": f"u{number}",
+        "occurred_at": AT + timedelta(seconds=number),
+        "data": {"tag": "new-student"},
+    }
+    return SchoolEvent(**{**fields, **changes})
+
+
+def avro(value: SchoolEvent, **record_changes) -> bytes:
+    return encode("school_event", {**school_event_to_avro(value), **record_changes})
+
+
+def malformed() -> list[tuple[str, bytes | None, str]]:
+    """(key, raw value, a phrase its dead-letter reason must hold)."""
+    good = avro(event(900))
+    timer = encode(
+        "timer",
+        {"op": "scheduled", "timer_id": "t", "school": SCHOOL, "user": "u1", "kind": "wait", "due_at": AT},
+    )
+    as_json = json.dumps({"id": "j1", "type": "user.tag_added", "school": SCHOOL, "user": "u901",
+                          "occurred_at": AT.isoformat(), "data": {"tag": "new-student"}}).encode()
+    oversized = avro(event(902, data={"tag": "x" * (MAX_EVENT_BYTES + 1000)}))
+    return [
+        (f"{SCHOOL}:u900", b'{"id": "e900", "type": "user.tag_added", "school": ', "not Avro single-object encoding"),
+        (f"{SCHOOL}:u901", as_json, "not Avro single-object encoding"),
+        (f"{SCHOOL}:u1", timer, "written with the timer v1 schema, expected school_event"),
+        (f"{SCHOOL}:u900", MAGIC + b"\x00" * 8 + good[10:], "unknown writer schema"),
+        (f"{SCHOOL}:u900", good[: len(good) // 2], "undecodable school_event v1 body"),
+        (f"{SCHOOL}:u903", avro(event(903), type="user.teleported"), "unknown event type 'user.teleported'"),
+        (f"{SCHOOL}:u904", avro(event(904), type="course.enrolled"), "data is a TagChanged record"),
+        (":u905", avro(event(905), school=""), "invalid school event: school: "),
+        (f"{SCHOOL}:", avro(event(906), user=""), "invalid school event: user: "),
+        (f"{SCHOOL}:u907", avro(event(907), occurred_at="2027-03-01T09:00:00"), "occurred_at: "),
+        (f"{SCHOOL}:u902", oversized, f"over the limit of {MAX_EVENT_BYTES}"),
+        (f"{SCHOOL}:someone-else", avro(event(908)), "does not match the record's school:user"),
+        (f"{SCHOOL}:u909", None, "empty message value"),
+        (f"{SCHOOL}:u910", b"", "too short"),
+    ]
+
+
+async def produce_raw(bootstrap: str, topic: str, records: list[tuple[str, bytes | None]]) -> list[tuple[int, int]]:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=2_000_000)
+    await producer.start()
+    try:
+        positions = []
+        for key, value in records:
+            sent = await producer.send_and_wait(topic, key=key.encode(), value=value, headers=[(RECEIPT_HEADER, b"1")])
+            positions.append((sent.partition, sent.offset))
+        return positions
+    finally:
+        await producer.stop()
+
+
+def test_malformed_events_are_dead_lettered_with_the_reason_and_the_rest_is_processed(start_worker):
+    worker = start_worker(partitions=4)
+    worker.clock(pin=AT)
+    worker.save_and_activate(Automation.model_validate(yaml.safe_load(EXAMPLE.read_text())), now=AT)
+    bad = malformed()
+    valid = [event(number) for number in range(1, 21)]
+    # Valid and malformed interleaved: two valid events, then a malformed one, ...
+    batch: list[tuple[str, bytes | None]] = []
+    expected_reason: dict[int, str] = {}
+    for index, good in enumerate(valid):
+        batch.append((good.key, avro(good)))
+        if index % 2 == 1 and bad:
+            key, value, reason = bad.pop(0)
+            expected_reason[len(batch)] = reason
+            batch.append((key, value))
+    for key, value, reason in bad:
+        expected_reason[len(batch)] = reason
+        batch.append((key, value))
+
+    positions = asyncio.run(produce_raw(worker.settings.bootstrap_servers, worker.settings.topics.school_events, batch))
+    dead = worker.wait_for("dead_letter", lambda records: len(records) >= len(expected_reason))
+    receipts = worker.wait_for("receipts", lambda records: len(records) >= len(batch))
+
+    by_position = {(letter["partition"], letter["offset"]): letter for letter in dead}
+    assert len(by_position) == len(dead) == len(expected_reason), "one dead letter per malformed event"
+    for index, reason in expected_reason.items():
+        letter = by_position.get(positions[index])
+        assert letter is not None, f"record {index} ({reason}) was not dead-lettered"
+        assert reason in letter["reason"], (reason, letter["reason"])
+        assert letter["source_topic"] == worker.settings.topics.school_events
+        key, value = batch[index]
+        assert letter["key"] == key
+        assert letter["value"] == (value or b"")[:MAX_EVENT_BYTES]
+    oversized = next(letter for letter in dead if "over the limit" in letter["reason"])
+    assert "keeps the first" in oversized["reason"] and len(oversized["value"]) == MAX_EVENT_BYTES
+
+    processed = [r for r in receipts if r["dead_lettered"] is None]
+    refused = [r for r in receipts if r["dead_lettered"] is not None]
+    assert sorted(r["event_id"] for r in processed) == sorted(e.id for e in valid)
+    assert len(refused) == len(dead), "a sender waiting on a refused event gets a receipt saying why"
+    assert len(batch) == len(processed) + len(dead)
+
+    actions = worker.wait_for("actions", lambda records: len(records) >= 2 * len(valid))
+    assert len({a["idempotency_key"] for a in actions}) == len(actions) == 2 * len(valid)
+    assert worker.process.poll() is None, "the worker is still running"
