@@ -309,6 +309,7 @@ async def projections_status(request: web.Request) -> web.Response:
             "caught_up": feed.caught_up.is_set(),
             "read": read,
             "total": total,
+            "position": sum(feed.positions.values()),
             "records_applied": sum(part.applied for part in service.parts),
             "undecodable": service.runs.undecodable,
         }

@@ -114,7 +114,8 @@ OPERATIONS: dict[tuple[str, str], dict] = {
                       **_errors(400, 504, *SCHOOL_ERRORS)},
     },
     ("GET", "/operator/projections"): {
-        "summary": "Operator: the projections' progress (partitions being rebuilt, records read of total).",
+        "summary": "Operator: the projections' progress: partitions being rebuilt, records read of total (during a rebuild), "
+        "`position` (records read since start, all partitions), records applied (duplicates not counted).",
         "responses": {**_ok("Progress."), **_errors(401, 403, 503)},
     },
     ("POST", "/operator/projections/rebuild"): {

@@ -20,6 +20,17 @@ fi
 need java "install a Java 17+ runtime (e.g. openjdk-17-jre-headless)"
 need mvn "install Maven (e.g. the maven package); it fetches the Kafka jars"
 
+# kcat: the ordinary Kafka tool the README shows analysts (and a test uses) to
+# read the run-status topic. Installed from Debian's packages when missing.
+if ! command -v kcat >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  as_root=""
+  [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
+  echo "==> installing kcat (apt-get install kcat)"
+  $as_root apt-get install -y -qq kcat >/dev/null 2>&1 ||
+    { $as_root apt-get update -qq >/dev/null 2>&1 && $as_root apt-get install -y -qq kcat >/dev/null 2>&1; } ||
+    echo "warning: could not install kcat; install it to read topics by hand (tests that need it will fail)" >&2
+fi
+
 if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv with $PYTHON"
   "$PYTHON" -m venv .venv
