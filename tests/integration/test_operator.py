@@ -50,6 +50,12 @@ def test_waiting_counts_per_step_while_learners_wait_and_after_an_advance(start_
     api.eventually(lambda: waiting(api), lambda w: w == {"pause": 1})
     refused = api.cli("steps", "advance", "nurture", "intro")
     assert refused.returncode == 1 and "not a wait" in refused.stderr
+    # cancelling dan's pending run takes him out of the step
+    (dan,) = api.school("s1", "GET", "/automations/nurture/runs?status=pending")[1]["runs"]
+    assert api.school("s1", "POST", f"/runs/{dan['run_id']}/cancel")[0] == 202
+    api.eventually(lambda: waiting(api), lambda w: w == {})
+    assert api.school("s1", "GET", f"/runs/{dan['run_id']}")[1]["status"] == "cancelled"
+    assert api.school("s1", "POST", f"/runs/{dan['run_id']}/cancel")[0] == 409
 
 
 def test_replaying_a_failed_run_creates_a_linked_new_run(start_worker, start_api):
