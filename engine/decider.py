@@ -153,6 +153,9 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
             )
             continue
         automation = decision.automation
+        run_id = run_id_for(automation.id, session.state.key, event.id)
+        if session.state.knows_run(run_id):
+            continue  # the same event delivered again: ruling 15 makes it the same run (or skip)
         if session.state.started_recently(automation.id, session.now):
             session.emit(
                 RunSkipped(
@@ -166,9 +169,6 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
                 )
             )
             continue
-        run_id = run_id_for(automation.id, session.state.key, event.id)
-        if session.state.knows_run(run_id):
-            continue  # the same event delivered again: ruling 15 makes it the same run
         _start(session, run_id, automation, decision.trigger.id, event.id, event.cause + (event.id,), decision.trace)
 
 

@@ -12,7 +12,17 @@ from typing import Callable
 
 from engine import events as e
 from engine.learner import LearnerState, apply_school_event
-from engine.runs import FINISHED, NEW, FinishedRun, Run, copy_with, inactivity_timer_id, transition
+from engine.runs import (
+    FINISHED,
+    NEW,
+    RECENT_FINISHED_KEPT,
+    FinishedRun,
+    Run,
+    copy_with,
+    inactivity_timer_id,
+    run_id_for,
+    transition,
+)
 
 _STATUS_INPUTS = {
     "pending": "wait",
@@ -114,6 +124,12 @@ def _unchanged(state: LearnerState, event) -> LearnerState:
     return state
 
 
+def _run_skipped(state: LearnerState, event: e.RunSkipped) -> LearnerState:
+    skipped = run_id_for(event.automation_id, state.key, event.trigger_event_id)
+    kept = (state.skipped_runs + (skipped,))[-RECENT_FINISHED_KEPT:]
+    return state.model_copy(update={"skipped_runs": kept})
+
+
 _APPLIERS: dict[str, Callable] = {
     "learner_updated": _learner_updated,
     "run_started": _run_started,
@@ -122,7 +138,7 @@ _APPLIERS: dict[str, Callable] = {
     "timer_cancelled": _timer_cancelled,
     "timer_fired": _timer_fired,
     "run_status_changed": _run_status_changed,
-    "run_skipped": _unchanged,
+    "run_skipped": _run_skipped,
     "entry_declined": _unchanged,
     "exit_checked": _unchanged,
     "action_emitted": _unchanged,

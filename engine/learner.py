@@ -65,6 +65,9 @@ class LearnerState(BaseModel):
     finished: tuple[FinishedRun, ...] = ()
     last_started: dict[str, datetime] = {}
     inactivity_timers: dict[int, datetime] = {}
+    # Run ids the 60-second rule did not start: a re-delivered or reprocessed
+    # event must not start them later, when the rule no longer applies.
+    skipped_runs: tuple[str, ...] = ()
 
     @classmethod
     def new(cls, school: str, user: str) -> "LearnerState":
@@ -81,7 +84,8 @@ class LearnerState(BaseModel):
         return None
 
     def knows_run(self, run_id: str) -> bool:
-        return run_id in self.runs or self.finished_run(run_id) is not None
+        """The run exists, ended recently, or its triggering event was skipped (ruling 5)."""
+        return run_id in self.runs or run_id in self.skipped_runs or self.finished_run(run_id) is not None
 
     def started_recently(self, automation_id: str, now: datetime) -> bool:
         """Ruling 5: a run of this automation started less than 60 s before `now`."""
