@@ -74,3 +74,21 @@ def test_bad_event_lines_are_reported_and_skipped(tmp_path):
     parsed, problems = load_events(events)
     assert len(problems) == 2 and problems[1].startswith(f"{events}:2: not JSON")
     assert len(parsed) == len((EXAMPLES / "events.jsonl").read_text().splitlines())
+
+
+def test_two_processes_with_different_hash_seeds_print_the_same_bytes():
+    # Set iteration order depends on the hash seed, which differs between
+    # processes; the output must not.
+    import os
+    import subprocess
+    import sys
+
+    cli = Path(__file__).resolve().parents[2] / "cli.py"
+    args = [sys.executable, str(cli), "simulate", "--definitions", str(EXAMPLES / "automations"),
+            "--events", str(EXAMPLES / "events.jsonl"), "--format", "jsonl"]
+    outputs = [
+        subprocess.run(args, capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed},
+                       timeout=120, check=True).stdout
+        for seed in ("1", "2")
+    ]
+    assert outputs[0] and outputs[0] == outputs[1]
