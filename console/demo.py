@@ -11,6 +11,7 @@ Everything it started is stopped again, also on failure or Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -42,6 +43,9 @@ def _settle_env(port: int, web_port: int) -> dict[str, str]:
         "AUTOMATIONS_WEB_PORT": str(web_port),
         "AUTOMATIONS_PARTITIONS": "4",
         "AUTOMATIONS_APP_ID": "school-automations-demo",
+        # The demo moves the worker's clock forward so that waits come due on
+        # screen; this is the test clock, switched on explicitly for the demo only.
+        "AUTOMATIONS_TEST_CLOCK": "1",
     }
     os.environ.update(env)
     return env
@@ -87,14 +91,23 @@ def _settled(records: list[dict]) -> bool:
     return bool(started) and all(latest.get(run_id, "executing") != "executing" for run_id in started)
 
 
-def _wait_settled(settings, timeout: float = 90.0) -> list[dict]:
+def _advance_clock(web_port: int, days: float) -> str:
+    body = json.dumps({"advance_seconds": days * 86400}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{web_port}/test/clock/", data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["now"]
+
+
+def _wait_settled(settings, timeout: float = 90.0, after: int = 0) -> list[dict]:
+    """Run-status records once no run is executing and nothing new came for 2 s
+    (and, with `after`, once there are more than `after` records)."""
     deadline, last_count, quiet_since = time.monotonic() + timeout, -1, time.monotonic()
     with out.status("waiting for the runs to settle..."):
         while time.monotonic() < deadline:
             records = asyncio.run(_read(settings, settings.topics.run_status, "run_status"))
             if len(records) != last_count:
                 last_count, quiet_since = len(records), time.monotonic()
-            elif _settled(records) and time.monotonic() - quiet_since > 2.0:
+            elif len(records) > after and _settled(records) and time.monotonic() - quiet_since > 2.0:
                 return records
             time.sleep(0.5)
     raise CliError(f"the runs did not settle within {timeout:.0f}s; see var/demo-worker.log")
@@ -133,6 +146,7 @@ def demo(
     web_port: int = typer.Option(16066, help="Port of the demo worker's HTTP endpoint."),
     events: Path = typer.Option(ROOT / "examples" / "events.jsonl", help="School events to stream."),
     automations: Path = typer.Option(ROOT / "examples" / "automations", help="Folder of definitions."),
+    fast_forward: float = typer.Option(8.0, help="Days to move the worker's clock on afterwards (0: none)."),
 ) -> None:
     """Run the demo end to end and print the runs and actions."""
     _settle_env(port, web_port)
@@ -159,7 +173,12 @@ def demo(
             _wait_ready(web_port, worker)
         sent = asyncio.run(send_events(settings, _retimed_events(events)))
         out.print(f"sent {sent} school events")
-        _print_runs(_wait_settled(settings))
+        records = _wait_settled(settings)
+        _print_runs(records)
+        if fast_forward > 0:
+            now = _advance_clock(web_port, fast_forward)
+            out.print(f"moved the worker's clock {fast_forward:g} days on, to {now}: waits come due")
+            _print_runs(_wait_settled(settings, after=len(records)))
         _print_actions(asyncio.run(_read(settings, settings.topics.actions, "action")))
     finally:
         if worker is not None and worker.poll() is None:
