@@ -99,6 +99,10 @@ class Catalog:
         """Automations that accept entries: the school's active ones, ordered by id."""
         return self._active.get(school, ())
 
+    def finishing(self) -> tuple[Automation, ...]:
+        """Deleted with learners inside: no entries, removed once the last run ends."""
+        return tuple(a for a in self._all.values() if a.status == "finishing")
+
     def get(self, automation_id: str) -> Automation | None:
         return self._all.get(automation_id)
 

@@ -61,6 +61,7 @@ actions_topic = _raw_topic(topics.actions)
 run_status_topic = _raw_topic(topics.run_status)
 dead_letter_topic = _raw_topic(topics.dead_letter)
 receipts_topic = _raw_topic(topics.receipts)
+automation_runs_topic = _raw_topic(topics.automation_runs)
 definitions_topic = _raw_topic(topics.definitions, partitions=1)
 
 # The learner processor reads all three inputs as one stream, so a learner's
@@ -98,3 +99,4 @@ learners_table = _raw_table("learners", "school:user -> learner state and its re
 # Key = zero-padded due time in ms + "|" + timer id, so RocksDB's key order is due order.
 timer_index_table = _raw_table("timers-by-due", "due key -> timer record")
 timer_ids_table = _raw_table("timers-by-id", "timer id -> due key, for cancellation")
+live_runs_table = _raw_table("live-runs", "school:automation|run -> 1, and |# -> live run count")

@@ -57,6 +57,11 @@ class Topics:
     def receipts(self) -> str:
         return self._name("receipts")
 
+    @property
+    def automation_runs(self) -> str:
+        """Run starts and ends keyed `school:automation` (finishing deletes)."""
+        return self._name("automation-runs")
+
     def learner_scoped(self) -> list[str]:
         """Topics keyed by `school:user`; they must share a partition count."""
         return [

@@ -41,7 +41,7 @@ def _unavailable(settings: Settings, error: Exception) -> BrokerUnavailable:
 
 # The worker's tables; their changelog topics are created up front too, so a
 # worker never races Faust's own creation of them.
-TABLES = ("learners", "timers-by-due", "timers-by-id")
+TABLES = ("learners", "timers-by-due", "timers-by-id", "live-runs")
 COMPACTED = {"cleanup.policy": "compact"}
 
 
@@ -51,6 +51,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
     specs = [NewTopic(name, partitions, rf) for name in settings.topics.learner_scoped()]
     specs.append(NewTopic(settings.topics.definitions, 1, rf, topic_configs=COMPACTED))
     specs.append(NewTopic(settings.topics.dead_letter, partitions, rf))
+    specs.append(NewTopic(settings.topics.automation_runs, partitions, rf))
     specs.extend(
         NewTopic(f"{settings.app_id}-{table}-changelog", partitions, rf, topic_configs=COMPACTED)
         for table in TABLES

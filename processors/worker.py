@@ -9,7 +9,9 @@ from __future__ import annotations
 from processors import (  # noqa: F401 - imported for their registrations
     definitions_agent,
     definitions_table,
+    finishing_agent,
     learner_agent,
+    run_membership_agent,
     timer_agent,
     timer_firing,
     web,

@@ -127,3 +127,25 @@ def test_delete_with_learners_inside_needs_a_mode_then_finishing_or_immediate(cl
     )
     assert {r["user"] for r in statuses if r.get("status") == "cancelled"} == {"ann", "ben"}
     assert listed(cli) == []
+
+
+def test_a_finishing_automation_is_removed_once_its_last_learner_leaves(cli, worker):
+    cli("apply", str(ONBOARDING))
+    cli("activate", "course-onboarding")
+    at = datetime.now(timezone.utc) + timedelta(seconds=1)
+    worker.send([SchoolEvent(id="enr-cy", type="course.enrolled", school="demo-school", user="cy",
+                             occurred_at=at, data={"course": "python-101"})])
+    worker.wait_for("run_status", lambda rs: any(r.get("status") == "pending" for r in rs))
+    cli("delete", "course-onboarding", "--finishing")
+    assert listed(cli, "--status", "finishing") == ["course-onboarding"]
+
+    # the last learner reaches the goal: the exit condition ends the run
+    worker.send([SchoolEvent(id="done-cy", type="course.completed", school="demo-school", user="cy",
+                             occurred_at=at + timedelta(seconds=5), data={"course": "python-101"})])
+    worker.wait_for("run_status", lambda rs: any(r.get("status") == "completed_via_exit" for r in rs))
+
+    deadline = datetime.now(timezone.utc) + timedelta(seconds=60)
+    while listed(cli) and datetime.now(timezone.utc) < deadline:
+        pass  # each `list` reads the definitions topic anew
+    assert listed(cli) == []
+    assert "it was deleted" in cli("delete", "course-onboarding", ok=False).stderr

@@ -1,0 +1,66 @@
+"""Finishing deletes: remove an automation once its last learner has left.
+
+Deleting with learners inside may choose `finishing` (ruling 10): no new
+entries, runs continue, and the automation is removed once the last run ends.
+This agent keeps, per automation, the set of live runs (keyed
+`school:automation|run`, so a re-delivered record counts once) and their
+number. A periodic check removes every finishing automation whose count this
+worker holds and is zero, through the same lifecycle decider as the CLI.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from engine import lifecycle as lc
+from processors import definitions_log
+from processors.app import app, automation_runs_topic, live_runs_table, settings
+from processors.definitions_table import definitions
+from processors.run_membership_agent import TERMINAL
+from schemas.codec import DecodeError, decode
+
+CHECK_INTERVAL = 2.0
+
+
+def _count_key(automation_key: bytes) -> bytes:
+    return automation_key + b"|#"
+
+
+@app.agent(automation_runs_topic, concurrency=1)
+async def live_runs(stream):
+    async for event in stream.events():
+        try:
+            record = decode("run_status", event.value)
+        except DecodeError:
+            continue
+        member = event.key + b"|" + record["run_id"].encode()
+        count = int(live_runs_table.get(_count_key(event.key)) or b"0")
+        ended = record["kind"] == "run_status_changed" and record.get("status") in TERMINAL
+        if ended and live_runs_table.get(member) is not None:
+            live_runs_table.pop(member, None)
+            live_runs_table[_count_key(event.key)] = str(count - 1).encode()
+        elif not ended and live_runs_table.get(member) is None:
+            live_runs_table[member] = b"1"
+            live_runs_table[_count_key(event.key)] = str(count + 1).encode()
+
+
+def empty_finishing_automations() -> list[str]:
+    """Finishing automations whose live-run count is held here and is zero."""
+    catalog = definitions.catalog
+    empty = []
+    for db in live_runs_table.data._dbs_for_actives():
+        for automation in catalog.finishing():
+            value = db.get(_count_key(f"{automation.school}:{automation.id}".encode()))
+            if value is not None and int(value) <= 0:
+                empty.append(automation.id)
+    return empty
+
+
+@app.timer(interval=CHECK_INTERVAL)
+async def remove_finished_automations() -> None:
+    if not definitions.is_ready:
+        return
+    for automation_id in empty_finishing_automations():
+        now = datetime.now(timezone.utc)
+        # A refusal (already removed by another pass or an operator) is fine.
+        await definitions_log.execute(settings, lc.FinishDeletion(automation_id=automation_id, now=now))
