@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from schemas.codec import encode
+from schemas.codec import DecodeError, TopicKind, decode, encode
 
 
 # Original bytes kept in a dead letter. An input near Kafka's message size limit
@@ -38,3 +38,14 @@ def dead_letter_record(message, reason: str, received_at: datetime | None = None
             "received_at": received_at or datetime.now(timezone.utc),
         },
     )
+
+
+async def decode_or_dead_letter(kind: TopicKind, event) -> dict | None:
+    """The record a consumed Faust event carries, or None once it went to the dead-letter topic."""
+    from processors.app import dead_letter_topic  # the app imports nothing from here
+
+    try:
+        return decode(kind, event.value)
+    except DecodeError as error:
+        await dead_letter_topic.send(key=event.key, value=dead_letter_record(event.message, str(error)))
+        return None

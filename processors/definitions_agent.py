@@ -12,11 +12,10 @@ partition applies it there to the learners it holds (`learner_agent`).
 from __future__ import annotations
 
 from engine.commands import AdvanceWaiting, ApplyDefinitionChange
-from processors.app import app, control_topic, dead_letter_topic, definitions_topic, settings
-from processors.dead_letters import dead_letter_record
+from processors.app import app, control_topic, definitions_topic, settings
+from processors.dead_letters import decode_or_dead_letter
 from processors.definitions_table import automation_of
 from processors.records import control_record
-from schemas.codec import DecodeError, decode
 
 
 def _has_inactivity_trigger(record: dict) -> bool:
@@ -49,10 +48,8 @@ def broadcast_for(record: dict):
 @app.agent(definitions_topic, concurrency=1)
 async def definition_changes(stream):
     async for event in stream.events():
-        try:
-            record = decode("definition", event.value)
-        except DecodeError as error:
-            await dead_letter_topic.send(key=event.key, value=dead_letter_record(event.message, str(error)))
+        record = await decode_or_dead_letter("definition", event)
+        if record is None:
             continue
         command = broadcast_for(record)
         if command is None:

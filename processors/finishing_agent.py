@@ -17,7 +17,7 @@ from processors import definitions_log
 from processors.app import app, automation_runs_topic, live_runs_table, settings
 from processors.definitions_table import definitions
 from processors.run_membership_agent import TERMINAL
-from schemas.codec import DecodeError, decode
+from processors.dead_letters import decode_or_dead_letter
 
 CHECK_INTERVAL = 2.0
 
@@ -29,9 +29,8 @@ def _count_key(automation_key: bytes) -> bytes:
 @app.agent(automation_runs_topic, concurrency=1)
 async def live_runs(stream):
     async for event in stream.events():
-        try:
-            record = decode("run_status", event.value)
-        except DecodeError:
+        record = await decode_or_dead_letter("run_status", event)
+        if record is None:
             continue
         member = event.key + b"|" + record["run_id"].encode()
         count = int(live_runs_table.get(_count_key(event.key)) or b"0")

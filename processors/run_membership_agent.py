@@ -10,7 +10,7 @@ run of an automation.
 from __future__ import annotations
 
 from processors.app import app, automation_runs_topic, run_status_topic
-from schemas.codec import DecodeError, decode
+from processors.dead_letters import decode_or_dead_letter
 
 TERMINAL = {"fulfilled", "completed_via_exit", "failed", "failed_silently", "cancelled"}
 
@@ -25,10 +25,9 @@ def membership_change(record: dict) -> bool:
 @app.agent(run_status_topic, concurrency=1)
 async def run_membership(stream):
     async for event in stream.events():
-        try:
-            record = decode("run_status", event.value)
-        except DecodeError:
-            continue  # the learner processor wrote it; it cannot be foreign input
+        record = await decode_or_dead_letter("run_status", event)
+        if record is None:
+            continue
         if record.get("run_id") and membership_change(record):
             key = f"{record['school']}:{record['automation_id']}".encode()
             await automation_runs_topic.send(key=key, value=event.value)

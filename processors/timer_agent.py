@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from processors.app import app, dead_letter_topic, delays_topic, timer_ids_table, timer_index_table
-from processors.dead_letters import dead_letter_record
-from schemas.codec import DecodeError, decode
+from processors.app import app, delays_topic, timer_ids_table, timer_index_table
+from processors.dead_letters import decode_or_dead_letter
 
 
 def due_key(due_at: datetime, timer_id: str) -> bytes:
@@ -26,12 +25,8 @@ def due_key(due_at: datetime, timer_id: str) -> bytes:
 @app.agent(delays_topic, concurrency=1)
 async def timer_index(stream):
     async for event in stream.events():
-        try:
-            record = decode("timer", event.value)
-        except DecodeError as error:
-            await dead_letter_topic.send(
-                key=event.key, value=dead_letter_record(event.message, str(error))
-            )
+        record = await decode_or_dead_letter("timer", event)
+        if record is None:
             continue
         timer_id = record["timer_id"].encode()
         key = due_key(record["due_at"], record["timer_id"])
