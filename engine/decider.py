@@ -47,6 +47,7 @@ from engine.learner import LearnerState, changes_state
 from engine.runs import REPLAYABLE, Run, inactivity_timer_id, replay_run_id, run_id_for
 from engine.school_events import SchoolEvent
 from engine.triggers import Declined, check_exits, match_entries
+from engine.trusted import trusted
 
 __all__ = ["Rejected", "Outcome", "decide", "evolve", "handle", "MAX_CAUSE_DEPTH"]
 
@@ -128,7 +129,8 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
     _check_exits(session, event, changed)
     if len(event.cause) > MAX_CAUSE_DEPTH:
         session.emit(
-            DerivedEventStopped(
+            trusted(
+                DerivedEventStopped,
                 school=event.school,
                 user=event.user,
                 event_id=event.id,
@@ -141,7 +143,8 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
     for decision in match_entries(session.catalog, session.state, event, changed):
         if isinstance(decision, Declined):
             session.emit(
-                EntryDeclined(
+                trusted(
+                    EntryDeclined,
                     school=event.school,
                     user=event.user,
                     automation_id=decision.automation.id,
@@ -158,7 +161,8 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
             continue  # the same event delivered again: ruling 15 makes it the same run (or skip)
         if session.state.started_recently(automation.id, session.now):
             session.emit(
-                RunSkipped(
+                trusted(
+                    RunSkipped,
                     school=event.school,
                     user=event.user,
                     automation_id=automation.id,
@@ -174,7 +178,8 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
 
 def _start(session, run_id, automation: Automation, trigger_id, event_id, cause, trace, replay_of=None) -> None:
     session.emit(
-        RunStarted(
+        trusted(
+            RunStarted,
             run_id=run_id,
             school=session.state.school,
             user=session.state.user,
@@ -201,7 +206,8 @@ def _check_exits(session: Session, event: SchoolEvent, changed: bool) -> None:
         automation = session.catalog.get(run.automation_id)
         for check in check_exits(automation, session.state, event, changed):
             session.emit(
-                ExitChecked(
+                trusted(
+                    ExitChecked,
                     run_id=run.id,
                     automation_id=run.automation_id,
                     exit_id=check.exit_id,
@@ -242,7 +248,8 @@ def _arm_inactivity(session: Session, days_in_use, not_before: datetime | None =
         due = state.last_activity_at + timedelta(days=days)
         if not_before is not None and due < not_before:
             continue
-        timer = Timer(
+        timer = trusted(
+            Timer,
             id=inactivity_timer_id(state.school, state.user, days),
             school=state.school,
             user=state.user,
@@ -250,7 +257,7 @@ def _arm_inactivity(session: Session, days_in_use, not_before: datetime | None =
             due_at=due,
             days=days,
         )
-        session.emit(TimerScheduled(timer=timer))
+        session.emit(trusted(TimerScheduled, timer=timer))
 
 
 def _fire_timer(session: Session, timer: Timer) -> Rejected | None:
@@ -262,7 +269,7 @@ def _fire_timer(session: Session, timer: Timer) -> Rejected | None:
         pending = session.state.inactivity_timers.get(timer.days) if timer.days is not None else None
         if pending is None or not timer.due_same_as(pending):
             return None
-        session.emit(TimerFired(timer=timer, at=session.now, lateness_seconds=lateness))
+        session.emit(trusted(TimerFired, timer=timer, at=session.now, lateness_seconds=lateness))
         quiet_until = session.state.last_activity_at + timedelta(days=timer.days)
         if quiet_until > timer.due_at + timedelta(milliseconds=1):
             _arm_inactivity(session, session.catalog.inactivity_days(timer.school) & {timer.days})
@@ -284,7 +291,7 @@ def _fire_timer(session: Session, timer: Timer) -> Rejected | None:
         return None
     if run.timer.id != timer.id or not timer.due_same_as(run.timer.due_at):
         return None
-    session.emit(TimerFired(timer=timer, at=session.now, lateness_seconds=lateness))
+    session.emit(trusted(TimerFired, timer=timer, at=session.now, lateness_seconds=lateness))
     _resume(session, session.state.runs[run.id], "waited", {"lateness_seconds": lateness}, (timer.id,))
     return None
 
@@ -293,7 +300,7 @@ def _cancel_timer(session: Session, run: Run) -> None:
     timer = session.state.runs[run.id].timer
     if timer is not None:
         session.emit(
-            TimerCancelled(timer_id=timer.id, due_at=timer.due_at, school=timer.school, user=timer.user)
+            trusted(TimerCancelled, timer_id=timer.id, due_at=timer.due_at, school=timer.school, user=timer.user)
         )
 
 

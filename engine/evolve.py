@@ -18,11 +18,11 @@ from engine.runs import (
     RECENT_FINISHED_KEPT,
     FinishedRun,
     Run,
-    copy_with,
     inactivity_timer_id,
     run_id_for,
     transition,
 )
+from engine.trusted import copy_with, trusted
 
 _STATUS_INPUTS = {
     "pending": "wait",
@@ -40,7 +40,8 @@ def _learner_updated(state: LearnerState, event: e.LearnerUpdated) -> LearnerSta
 
 
 def _run_started(state: LearnerState, event: e.RunStarted) -> LearnerState:
-    run = Run(
+    run = trusted(
+        Run,
         id=event.run_id,
         automation_id=event.automation_id,
         automation_version=event.automation_version,
@@ -103,7 +104,8 @@ def _run_status_changed(state: LearnerState, event: e.RunStatusChanged) -> Learn
     status = transition(run.status, _STATUS_INPUTS[event.status])
     if status not in FINISHED:
         return _with_run(state, copy_with(run, {"status": status}))
-    summary = FinishedRun(
+    summary = trusted(
+        FinishedRun,
         id=run.id,
         automation_id=run.automation_id,
         status=status,

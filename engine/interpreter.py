@@ -34,6 +34,7 @@ from engine.evolve import evolve
 from engine.learner import PRODUCT_GRANTED, PRODUCT_REVOKED, PROGRAM_UNENROLLED, LearnerState, changes_state
 from engine.runs import Run, idempotency_key, wait_timer_id
 from engine.school_events import SchoolEvent
+from engine.trusted import trusted
 from engine.waits import resolve_wait
 
 # action type -> (the parameter naming its target, the learner event it amounts to)
@@ -68,7 +69,8 @@ class Session:
 
     def set_status(self, run: Run, status: str, **why: Any) -> None:
         self.emit(
-            RunStatusChanged(
+            trusted(
+                RunStatusChanged,
                 run_id=run.id,
                 school=self.state.school,
                 user=self.state.user,
@@ -83,7 +85,8 @@ class Session:
         """`step` is the step model, or (id, type) for a step the current version lacks."""
         step_id, step_type = (step.id, step.type) if hasattr(step, "type") else step
         self.emit(
-            StepRecorded(
+            trusted(
+                StepRecorded,
                 run_id=run.id,
                 automation_id=run.automation_id,
                 step_id=step_id,
@@ -155,7 +158,8 @@ def _wait(session: Session, run: Run, step, flow: FlowIndex) -> bool:
     detail = result.detail if isinstance(result.detail, dict) else {"detail": result.detail}
     detail = {"until": result.due_at.isoformat(), **_plain(detail)}
     session.record(run, step, "waiting", detail=detail, followers=flow.followers(step.id))
-    timer = Timer(
+    timer = trusted(
+        Timer,
         id=wait_timer_id(run.id, step.id),
         school=session.state.school,
         user=session.state.user,
@@ -165,7 +169,7 @@ def _wait(session: Session, run: Run, step, flow: FlowIndex) -> bool:
         run_id=run.id,
         step_id=step.id,
     )
-    session.emit(TimerScheduled(timer=timer))
+    session.emit(trusted(TimerScheduled, timer=timer))
     session.set_status(run, "pending")
     return False
 
@@ -187,7 +191,8 @@ def _action(session: Session, run: Run, step, cause: tuple[str, ...]) -> bool:
     values = {parameter: target}
     if step.type == "set_field":
         values["value"] = step.value
-    command = ActionCommand(
+    command = trusted(
+        ActionCommand,
         type=step.type,
         school=session.state.school,
         user=session.state.user,
@@ -199,7 +204,7 @@ def _action(session: Session, run: Run, step, cause: tuple[str, ...]) -> bool:
         **values,
     )
     session.record(run, step, "done", detail={"idempotency_key": key, **values})
-    session.emit(ActionEmitted(run_id=run.id, step_id=step.id, idempotency_key=key, action=command))
+    session.emit(trusted(ActionEmitted, run_id=run.id, step_id=step.id, idempotency_key=key, action=command))
     if learner_event_type is not None:
         data = {"fields": {target: step.value}} if step.type == "set_field" else {parameter: target}
         derived = SchoolEvent(

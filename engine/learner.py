@@ -15,8 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.runs import RECENT_FINISHED_KEPT, FinishedRun, Run, copy_with
+from engine.runs import RECENT_FINISHED_KEPT, FinishedRun, Run
 from engine.school_events import FieldValue, SchoolEvent
+from engine.trusted import copy_with
 
 DUPLICATE_RUN_WINDOW = timedelta(seconds=60)
 

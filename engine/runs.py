@@ -50,21 +50,6 @@ REPLAYABLE: frozenset[str] = frozenset({"pending", "fulfilled", "failed"})
 RECENT_FINISHED_KEPT = 50
 
 
-def copy_with(model: BaseModel, update: dict):
-    """`model.model_copy(update=update)` (no validation either) at a fifth of the cost.
-
-    Folding copies the learner state once per event, so this is the hot path.
-    """
-    new = object.__new__(type(model))
-    values = model.__dict__.copy()
-    values.update(update)
-    object.__setattr__(new, "__dict__", values)
-    object.__setattr__(new, "__pydantic_fields_set__", model.__pydantic_fields_set__)
-    object.__setattr__(new, "__pydantic_extra__", None)
-    object.__setattr__(new, "__pydantic_private__", None)
-    return new
-
-
 class IllegalTransition(Exception):
     """The engine tried a move the table does not have: a bug, never bad input."""
 

@@ -1,0 +1,83 @@
+"""engine.trusted: the hot path's non-validating constructor and copy leave models exactly as pydantic would."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from engine import events as e
+from engine.commands import Timer
+from engine.runs import FinishedRun, Run
+from engine.school_events import SchoolEvent
+from engine.trusted import copy_with, trusted
+
+AT = datetime(2027, 3, 1, 9, 30, tzinfo=timezone.utc)
+TIMER = Timer(id="wait:run-1:w", school="s", user="u", kind="wait", due_at=AT, run_id="run-1", step_id="w")
+ACTION = e.ActionCommand(
+    type="add_tag", school="s", user="u", idempotency_key="run-1:t", run_id="run-1",
+    automation_id="a", step_id="t", at=AT, tag="vip",
+)
+EVENT = SchoolEvent(id="e1", type="user.tag_added", school="s", user="u", occurred_at=AT, data={"tag": "vip"})
+
+EXAMPLES = [
+    (e.RunStarted, dict(run_id="run-1", school="s", user="u", automation_id="a", automation_version=3,
+                        mode="asynchronous", trigger_id="t0", trigger_event_id="e1", cause=("e1",), at=AT,
+                        trace=[{"trigger": "t0", "fired": True, "conditions": []}])),
+    (e.RunStarted, dict(run_id="run-2", school="s", user="u", automation_id="a", automation_version=0,
+                        mode="synchronous", trigger_id=None, trigger_event_id=None, replay_of="run-1", at=AT)),
+    (e.RunSkipped, dict(school="s", user="u", automation_id="a", trigger_id="t0", trigger_event_id="e1",
+                        reason="too soon", at=AT)),
+    (e.EntryDeclined, dict(school="s", user="u", automation_id="a", trigger_event_id="e1", reason="no", at=AT)),
+    (e.StepRecorded, dict(run_id="run-1", automation_id="a", step_id="w", step_type="wait_duration",
+                          outcome="waiting", at=AT, detail={"until": AT.isoformat()}, followers=("b", "c"))),
+    (e.StepRecorded, dict(run_id="run-1", automation_id="a", step_id="m", step_type="send_email", outcome="done", at=AT)),
+    (e.ExitChecked, dict(run_id="run-1", automation_id="a", exit_id="x", event_id="e1", matched=True, at=AT,
+                         trace={"match": "all", "result": True, "conditions": []})),
+    (e.ActionCommand, dict(type="set_field", school="s", user="u", idempotency_key="run-1:f", run_id="run-1",
+                           automation_id="a", step_id="f", at=AT, field="level", value=2.5)),
+    (e.ActionEmitted, dict(run_id="run-1", step_id="t", idempotency_key="run-1:t", action=ACTION)),
+    (e.TimerScheduled, dict(timer=TIMER)),
+    (e.TimerCancelled, dict(timer_id=TIMER.id, due_at=AT, school="s", user="u")),
+    (e.TimerFired, dict(timer=TIMER, at=AT, lateness_seconds=0.25)),
+    (e.RunStatusChanged, dict(run_id="run-1", school="s", user="u", automation_id="a", status="completed_via_exit",
+                              at=AT, reason="exit x fired", exit_id="x")),
+    (e.DerivedEventStopped, dict(school="s", user="u", event_id="e9", event_type="user.tag_added",
+                                 cause=("a", "b"), at=AT)),
+    (e.LearnerUpdated, dict(event=EVENT)),
+    (Timer, dict(id="inactive:s:u:7", school="s", user="u", kind="inactivity", due_at=AT, days=7)),
+    (Run, dict(id="run-1", automation_id="a", automation_version=1, status="executing", started_at=AT, trigger_id="t0")),
+    (FinishedRun, dict(id="run-1", automation_id="a", status="fulfilled", started_at=AT, ended_at=AT, reason="done")),
+]
+
+
+@pytest.mark.parametrize("cls, values", EXAMPLES, ids=[f"{c.__name__}-{i}" for i, (c, _) in enumerate(EXAMPLES)])
+def test_trusted_builds_what_validation_builds(cls, values):
+    built, validated = trusted(cls, **values), cls(**values)
+    assert built == validated
+    assert list(built.__dict__) == list(validated.__dict__)  # field order, as repr and dumps show it
+    assert built.__pydantic_fields_set__ == validated.__pydantic_fields_set__
+    assert built.model_dump_json() == validated.model_dump_json()
+    assert repr(built) == repr(validated)
+
+
+def test_a_mutable_default_is_never_shared():
+    first = trusted(e.EntryDeclined, school="s", user="u", automation_id="a", trigger_event_id="e1", reason="no", at=AT)
+    second = trusted(e.EntryDeclined, school="s", user="u", automation_id="a", trigger_event_id="e1", reason="no", at=AT)
+    first.trace.append({"tried": 1})
+    assert second.trace == [] and e.EntryDeclined.model_fields["trace"].default == []
+
+
+def test_a_missing_or_unknown_field_is_a_programming_error():
+    with pytest.raises(TypeError, match=r"missing \['at'\]"):
+        trusted(e.TimerFired, timer=TIMER, lateness_seconds=0.0)
+    with pytest.raises(TypeError, match=r"unknown \['colour'\]"):
+        trusted(e.TimerScheduled, timer=TIMER, colour="red")
+
+
+def test_copy_with_equals_model_copy_and_leaves_the_original():
+    run = Run(id="run-1", automation_id="a", automation_version=1, status="executing", started_at=AT)
+    copied = copy_with(run, {"status": "pending", "position": "w"})
+    assert copied == run.model_copy(update={"status": "pending", "position": "w"})
+    assert run.status == "executing" and run.position is None
+    assert copied.__pydantic_fields_set__ == run.__pydantic_fields_set__
