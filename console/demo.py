@@ -11,13 +11,11 @@ Everything it started is stopped again, also on failure or Ctrl-C.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from console.errors import CliError
+from processors.worker_client import WorkerNotReady, move_clock, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 app = typer.Typer(help="Run the demo: broker, worker, example automations and events.")
@@ -52,19 +51,10 @@ def _settle_env(port: int, web_port: int) -> dict[str, str]:
 
 
 def _wait_ready(web_port: int, worker: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    url = f"http://127.0.0.1:{web_port}/ready/"
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise CliError(f"the worker exited with code {worker.returncode}; see var/demo-worker.log")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise CliError(f"the worker was not ready within {timeout:.0f}s; see var/demo-worker.log")
+    try:
+        wait_ready(web_port, worker, timeout)
+    except WorkerNotReady as error:
+        raise CliError(f"{error}; see var/demo-worker.log") from None
 
 
 def _retimed_events(path: Path):
@@ -89,13 +79,6 @@ def _settled(records: list[dict]) -> bool:
     started = {r["run_id"] for r in records if r["kind"] == "run_started"}
     latest = {r["run_id"]: r["status"] for r in records if r["kind"] == "run_status_changed"}
     return bool(started) and all(latest.get(run_id, "executing") != "executing" for run_id in started)
-
-
-def _advance_clock(web_port: int, days: float) -> str:
-    body = json.dumps({"advance_seconds": days * 86400}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{web_port}/test/clock/", data=body, method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())["now"]
 
 
 def _wait_settled(settings, timeout: float = 90.0, after: int = 0) -> list[dict]:
@@ -176,7 +159,7 @@ def demo(
         records = _wait_settled(settings)
         _print_runs(records)
         if fast_forward > 0:
-            now = _advance_clock(web_port, fast_forward)
+            now = move_clock(web_port, advance_seconds=fast_forward * 86400).isoformat()
             out.print(f"moved the worker's clock {fast_forward:g} days on, to {now}: waits come due")
             _print_runs(_wait_settled(settings, after=len(records)))
         _print_actions(asyncio.run(_read(settings, settings.topics.actions, "action")))

@@ -32,6 +32,7 @@ from processors import definitions_log
 from processors.config import Settings, Topics
 from processors.ingest import send_events
 from processors.kafka_io import ensure_topics, read_to_end
+from processors.worker_client import WorkerNotReady, move_clock, wait_ready
 from schemas.codec import decode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,18 +97,10 @@ class Worker:
         return self
 
     def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.process.returncode}; log: {self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/ready/", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"worker not ready in {timeout}s; log: {self.log_tail()}")
+        try:
+            wait_ready(self.web_port, self.process, timeout)
+        except WorkerNotReady as error:
+            raise RuntimeError(f"{error}; log: {self.log_tail()}") from None
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -129,14 +122,7 @@ class Worker:
     # ------------------------------------------------------------ clock
 
     def clock(self, advance_seconds: float = 0, pin: datetime | None = None) -> datetime:
-        body = {"advance_seconds": advance_seconds}
-        if pin is not None:
-            body["pin"] = pin.isoformat()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.web_port}/test/clock/", data=json.dumps(body).encode(), method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            now = datetime.fromisoformat(json.loads(response.read())["now"])
+        now = move_clock(self.web_port, advance_seconds, pin)
         if pin is not None or self.pinned is not None:
             self.pinned = now
         return now
