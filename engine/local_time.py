@@ -69,6 +69,10 @@ def to_instant(wall: datetime, zone: ZoneInfo) -> datetime:
 
 def add_local_days(instant: datetime, days: int, zone: ZoneInfo) -> datetime:
     """`instant` plus whole calendar days on the zone's wall clock, keeping the wall time."""
+    if zone.key == "UTC":
+        # The default zone of every wait has no DST, so a calendar day is 24 hours;
+        # adding them directly skips two datetime.replace calls (a fifth of a wait's cost).
+        return instant.astimezone(UTC) + timedelta(days=days)
     return to_instant(wall_clock(instant, zone) + timedelta(days=days), zone)
 
 

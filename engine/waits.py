@@ -63,6 +63,7 @@ from engine.local_time import (
     to_instant,
     wall_clock,
 )
+from engine.trusted import trusted
 
 FieldValue = str | int | float | bool | None
 
@@ -172,7 +173,7 @@ def _time_of_day(step: WaitUntilTimeOfDay, fields, now: datetime, zone: ZoneInfo
     if clock is None:
         return _not_a_clock(step.time, where)
     due = _next_wall_time(now, zone, clock, lambda day: True)
-    return WaitUntil(due_at=due, detail=f"next {clock:%H:%M} {zone.key}")
+    return _wait_until(due, f"next {clock:%H:%M} {zone.key}")
 
 
 def _weekday(step: WaitUntilWeekday, fields, now: datetime, zone: ZoneInfo, where: str):
@@ -183,7 +184,7 @@ def _weekday(step: WaitUntilWeekday, fields, now: datetime, zone: ZoneInfo, wher
         return _not_a_clock(step.time, where)
     weekday = _WEEKDAYS.index(step.weekday)
     due = _next_wall_time(now, zone, clock, lambda day: day.weekday() == weekday)
-    return WaitUntil(due_at=due, detail=f"next {step.weekday} {clock:%H:%M} {zone.key}")
+    return _wait_until(due, f"next {step.weekday} {clock:%H:%M} {zone.key}")
 
 
 def _field_date(step: WaitFieldDate, fields, now: datetime, zone: ZoneInfo, where: str):
@@ -207,7 +208,7 @@ def _field_date(step: WaitFieldDate, fields, now: datetime, zone: ZoneInfo, wher
         upcoming = _next_occurrence(wall, before, zone, now)
         if upcoming is None:
             return FailRun(error=f"{where}: {subject} has no next occurrence within the calendar")
-        return WaitUntil(due_at=upcoming, detail=f"{detail}, next occurrence")
+        return _wait_until(upcoming, f"{detail}, next occurrence")
     return _until(due, step.if_passed, now, where, subject, detail)
 
 
@@ -223,6 +224,12 @@ _RESOLVERS: dict[type, Callable] = {
 # ---------------------------------------------------------------- shared arithmetic
 
 
+def _wait_until(due: datetime, detail: str) -> WaitUntil:
+    """A WaitUntil for an instant the math computed from the aware `now` (so it is
+    aware: validation would only check that again), in UTC."""
+    return trusted(WaitUntil, due_at=due.astimezone(UTC), detail=detail)
+
+
 def _wait_for(
     amount: Decimal, unit: str, now: datetime, zone: ZoneInfo, where: str, subject: str, prefix: str
 ):
@@ -231,13 +238,15 @@ def _wait_for(
         return FailRun(error=f"{where}: {subject} {too_long}")
     if unit == "days":
         whole = int(amount)
-        due = add_local_days(now, whole, zone) + timedelta(days=float(amount - whole))
+        due = add_local_days(now, whole, zone)
+        if amount != whole:
+            due += timedelta(days=float(amount - whole))
     else:
         due = now + timedelta(minutes=float(amount * _MINUTES_PER_UNIT[unit]))
     if due <= now:
         return ContinueNow(reason=f"{where}: {subject} means no wait; continuing at once")
     length = _quantity(amount, unit)
-    return WaitUntil(due_at=due, detail=f"{prefix}{length} from {now.isoformat()} ({zone.key})")
+    return _wait_until(due, f"{prefix}{length} from {now.isoformat()} ({zone.key})")
 
 
 def _until(due: datetime, if_passed: str, now: datetime, where: str, subject: str, detail: str):
@@ -249,7 +258,7 @@ def _until(due: datetime, if_passed: str, now: datetime, where: str, subject: st
     if due - now > MAX_AHEAD:
         too_far = f"resolves to {due.isoformat()}, more than 365 days ahead"
         return FailRun(error=f"{where}: {subject} {too_far}")
-    return WaitUntil(due_at=due, detail=detail)
+    return _wait_until(due, detail)
 
 
 def _next_wall_time(now: datetime, zone: ZoneInfo, clock: time, wanted: Callable) -> datetime:

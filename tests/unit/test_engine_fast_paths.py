@@ -1,13 +1,20 @@
-"""engine.trusted: the hot path's non-validating constructor and copy leave models exactly as pydantic would."""
+"""The hot path's shortcuts give exactly what the general code gives.
+
+engine.trusted's constructor and copy leave models as pydantic would; adding
+days in UTC equals the wall-clock arithmetic every other zone takes.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine import events as e
 from engine.commands import Timer
+from engine.local_time import add_local_days, load_zone, to_instant, wall_clock
 from engine.runs import FinishedRun, Run
 from engine.school_events import SchoolEvent
 from engine.trusted import copy_with, trusted
@@ -81,3 +88,14 @@ def test_copy_with_equals_model_copy_and_leaves_the_original():
     assert copied == run.model_copy(update={"status": "pending", "position": "w"})
     assert run.status == "executing" and run.position is None
     assert copied.__pydantic_fields_set__ == run.__pydantic_fields_set__
+
+
+@given(
+    st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.timezones()),
+    st.integers(min_value=-400, max_value=400),
+)
+def test_adding_days_in_utc_is_the_wall_clock_arithmetic(instant, days):
+    utc = load_zone("UTC")
+    expected = to_instant(wall_clock(instant, utc) + timedelta(days=days), utc)
+    added = add_local_days(instant, days, utc)
+    assert added == expected and added.tzinfo is expected.tzinfo and added.fold == expected.fold
