@@ -1,0 +1,206 @@
+"""End-to-end pipeline benchmark: a real worker process on a real broker.
+
+On fresh, uniquely prefixed topics (deleted at the end unless --keep-topics)
+with one worker process (tests/integration/harness.py, controllable clock,
+production timer settings), in this order:
+
+1. throughput: the worker starts and settles; then N school events of a
+   school with a few active automations (bench/pipeline_workload.py: most
+   start no run, some start runs with actions and waits) are produced at
+   once, and the clock runs until the worker's consumer group has committed
+   all of them and everything its agents made of them: events/s;
+2. passthrough: a bare aiokafka consume -> produce loop (this process, the
+   worker idle) copies the same N records to a topic of the same partitions,
+   acks=all as the worker's producer: records/s, and the engine's ratio to it;
+3. event -> action latency at half the engine's rate: the mix with every
+   10th event a ping (a fresh learner whose run emits one email), then pings
+   alone; p50/p99 from send to the email seen on the actions topic;
+4. the synchronous ingest round trip through `automations api` (a
+   synchronous automation answers), p50/p99, and the asynchronous one;
+5. timers (bench/pipeline_timers.py): P pending timers held (RSS), then all
+   due at once while live events flow: drain time, lateness, live latency.
+
+Uses the broker at AUTOMATIONS_BROKER_PORT; if none answers, starts one
+(broker.kafka, in AUTOMATIONS_KAFKA_HOME) and stops it at the end.
+
+    python bench/pipeline.py [--quick] [--events 100000] [--timers 100000] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from bench.pipeline_kafka import create_topic, delete_topics_with_prefix  # noqa: E402
+from bench.pipeline_phases import (  # noqa: E402
+    Bench, measure_ingest, measure_latency, measure_passthrough, measure_throughput,
+)
+from bench.pipeline_timers import measure_timers  # noqa: E402
+from bench.pipeline_workload import probe_automations, school_automations  # noqa: E402
+from broker import kafka  # noqa: E402
+from engine import lifecycle as lc  # noqa: E402
+from processors import definitions_log  # noqa: E402
+from processors.config import Settings, Topics  # noqa: E402
+from processors.kafka_io import ensure_topics  # noqa: E402
+from tests.integration.harness import ROOT, Worker  # noqa: E402
+
+FULL = {"events": 100_000, "learners": 20_000, "timers": 100_000, "latency_seconds": 30.0, "requests": 300,
+        "hold_seconds": 10.0, "live_rate": 20.0}
+QUICK = {"events": 4_000, "learners": 1_000, "timers": 1_500, "latency_seconds": 5.0, "requests": 30,
+         "hold_seconds": 2.0, "live_rate": 20.0}
+
+
+class BenchWorker(Worker):
+    """The test harness's worker with the production timer pass and session timeout."""
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        for name in ("AUTOMATIONS_TIMER_INTERVAL", "AUTOMATIONS_SESSION_TIMEOUT"):
+            env.pop(name)
+            if name in os.environ:
+                env[name] = os.environ[name]
+        return env
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: about a minute")
+    for name, value in FULL.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=None,
+                            help=f"default {value:,} (quick: {QUICK[name]:,})")
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--keep-topics", action="store_true", help="leave the run's topics on the broker")
+    args = parser.parse_args(argv)
+    for name, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def ensure_broker(console: Console) -> bool:
+    """True when this run started the broker (and must stop it)."""
+    port = kafka.resolve_port()
+    try:
+        kafka.api_versions("127.0.0.1", port, timeout=5)
+        return False
+    except (OSError, kafka.BrokerError):
+        console.print(f"no broker answers at 127.0.0.1:{port}; starting one ({kafka.home()})")
+        kafka.start(port)
+        return True
+
+
+def define(settings: Settings, cohort_due: datetime) -> None:
+    now = datetime.now(timezone.utc)
+    for automation in school_automations() + probe_automations(cohort_due):
+        for command in (lc.SaveAutomation(automation=automation, now=now), lc.ActivateAutomation(automation_id=automation.id, now=now)):
+            result = asyncio.run(definitions_log.execute(settings, command))
+            if isinstance(result, lc.Rejected):
+                raise RuntimeError(f"{automation.id}: {result}")
+
+
+def run(args: argparse.Namespace, console: Console, folder: Path) -> dict:
+    name = f"pipeline-{uuid.uuid4().hex[:8]}"
+    settings = replace(Settings(), partitions=args.partitions, app_id=f"{name}-app", topics=Topics(prefix=name))
+    worker = BenchWorker(settings, folder / "worker", folder / "worker.log")
+    figures: dict = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "topic_prefix": name,
+                     "commit": _git("rev-parse", "--short", "HEAD"), "uncommitted": _git("status", "--porcelain", "--", "engine", "processors", "schemas"),
+                     "load_at_start": os.getloadavg(), "cpus": os.cpu_count(), "args": {k: str(v) for k, v in vars(args).items()}}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console) as progress:
+            def task(description: str, total: int | None):
+                task_id = progress.add_task(description, total=total)
+                return lambda n: progress.advance(task_id, n)
+
+            bench = Bench(settings, worker, folder, task, console.print)
+            asyncio.run(ensure_topics(settings))
+            asyncio.run(create_topic(settings, bench.passthrough_topic, settings.partitions))
+            cohort_due = (datetime.now(timezone.utc) + timedelta(hours=12)).replace(microsecond=0)
+            define(settings, cohort_due)
+            figures |= measure_throughput(bench, args.events, args.learners)
+            figures |= measure_passthrough(bench, args.events)
+            figures["engine_to_passthrough"] = figures["engine_events_per_s"] / figures["passthrough_events_per_s"]
+            figures |= measure_latency(bench, figures["engine_events_per_s"] / 2, args.latency_seconds, args.learners)
+            figures |= measure_ingest(bench, args.requests)
+            figures |= measure_timers(bench, args.timers, cohort_due, args.live_rate, args.hold_seconds)
+    finally:
+        worker.stop()
+        figures["load_at_end"] = os.getloadavg()
+        if not args.keep_topics:
+            asyncio.run(delete_topics_with_prefix(settings, name))
+    return figures
+
+
+def _git(*args: str) -> str:
+    """What git says about the code this run measured (empty outside a repository)."""
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def report(console: Console, f: dict) -> None:
+    table = Table(title="Pipeline benchmark", show_lines=False)
+    table.add_column("measure")
+    table.add_column("figure", justify="right")
+    rows = [
+        ("engine, mix (events/s, every agent caught up)", f"{f['engine_events_per_s']:,.0f}"),
+        ("engine, mix, school events committed (events/s)", f"{f['engine_input_events_per_s']:,.0f}"),
+        ("passthrough (records/s)", f"{f['passthrough_events_per_s']:,.0f}"),
+        ("engine / passthrough", f"{f['engine_to_passthrough']:.3f}"),
+        ("worker CPU per mix event", f"{f['engine_cpu_us_per_event']:,.0f} us"),
+        (f"event -> action, mix at {f['latency_mix_rate']:,.0f}/s, p50 / p99", f"{f['latency_mix_p50_ms']:,.0f} / {f['latency_mix_p99_ms']:,.0f} ms"),
+        (f"event -> action, pings at {f['latency_pings_rate']:,.0f}/s, p50 / p99", f"{f['latency_pings_p50_ms']:,.0f} / {f['latency_pings_p99_ms']:,.0f} ms"),
+        ("sync ingest round trip, p50 / p99", f"{f['sync_p50_ms']:,.1f} / {f['sync_p99_ms']:,.1f} ms"),
+        ("async ingest round trip, p50 / p99", f"{f['async_p50_ms']:,.1f} / {f['async_p99_ms']:,.1f} ms"),
+        ("run-starting events/s (scheduling timers)", f"{f['schedule_events_per_s']:,.0f}"),
+        ("pending timers held, worker RSS", f"{f['held']:,}, {f['rss_held_mib']:,.0f} MiB"),
+        ("drain of the timers due at once", f"{f['drain_s']:,.1f} s ({f['drain_timers_per_s']:,.0f}/s)"),
+        ("firing lateness p50 / p99", f"{f['lateness_p50_ms'] / 1000:,.1f} / {f['lateness_p99_ms'] / 1000:,.1f} s"),
+        ("fired-timer records / timers", f"{f['fired_records']:,} / {f['timers']:,}"),
+        ("live events during the drain, p50 / p99", f"{f['live_during_p50_ms']:,.0f} / {f['live_during_p99_ms']:,.0f} ms"),
+        ("code", f"{f['commit']}" + (" + uncommitted changes in engine/processors/schemas" if f["uncommitted"] else "")),
+        ("load average at start / end (1 min)", f"{f['load_at_start'][0]:.2f} / {f['load_at_end'][0]:.2f} on {f['cpus']} cores"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    console = Console()
+    started_broker = ensure_broker(console)
+    folder = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
+    try:
+        figures = run(args, console, folder)
+        report(console, figures)
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2, default=str) + "\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        return 0
+    except Exception:
+        console.print(f"worker log and data kept in {folder}")
+        raise
+    finally:
+        if started_broker:
+            kafka.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

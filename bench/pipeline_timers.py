@@ -1,0 +1,174 @@
+"""The pipeline benchmark's timer phase: hold many pending timers, then make
+them all due at once while live events keep flowing.
+
+P learners enroll in the cohort course; each run waits until the cohort's
+instant (one `wait_until_datetime`, so every timer is due at exactly the
+same moment). Once the worker has scheduled all P timers (counted from its
+`scheduled` records on the delays topic) the phase reads the worker's RSS
+and its CPU while merely holding them, starts a steady stream of live ping
+events, moves the worker's test clock to the cohort's instant, and waits for
+the learner processor's P `fired` acknowledgements.
+
+Figures: the drain time (clock moved -> last acknowledgement seen), the
+firing lateness per timer (the acknowledgement's `fired_at` minus the
+instant the timer became due on the worker's clock, which is the later of
+its due time and the instant the clock was moved to), how many fired-timer
+records it took (more than P means re-sends), and the live events' latency
+before and during the drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+
+from bench.pipeline_kafka import GroupProgress, Tail, produce_all, send_steadily, total_end_offset
+from bench.pipeline_measure import Window, rss_mib, spread_ms
+from bench.pipeline_phases import Bench, worker_topics
+from bench.pipeline_workload import PING_TAG, SCHOOL, TIMER_SCHOOL, cohort_enrollment, tagged
+from processors.ingest import encode_event
+from processors.kafka_io import start_producer
+from schemas.codec import decode
+
+LIVE_PREFIX = "drain"
+
+
+class TimerWatch:
+    """What the worker says about the cohort's timers and the live pings, as it says it."""
+
+    def __init__(self) -> None:
+        self.scheduled: set[str] = set()
+        self.fired: dict[str, tuple[datetime, datetime, float]] = {}  # id -> (due, fired_at, arrived)
+        self.acknowledgements = 0
+        self.cohort_emails = 0
+        self.pings: dict[int, float] = {}  # n -> arrived
+        self.on_scheduled = self.on_fired = lambda: None
+
+    def on_record(self, record, arrived: float) -> None:
+        key = record.key or ""
+        if key.startswith(f"{TIMER_SCHOOL}:"):
+            if record.topic.endswith(".actions"):
+                self.cohort_emails += 1
+                return
+            timer = decode("timer", record.value)
+            if timer["op"] == "scheduled" and timer["timer_id"] not in self.scheduled:
+                self.scheduled.add(timer["timer_id"])
+                self.on_scheduled()
+            elif timer["op"] == "fired":
+                self.acknowledgements += 1
+                if timer["timer_id"] not in self.fired:
+                    self.fired[timer["timer_id"]] = (timer["due_at"], timer["fired_at"], arrived)
+                    self.on_fired()
+        elif key.startswith(f"{SCHOOL}:{LIVE_PREFIX}-") and record.topic.endswith(".actions"):
+            self.pings.setdefault(int(key.rsplit("-", 1)[1]), arrived)
+
+
+def measure_timers(bench: Bench, timers: int, cohort_due: datetime, live_rate: float, hold_seconds: float) -> dict:
+    return asyncio.run(_measure(bench, timers, cohort_due, live_rate, hold_seconds))
+
+
+async def _measure(bench: Bench, timers: int, cohort_due: datetime, live_rate: float, hold_seconds: float) -> dict:
+    settings, worker = bench.settings, bench.worker
+    pid = worker.process.pid
+    figures: dict = {"timers": timers, "rss_before_mib": rss_mib(pid)}
+    watch = TimerWatch()
+    tail = await Tail(settings, [settings.topics.delays, settings.topics.actions], watch.on_record).start()
+    try:
+        fired_before = await total_end_offset(settings, settings.topics.fired_timers)
+        scheduled_bar = bench.task("timers scheduled", timers)
+        watch.on_scheduled = lambda: scheduled_bar(1)
+        began = time.perf_counter()
+        at = datetime.now(timezone.utc)
+        await produce_all(settings, settings.topics.school_events, [cohort_enrollment(n, at) for n in range(timers)],
+                          lambda n: None)
+        await _until(lambda: len(watch.scheduled) >= timers, timeout=max(600.0, timers / 20))
+        figures["schedule_events_per_s"] = timers / (time.perf_counter() - began)
+        bench.say(f"{len(watch.scheduled):,} timers pending after {time.perf_counter() - began:.1f} s "
+                  f"({figures['schedule_events_per_s']:,.0f} run-starting events/s)")
+
+        async with GroupProgress(settings, settings.app_id, worker_topics(settings), settings.partitions) as group:
+            await group.until_idle()  # the timer agent has indexed every schedule
+        holding = Window(pid).start()
+        await asyncio.sleep(hold_seconds)
+        held = holding.finish()
+        figures |= {"held": len(watch.scheduled), "rss_held_mib": rss_mib(pid), "hold_cpu_share": held["cpu_share"]}
+
+        fired_bar = bench.task("timers fired (drain)", timers)
+        watch.on_fired = lambda: fired_bar(1)
+        stop_live = asyncio.Event()
+        sent: dict[int, float] = {}
+        live = asyncio.create_task(_live_pings(settings, live_rate, stop_live, sent))
+        await asyncio.sleep(min(5.0, hold_seconds))  # a baseline of live latency before the drain
+        draining = Window(pid).start()
+        clock_now = await asyncio.to_thread(worker.clock, 0)
+        became_due = await asyncio.to_thread(worker.clock, (cohort_due - clock_now).total_seconds())
+        moved_at = time.time()
+        await _until(lambda: len(watch.fired) >= timers, timeout=max(900.0, timers / 10))
+        drained_at = max(arrived for _, _, arrived in watch.fired.values())
+        usage = draining.finish()
+        async with GroupProgress(settings, settings.app_id, [settings.topics.fired_timers], settings.partitions) as group:
+            figures["fired_backlog_at_drain_end"] = await group.lag()
+        stop_live.set()
+        await live
+        # What is still on its way after the drain (emails, pings sent last) gets two minutes.
+        await _until(lambda: watch.cohort_emails >= timers and len(watch.pings) >= len(sent), timeout=120.0, fail=False)
+        fired_after = await total_end_offset(settings, settings.topics.fired_timers)
+    finally:
+        await tail.stop()
+
+    lateness = [(fired_at - max(due, became_due)).total_seconds() for due, fired_at, _ in watch.fired.values()]
+    before = [watch.pings[n] - t for n, t in sent.items() if n in watch.pings and t < moved_at]
+    during = [watch.pings[n] - t for n, t in sent.items() if n in watch.pings and moved_at <= t <= drained_at]
+    figures |= {
+        "clock_overshoot_ms": (became_due - cohort_due).total_seconds() * 1000,
+        "drain_s": drained_at - moved_at,
+        "drain_timers_per_s": timers / (drained_at - moved_at),
+        "fired_records": fired_after - fired_before,
+        "acknowledgements": watch.acknowledgements,
+        "cohort_emails": watch.cohort_emails,
+        "rss_after_mib": rss_mib(pid),
+        "drain_cpu_share": usage["cpu_share"],
+        "drain_machine_busy_cores": usage["machine_busy_cores"],
+        "drain_load_1m": usage["load_1m"],
+        "live_sent": len(sent),
+        "live_answered": len(watch.pings),
+        **{f"lateness_{k}": v for k, v in spread_ms(lateness).items()},
+        **{f"live_before_{k}": v for k, v in spread_ms(before).items()},
+        **{f"live_during_{k}": v for k, v in spread_ms(during).items()},
+    }
+    bench.say(
+        f"timers: held {figures['held']:,} (worker RSS {figures['rss_held_mib']:.0f} MiB, CPU {figures['hold_cpu_share']:.0%} "
+        f"while holding); drained in {figures['drain_s']:.1f} s ({figures['drain_timers_per_s']:,.0f}/s), "
+        f"lateness p50 {figures['lateness_p50_ms'] / 1000:.1f} s, p99 {figures['lateness_p99_ms'] / 1000:.1f} s; "
+        f"{figures['fired_records']:,} fired-timer records for {timers:,} timers ({figures['fired_backlog_at_drain_end']:,} "
+        f"still queued when the last was acknowledged); live events during the drain: "
+        f"p50 {figures['live_during_p50_ms']:.0f} ms, p99 {figures['live_during_p99_ms']:.0f} ms "
+        f"(before: p50 {figures['live_before_p50_ms']:.0f} ms, p99 {figures['live_before_p99_ms']:.0f} ms)")
+    return figures
+
+
+async def _live_pings(settings, rate: float, stop: asyncio.Event, sent: dict[int, float]) -> None:
+    producer = await start_producer(settings)
+
+    def records():
+        n = 0
+        while not stop.is_set():
+            user = f"{LIVE_PREFIX}-{n}"
+            yield encode_event(tagged(f"{user}-e", user, PING_TAG, datetime.now(timezone.utc)))
+            n += 1
+
+    try:
+        await send_steadily(producer, settings.topics.school_events, records(), rate, sent.__setitem__)
+    finally:
+        await producer.stop()
+
+
+async def _until(done, timeout: float, fail: bool = True) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            if fail:
+                raise TimeoutError(f"not done within {timeout:.0f} s")
+            return
+        await asyncio.sleep(0.1)
