@@ -165,6 +165,13 @@ def holds(condition, state: LearnerState) -> tuple[bool, Seen]:
     return _CHECKS[type(condition)](condition, state)
 
 
+def _as_entry(condition) -> dict[str, Any]:
+    """`condition.model_dump(exclude_none=True)` at a fifth of the cost: conditions are
+    flat models of scalars (a test holds every type to it), and every trigger, branch
+    and exit evaluation traces each of its conditions."""
+    return {name: value for name, value in condition.__dict__.items() if value is not None}
+
+
 def evaluate(conditions: list, match: str, state: LearnerState) -> tuple[bool, Trace]:
     """All (AND) or any (OR) of the conditions, with every condition's trace entry.
 
@@ -176,7 +183,7 @@ def evaluate(conditions: list, match: str, state: LearnerState) -> tuple[bool, T
     for condition in conditions:
         result, seen = holds(condition, state)
         results.append(result)
-        entry = condition.model_dump(exclude_none=True)
+        entry = _as_entry(condition)
         entry["seen"] = seen if not isinstance(seen, frozenset) else sorted(seen)
         entry["result"] = result
         entries.append(entry)

@@ -1,11 +1,13 @@
 """The hot path's shortcuts give exactly what the general code gives.
 
-engine.trusted's constructor and copy leave models as pydantic would; adding
-days in UTC equals the wall-clock arithmetic every other zone takes.
+engine.trusted's constructor and copy leave models as pydantic would; a
+condition's trace entry equals its model_dump; adding days in UTC equals the
+wall-clock arithmetic every other zone takes.
 """
 
 from __future__ import annotations
 
+import typing
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 
 from engine import events as e
 from engine.commands import Timer
+from engine.conditions import _CHECKS, _as_entry
 from engine.local_time import add_local_days, load_zone, to_instant, wall_clock
 from engine.runs import FinishedRun, Run
 from engine.school_events import SchoolEvent
@@ -88,6 +91,25 @@ def test_copy_with_equals_model_copy_and_leaves_the_original():
     assert copied == run.model_copy(update={"status": "pending", "position": "w"})
     assert run.status == "executing" and run.position is None
     assert copied.__pydantic_fields_set__ == run.__pydantic_fields_set__
+
+
+_SAMPLES = {str: "Premium", float: 2.5, int: 3, bool: True, datetime: AT}
+
+
+def _sample(annotation):
+    if typing.get_origin(annotation) is typing.Literal:
+        return typing.get_args(annotation)[0]
+    options = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    return _SAMPLES[options[0]]
+
+
+@pytest.mark.parametrize("cls", list(_CHECKS), ids=[c.__name__ for c in _CHECKS])
+def test_a_condition_trace_entry_is_its_dump(cls):
+    full = cls(**{name: _sample(f.annotation) for name, f in cls.model_fields.items()})
+    bare = cls(type=_sample(cls.model_fields["type"].annotation))
+    for condition in (full, bare):
+        assert _as_entry(condition) == condition.model_dump(exclude_none=True)
+    assert len(_as_entry(full)) == len(cls.model_fields)
 
 
 @given(
