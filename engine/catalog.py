@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from engine.definitions import Automation, Branch, Trigger
-from engine.triggers import PRIMARY_PARAMETER
+from engine.triggers import PRIMARY_PARAMETER, matcher_parameters
 
 
 class FlowIndex:
@@ -52,11 +52,13 @@ class FlowIndex:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One trigger an event may fire; `order` keeps automations, then triggers, in order."""
+    """One trigger an event may fire; `order` keeps automations, then triggers, in order.
+    `parameters`: the trigger's set parameters (`matcher_parameters`), kept for matching."""
 
     order: tuple[int, int]
     automation: Automation
     trigger: Trigger
+    parameters: tuple[tuple[str, object], ...]
 
 
 class Catalog:
@@ -76,7 +78,7 @@ class Catalog:
         for automation in ordered:
             known = self._school_exit_types.get(automation.school, frozenset())
             self._school_exit_types[automation.school] = known | self._exit_types[automation.id]
-        self._by_key: dict[tuple[str, str, object], list[Candidate]] = {}
+        by_key: dict[tuple[str, str, object], list[Candidate]] = {}
         self._inactivity_days: dict[str, frozenset[int]] = {}
         for school, automations_of_school in self._active.items():
             days: set[int] = set()
@@ -84,12 +86,17 @@ class Catalog:
                 for trigger_rank, trigger in enumerate(automation.triggers):
                     parameter = PRIMARY_PARAMETER.get(trigger.event)
                     value = getattr(trigger, parameter) if parameter else None
-                    candidate = Candidate((rank, trigger_rank), automation, trigger)
-                    self._by_key.setdefault((school, trigger.event, value), []).append(candidate)
+                    candidate = Candidate((rank, trigger_rank), automation, trigger, matcher_parameters(trigger))
+                    by_key.setdefault((school, trigger.event, value), []).append(candidate)
                     if trigger.event == "user.inactive" and trigger.days is not None:
                         days.add(trigger.days)
             self._inactivity_days[school] = frozenset(days)
-        self._merged: dict[tuple[str, str, object], tuple[Candidate, ...]] = {}
+        # Every key an event can hit, merged once: (school, type, None) holds the type's
+        # wildcard triggers, a value's key its own triggers and the wildcards, in order.
+        self._candidates: dict[tuple[str, str, object], tuple[Candidate, ...]] = {}
+        for (school, event_type, value), found in by_key.items():
+            wildcard = by_key.get((school, event_type, None), []) if value is not None else []
+            self._candidates[(school, event_type, value)] = tuple(sorted(wildcard + found, key=lambda c: c.order))
 
     @classmethod
     def of(cls, automations: Iterable[Automation]) -> "Catalog":
@@ -127,13 +134,5 @@ class Catalog:
         """Triggers whose event type and main parameter fit, in automation then trigger order."""
         parameter = PRIMARY_PARAMETER.get(event_type)
         value = data.get(parameter) if parameter else None
-        key = (school, event_type, value)
-        merged = self._merged.get(key)
-        if merged is None:
-            wildcard = self._by_key.get((school, event_type, None), [])
-            specific = self._by_key.get(key, []) if value is not None else []
-            if not specific:
-                return tuple(wildcard)
-            merged = tuple(sorted(wildcard + specific, key=lambda c: c.order))
-            self._merged[key] = merged
-        return merged
+        specific = self._candidates.get((school, event_type, value)) if value is not None else None
+        return specific if specific is not None else self._candidates.get((school, event_type, None), ())

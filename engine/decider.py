@@ -241,10 +241,9 @@ def _arm_inactivity(session: Session, days_in_use, not_before: datetime | None =
     quiet spell rather than one per learner event.
     """
     state = session.state
-    missing = days_in_use - state.inactivity_timers.keys()
-    if not missing or not state.registered or state.last_activity_at is None:
-        return
-    for days in sorted(missing):
+    if state.inactivity_timers.keys() >= days_in_use or not state.registered or state.last_activity_at is None:
+        return  # the common case, every event: checked without building the set of missing days
+    for days in sorted(days_in_use - state.inactivity_timers.keys()):
         due = state.last_activity_at + timedelta(days=days)
         if not_before is not None and due < not_before:
             continue

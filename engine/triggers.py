@@ -42,13 +42,18 @@ PRIMARY_PARAMETER: dict[str, str] = {
 _PARAMETERS = ("tag", "course", "lesson", "program", "product", "certificate", "assessment", "passed", "kind", "days")
 
 
-def event_matches(matcher: EventMatcher, event: SchoolEvent) -> bool:
+def matcher_parameters(matcher: EventMatcher) -> tuple[tuple[str, Any], ...]:
+    """The parameters the author set on a trigger or exit, with their values."""
+    return tuple((name, getattr(matcher, name)) for name in _PARAMETERS if getattr(matcher, name) is not None)
+
+
+def event_matches(matcher: EventMatcher, event: SchoolEvent, parameters: tuple | None = None) -> bool:
+    """`parameters`: the matcher's own, when the caller keeps them (the catalog does)."""
     if matcher.event != event.type:
         return False
     data = event.data
-    for name in _PARAMETERS:
-        wanted = getattr(matcher, name)
-        if wanted is not None and data.get(name) != wanted:
+    for name, wanted in matcher_parameters(matcher) if parameters is None else parameters:
+        if data.get(name) != wanted:
             return False
     return True
 
@@ -94,7 +99,7 @@ def match_entries(
             if current is not None and not settled and tried:
                 decisions.append(Declined(current, "conditions not met", tried))
             current, tried, settled = automation, [], False
-        if settled or not event_matches(candidate.trigger, event):
+        if settled or not event_matches(candidate.trigger, event, candidate.parameters):
             continue
         if not changed:
             decisions.append(Declined(automation, f"{event.type} changed nothing for the learner"))
