@@ -207,7 +207,10 @@ def _action(session: Session, run: Run, step, cause: tuple[str, ...]) -> bool:
     session.emit(trusted(ActionEmitted, run_id=run.id, step_id=step.id, idempotency_key=key, action=command))
     if learner_event_type is not None:
         data = {"fields": {target: step.value}} if step.type == "set_field" else {parameter: target}
-        derived = SchoolEvent(
+        # Built unvalidated: the engine's own event, whose id (run id and step id)
+        # may pass the length limit the edge puts on platform events.
+        derived = trusted(
+            SchoolEvent,
             id=key,
             type=learner_event_type,
             school=session.state.school,
