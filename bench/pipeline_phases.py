@@ -163,17 +163,17 @@ async def ping_latencies(settings: Settings, records: list[tuple[str, bytes]], p
 
 
 def measure_latency(bench: Bench, rate: float, seconds: float, learners: int) -> dict:
-    """Event -> action latency at `rate` events/s: first the mix with every 10th event a
-    ping, then pings alone (every event starts a run)."""
-    count = max(int(rate * seconds), 10)
+    """Event -> action latency at `rate` events/s: the mix with every 10th event a ping,
+    the same at half that rate, then pings alone (every event starts a run)."""
     figures = {}
     at = datetime.now(timezone.utc)
-    for name, every in (("mix", 10), ("pings", 1)):
+    for name, every, at_rate in (("mix", 10, rate), ("mix_half", 10, rate / 2), ("pings", 1, rate)):
+        count = max(int(at_rate * seconds), 10)
         records = mix_events(count, learners, at, seed=2, prefix=f"latency-{name}")
         pings = with_pings(records, every, f"lat-{name}", at)
         window = Window(bench.worker.process.pid).start()
-        result = asyncio.run(ping_latencies(bench.settings, records, pings, rate,
-                                            bench.task(f"latency, {name} at {rate:,.0f}/s", len(pings))))
+        result = asyncio.run(ping_latencies(bench.settings, records, pings, at_rate,
+                                            bench.task(f"latency, {name} at {at_rate:,.0f}/s", len(pings))))
         usage = window.finish()
         asyncio.run(until_worker_idle(bench))
         figures |= {f"latency_{name}_{k}": v for k, v in result.items()}

@@ -7,7 +7,9 @@ same moment). Once the worker has scheduled all P timers (counted from its
 `scheduled` records on the delays topic) the phase reads the worker's RSS
 and its CPU while merely holding them, starts a steady stream of live ping
 events, moves the worker's test clock to the cohort's instant, and waits for
-the learner processor's P `fired` acknowledgements.
+the learner processor's P `fired` acknowledgements (at most --drain-timeout;
+a drain that does not finish is reported as such, with how far it got and a
+timeline of acknowledgements against fired-timer records sent).
 
 Figures: the drain time (clock moved -> last acknowledgement seen), the
 firing lateness per timer (the acknowledgement's `fired_at` minus the
@@ -64,11 +66,13 @@ class TimerWatch:
             self.pings.setdefault(int(key.rsplit("-", 1)[1]), arrived)
 
 
-def measure_timers(bench: Bench, timers: int, cohort_due: datetime, live_rate: float, hold_seconds: float) -> dict:
-    return asyncio.run(_measure(bench, timers, cohort_due, live_rate, hold_seconds))
+def measure_timers(bench: Bench, timers: int, cohort_due: datetime, live_rate: float, hold_seconds: float,
+                   drain_timeout: float) -> dict:
+    return asyncio.run(_measure(bench, timers, cohort_due, live_rate, hold_seconds, drain_timeout))
 
 
-async def _measure(bench: Bench, timers: int, cohort_due: datetime, live_rate: float, hold_seconds: float) -> dict:
+async def _measure(bench: Bench, timers: int, cohort_due: datetime, live_rate: float, hold_seconds: float,
+                   drain_timeout: float) -> dict:
     settings, worker = bench.settings, bench.worker
     pid = worker.process.pid
     figures: dict = {"timers": timers, "rss_before_mib": rss_mib(pid)}
@@ -104,15 +108,16 @@ async def _measure(bench: Bench, timers: int, cohort_due: datetime, live_rate: f
         clock_now = await asyncio.to_thread(worker.clock, 0)
         became_due = await asyncio.to_thread(worker.clock, (cohort_due - clock_now).total_seconds())
         moved_at = time.time()
-        await _until(lambda: len(watch.fired) >= timers, timeout=max(900.0, timers / 10))
-        drained_at = max(arrived for _, _, arrived in watch.fired.values())
+        timeline = await _drain(settings, watch, timers, fired_before, moved_at, drain_timeout)
+        complete = len(watch.fired) >= timers
+        drained_at = max(arrived for _, _, arrived in watch.fired.values()) if complete else time.time()
         usage = draining.finish()
         async with GroupProgress(settings, settings.app_id, [settings.topics.fired_timers], settings.partitions) as group:
             figures["fired_backlog_at_drain_end"] = await group.lag()
         stop_live.set()
         await live
-        # What is still on its way after the drain (emails, pings sent last) gets two minutes.
-        await _until(lambda: watch.cohort_emails >= timers and len(watch.pings) >= len(sent), timeout=120.0, fail=False)
+        if complete:  # what is still on its way (emails, the last pings) gets two minutes
+            await _until(lambda: watch.cohort_emails >= timers and len(watch.pings) >= len(sent), timeout=120.0, fail=False)
         fired_after = await total_end_offset(settings, settings.topics.fired_timers)
     finally:
         await tail.stop()
@@ -122,8 +127,11 @@ async def _measure(bench: Bench, timers: int, cohort_due: datetime, live_rate: f
     during = [watch.pings[n] - t for n, t in sent.items() if n in watch.pings and moved_at <= t <= drained_at]
     figures |= {
         "clock_overshoot_ms": (became_due - cohort_due).total_seconds() * 1000,
+        "drain_complete": complete,
+        "drained": len(watch.fired),
+        "drain_timeline": timeline,
         "drain_s": drained_at - moved_at,
-        "drain_timers_per_s": timers / (drained_at - moved_at),
+        "drain_timers_per_s": len(watch.fired) / (drained_at - moved_at),
         "fired_records": fired_after - fired_before,
         "acknowledgements": watch.acknowledgements,
         "cohort_emails": watch.cohort_emails,
@@ -132,20 +140,37 @@ async def _measure(bench: Bench, timers: int, cohort_due: datetime, live_rate: f
         "drain_machine_busy_cores": usage["machine_busy_cores"],
         "drain_load_1m": usage["load_1m"],
         "live_sent": len(sent),
+        "live_during_sent": sum(1 for t in sent.values() if moved_at <= t <= drained_at),
         "live_answered": len(watch.pings),
         **{f"lateness_{k}": v for k, v in spread_ms(lateness).items()},
         **{f"live_before_{k}": v for k, v in spread_ms(before).items()},
         **{f"live_during_{k}": v for k, v in spread_ms(during).items()},
     }
+    drained = (f"drained in {figures['drain_s']:.1f} s" if complete else
+               f"NOT drained: {len(watch.fired):,} of {timers:,} acknowledged after {figures['drain_s']:.0f} s")
     bench.say(
         f"timers: held {figures['held']:,} (worker RSS {figures['rss_held_mib']:.0f} MiB, CPU {figures['hold_cpu_share']:.0%} "
-        f"while holding); drained in {figures['drain_s']:.1f} s ({figures['drain_timers_per_s']:,.0f}/s), "
+        f"while holding); {drained} ({figures['drain_timers_per_s']:,.0f}/s), "
         f"lateness p50 {figures['lateness_p50_ms'] / 1000:.1f} s, p99 {figures['lateness_p99_ms'] / 1000:.1f} s; "
         f"{figures['fired_records']:,} fired-timer records for {timers:,} timers ({figures['fired_backlog_at_drain_end']:,} "
-        f"still queued when the last was acknowledged); live events during the drain: "
+        f"still queued when the drain ended); live events during the drain ({figures['live_during_count']:,} of "
+        f"{figures['live_during_sent']:,} answered): "
         f"p50 {figures['live_during_p50_ms']:.0f} ms, p99 {figures['live_during_p99_ms']:.0f} ms "
         f"(before: p50 {figures['live_before_p50_ms']:.0f} ms, p99 {figures['live_before_p99_ms']:.0f} ms)")
     return figures
+
+
+async def _drain(settings, watch: TimerWatch, timers: int, fired_before: int, moved_at: float, timeout: float) -> list:
+    """Until every timer is acknowledged or `timeout`; every 30 s a point of the timeline
+    (seconds, timers acknowledged, fired-timer records sent so far)."""
+    timeline, next_point = [], moved_at
+    while len(watch.fired) < timers and time.time() - moved_at < timeout:
+        if time.time() >= next_point:
+            sent = await total_end_offset(settings, settings.topics.fired_timers) - fired_before
+            timeline.append((round(time.time() - moved_at), len(watch.fired), sent))
+            next_point += 30.0
+        await asyncio.sleep(0.1)
+    return timeline
 
 
 async def _live_pings(settings, rate: float, stop: asyncio.Event, sent: dict[int, float]) -> None:
