@@ -6,6 +6,8 @@ command and hands it to `processors.learner_processing`. Undecodable input
 goes to the dead-letter topic with the reason. Broadcast commands (a
 definition change that touches every learner of an automation) arrive once
 per partition and are applied to every learner this partition holds.
+Every input offset is processed, in order, even those Faust skips after a
+restart (`processors.input_positions`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from processors.app import (
 )
 from processors.dead_letters import dead_letter_record
 from processors.definitions_table import definitions
+from processors.input_positions import InputPositions
 from processors.learner_processing import process
 from processors.receipts import receipt_record, refusal_receipt, wants_receipt
 
@@ -34,37 +37,46 @@ _DECODERS = {
     settings.topics.fired_timers: records.fired_timer_command,
     settings.topics.control: records.control_command,
 }
+positions = InputPositions(learners_table, settings, tuple(_DECODERS))
 
 
-async def _broadcast(command, school: str, partition: int, input_id: str, version: int) -> None:
+async def _broadcast(command, school: str, partition: int, input_id: str, version: int) -> list:
     await definitions.wait_for_version(command.automation_id, version)
     prefix = f"{school}:".encode()
     keys = [key for key, _ in learners_table.data._dbs[partition].items() if key.startswith(prefix)]
+    sends = []
     for count, key in enumerate(keys, start=1):
         _, user = key.decode().split(":", 1)
-        await process(school, user, command, input_id)
+        sends += (await process(school, user, command, input_id))[1]
         if count % 200 == 0:
             await asyncio.sleep(0)
+    return sends
+
+
+async def _handle(message) -> list:
+    """Process one input; returns its sends (see processors.input_positions.handled)."""
+    input_id = f"{message.topic}/{message.partition}/{message.offset}"
+    try:
+        command, school, user, version = records.learner_input(_DECODERS, message)
+    except records.Undecodable as error:
+        sends = [await dead_letter_topic.send(key=message.key, value=dead_letter_record(message, str(error)))]
+        if message.topic == settings.topics.school_events and wants_receipt(message.headers):
+            receipt = refusal_receipt(message, str(error), clock.now())
+            sends.append(await receipts_topic.send(key=message.key, value=receipt))
+        return sends
+    if user == BROADCAST_USER:
+        return await _broadcast(command, school, message.partition, input_id, version)
+    outputs, sends = await process(school, user, command, input_id)
+    if isinstance(command, HandleSchoolEvent) and wants_receipt(message.headers):
+        receipt = receipt_record(command.event, outputs, definitions.catalog, clock.now())
+        sends.append(await receipts_topic.send(key=message.key, value=receipt))
+    return sends
 
 
 @app.agent(learner_inputs, concurrency=1)
 async def learners(stream):
     await definitions.ready()
     async for event in stream.events():
-        message = event.message
-        input_id = f"{message.topic}/{message.partition}/{message.offset}"
-        try:
-            command, school, user, version = records.learner_input(_DECODERS, message)
-        except records.Undecodable as error:
-            await dead_letter_topic.send(key=message.key, value=dead_letter_record(message, str(error)))
-            if message.topic == settings.topics.school_events and wants_receipt(message.headers):
-                receipt = refusal_receipt(message, str(error), clock.now())
-                await receipts_topic.send(key=message.key, value=receipt)
-            continue
-        if user == BROADCAST_USER:
-            await _broadcast(command, school, message.partition, input_id, version)
-            continue
-        outputs = await process(school, user, command, input_id)
-        if isinstance(command, HandleSchoolEvent) and wants_receipt(message.headers):
-            receipt = receipt_record(command.event, outputs, definitions.catalog, clock.now())
-            await receipts_topic.send(key=message.key, value=receipt)
+        # Messages Faust skipped first (see processors.input_positions), then this one.
+        for message in await positions.ahead_of(event.message) + [event.message]:
+            positions.handled(message, await _handle(message))

@@ -10,6 +10,7 @@ again instead of deciding anew; see `processors.learner_store`.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Iterable
 
 from engine.commands import FireTimer
@@ -65,19 +66,24 @@ def decide_outputs(entry: learner_store.LearnerEntry, command, input_id: str):
     return outcome.state, outputs
 
 
-async def send_outputs(key: bytes, outputs: Iterable[tuple[str, bytes]]) -> None:
-    for audience, value in outputs:
-        await _TOPICS[audience].send(key=key, value=value)
+async def send_outputs(key: bytes, outputs: Iterable[tuple[str, bytes]]) -> list[asyncio.Future]:
+    """Send in order; returns the sends, each done once the broker has the record."""
+    return [await _TOPICS[audience].send(key=key, value=value) for audience, value in outputs]
 
 
-async def process(school: str, user: str, command, input_id: str) -> list[tuple[str, bytes]]:
-    """Apply `command` to the learner `school:user`; returns what was sent."""
+async def process(school: str, user: str, command, input_id: str) -> tuple[list[tuple[str, bytes]], list[asyncio.Future]]:
+    """Apply `command` to the learner `school:user`; returns what was sent, and the sends."""
     key = f"{school}:{user}".encode()
-    entry = learner_store.load(learners_table.get(key), school, user)
+    stored = learners_table.get(key)
+    entry = learner_store.load(stored, school, user)
     outputs = entry.outputs_of(input_id)
     if outputs is None:
         entry.state, outputs = decide_outputs(entry, command, input_id)
         entry.remember(input_id, outputs)
         learners_table[key] = learner_store.dump(entry)
-    await send_outputs(key, outputs)
-    return outputs
+    else:
+        # A re-delivery: the local store has this input's effects, but the crash may
+        # have lost their changelog record, and a worker that takes the partition
+        # over rebuilds from the changelog alone. Writing the entry again puts it there.
+        learners_table[key] = stored
+    return outputs, await send_outputs(key, outputs)

@@ -3,17 +3,20 @@
 It reads the delay topic. `scheduled` adds a timer to the index (replacing
 an earlier schedule of the same id), `cancelled` and `fired` (the learner
 processor's acknowledgement that it handled a fired timer) remove the
-schedule they name, the same id due at the same time. Firing itself is `processors.timer_firing`'s job: Faust only
-lets a table change inside stream iteration, so the index is changed here and
-only read there.
+schedule they name, the same id due at the same time. Every record is
+applied, in order, even those Faust skips after a restart
+(`processors.input_positions`). Firing itself is `processors.timer_firing`'s
+job: Faust only lets a table change inside stream iteration, so the index is
+changed here and only read there.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from processors.app import app, delays_topic, timer_ids_table, timer_index_table
+from processors.app import app, delays_topic, settings, timer_ids_table, timer_index_table
 from processors.dead_letters import decode_or_dead_letter
+from processors.input_positions import InputPositions
 
 
 def due_key(due_at: datetime, timer_id: str) -> bytes:
@@ -22,21 +25,33 @@ def due_key(due_at: datetime, timer_id: str) -> bytes:
     return f"{millis:015d}|{timer_id}".encode()
 
 
+# In the index's own table, so its changelog holds the position after the index writes.
+positions = InputPositions(timer_index_table, settings, (settings.topics.delays,))
+
+
 @app.agent(delays_topic, concurrency=1)
 async def timer_index(stream):
     async for event in stream.events():
-        record = await decode_or_dead_letter("timer", event)
-        if record is None:
-            continue
-        timer_id = record["timer_id"].encode()
-        key = due_key(record["due_at"], record["timer_id"])
-        previous = timer_ids_table.get(timer_id)
-        # `fired` and `cancelled` end one schedule: the one due when they say. A timer
-        # re-armed under the same id (an inactivity timer that fired early) has a new
-        # due time, and the acknowledgement of the old one must not remove it.
-        if previous is not None and (record["op"] == "scheduled" or previous == key):
-            timer_index_table.pop(previous, None)
-            timer_ids_table.pop(timer_id, None)
-        if record["op"] == "scheduled":
-            timer_index_table[key] = event.value
-            timer_ids_table[timer_id] = key
+        # Records Faust skipped first (see processors.input_positions), then this one.
+        for item in await positions.ahead_of(event.message) + [event]:
+            await _index(item)
+            positions.done(item.message)
+
+
+async def _index(event) -> None:
+    """Apply one delay-topic record (a Faust event or a record read again) to the index."""
+    record = await decode_or_dead_letter("timer", event)
+    if record is None:
+        return
+    timer_id = record["timer_id"].encode()
+    key = due_key(record["due_at"], record["timer_id"])
+    previous = timer_ids_table.get(timer_id)
+    # `fired` and `cancelled` end one schedule: the one due when they say. A timer
+    # re-armed under the same id (an inactivity timer that fired early) has a new
+    # due time, and the acknowledgement of the old one must not remove it.
+    if previous is not None and (record["op"] == "scheduled" or previous == key):
+        timer_index_table.pop(previous, None)
+        timer_ids_table.pop(timer_id, None)
+    if record["op"] == "scheduled":
+        timer_index_table[key] = event.value
+        timer_ids_table[timer_id] = key

@@ -10,6 +10,7 @@ from processors import (  # noqa: F401 - imported for their registrations
     definitions_agent,
     definitions_table,
     finishing_agent,
+    input_watchdog,
     learner_agent,
     run_membership_agent,
     timer_agent,

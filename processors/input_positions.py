@@ -1,0 +1,183 @@
+"""Every input message processed, in offset order: the agents' own record of where they are.
+
+Owns, per input partition an agent reads, the next offset it expects, kept in
+the agent's own table, and `ahead_of`, which reads the messages between that
+offset and the one Faust just delivered. When Faust delivers nothing more of
+a partition the record says is unfinished, `processors.input_watchdog` makes
+it read the partition again.
+
+Why: after a worker restarts, faust-streaming 0.15 can hand an agent a
+partition's messages from past the committed offset while it recovers its
+tables, and its offset-gap logic then commits past the messages it skipped;
+it can also stop delivering a partition altogether. The crash test
+(bench/chaos.py) saw enrollments, timers and actions lost for good that
+way. An agent that checks each message against its own record notices the
+jump and processes the skipped messages itself, in order, before the one
+delivered. A message at or before the record is a re-delivery (a crash, or an
+operator's `partitions replay`) and is processed again as before: the
+learner processor re-sends its stored outputs or decides again.
+
+When the record moves matters as much. The local store keeps every write
+at once, also those whose changelog record and whose outputs a crash then
+loses; a record saying "done" before the outputs reached Kafka would hide
+that loss. So `handled` moves the record only once every output the input
+sent is acknowledged by the broker (checked again at the partition's next
+message and every second by the watchdog, so nobody waits on it), and `done`
+(for agents whose effects are all in their own table) moves it at once. Either way the record is written
+after the state it vouches for, to the same changelog partition, so a
+worker that rebuilds from the changelog rebuilds a record that matches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from processors.config import Settings
+
+log = logging.getLogger(__name__)
+_KEY_PREFIX = b"\x00next-offset|"  # sorts before every learner and timer key, matches none
+
+
+def _further(a: int | None, b: int | None) -> int | None:
+    # A partition handed over and back: another worker may have recorded more since.
+    return b if a is None else a if b is None else max(a, b)
+
+
+@dataclass(frozen=True)
+class ReadAgain:
+    """A message read straight from Kafka, shaped like a Faust event and its message."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple
+
+    @property
+    def message(self) -> "ReadAgain":
+        return self
+
+
+class InputPositions:
+    """The record of one agent: `table` holds it, `topics` are the agent's (co-partitioned) inputs."""
+
+    def __init__(self, table: faust.Table, settings: Settings, topics: tuple[str, ...]):
+        self.table = table
+        self.settings = settings
+        self.topics = topics
+        self._handled: dict[tuple[str, int], int] = {}  # next offset handled in this process
+        self._unconfirmed: dict[int, deque] = defaultdict(deque)  # partition -> (topic, offset, sends)
+
+    def _key(self, topic: str, partition: int) -> bytes:
+        return _KEY_PREFIX + f"{topic}/{partition}".encode()
+
+    def _recorded_here(self, topic: str, partition: int) -> int | None:
+        """The record, inside stream iteration (the table reads the current partition)."""
+        raw = self.table.get(self._key(topic, partition))
+        return int(raw) if raw is not None else None
+
+    def recorded(self, topic: str, partition: int) -> int | None:
+        """The record read outside stream iteration, from the partition's local store."""
+        store = self.table.data._dbs.get(partition)  # RocksDB, one per partition held here
+        raw = store.get(self._key(topic, partition)) if store is not None else None
+        return int(raw) if raw is not None else None
+
+    def progress(self, topic: str, partition: int) -> int | None:
+        """The next offset to process: what this process handled or the record, whichever is further."""
+        return _further(self._handled.get((topic, partition)), self.recorded(topic, partition))
+
+    def expected(self, message) -> int | None:
+        key = (message.topic, message.partition)
+        return _further(self._handled.get(key), self._recorded_here(*key))
+
+    async def ahead_of(self, message) -> list[ReadAgain]:
+        """The partition's messages from the expected offset up to `message`, if Faust skipped any.
+
+        A partition without a record yet starts at its first message still in Kafka.
+        """
+        self._confirm(message.partition)
+        expected = self.expected(message)
+        if (expected if expected is not None else 0) >= message.offset:
+            return []
+        missed = await self._read(message.topic, message.partition, expected, message.offset)
+        if missed:
+            log.warning("%s/%d: offsets %d to %d were skipped before %d; processing them first",
+                        message.topic, message.partition, missed[0].offset, missed[-1].offset, message.offset)
+        return missed
+
+    def done(self, message) -> None:
+        """`message` is processed and all its effects are in the table: record it now."""
+        self._mark_handled(message)
+        self._write(message.topic, message.partition, message.offset + 1)
+
+    def _write(self, topic: str, partition: int, offset: int) -> None:
+        """Inside stream iteration: the table writes to the current partition."""
+        recorded = self._recorded_here(topic, partition)
+        if recorded is None or offset > recorded:
+            self.table[self._key(topic, partition)] = str(offset).encode()
+
+    def handled(self, message, sends: list[asyncio.Future]) -> None:
+        """`message` is processed; record it once the broker has acknowledged `sends`."""
+        self._mark_handled(message)
+        self._unconfirmed[message.partition].append((message.topic, message.offset, sends))
+        self._confirm(message.partition)
+
+    def _mark_handled(self, message) -> None:
+        key = (message.topic, message.partition)
+        self._handled[key] = max(self._handled.get(key, 0), message.offset + 1)
+
+    def _acknowledged(self, partition: int) -> dict[str, int]:
+        """Take, in order, the inputs of `partition` whose outputs the broker has all acknowledged."""
+        pending = self._unconfirmed[partition]
+        newest: dict[str, int] = {}
+        while pending and all(send.done() and not send.exception() for send in pending[0][2]):
+            topic, offset, _ = pending.popleft()
+            newest[topic] = offset + 1
+        return newest
+
+    def _confirm(self, partition: int) -> None:
+        for topic, offset in self._acknowledged(partition).items():
+            self._write(topic, partition, offset)
+
+    def confirm_held(self, held: set[int]) -> None:
+        """`_confirm` outside stream iteration (the watchdog), so the last input of a burst
+        is recorded too: written as the table would, to the partition's store and changelog."""
+        for partition in [p for p in self._unconfirmed if p in held]:
+            for topic, offset in self._acknowledged(partition).items():
+                key, recorded = self._key(topic, partition), self.recorded(topic, partition)
+                if recorded is None or offset > recorded:
+                    value = str(offset).encode()
+                    self.table.data._db_for_partition(partition).put(key, value)
+                    self.table.send_changelog(partition, key, value)
+
+    async def _read(self, topic: str, partition: int, start: int | None, stop: int) -> list[ReadAgain]:
+        tp = TopicPartition(topic, partition)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False, group_id=None
+        )
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            if start is None:
+                start = (await consumer.beginning_offsets([tp]))[tp]
+            if start >= stop:
+                return []
+            consumer.seek(tp, start)
+            missed: list[ReadAgain] = []
+            while await consumer.position(tp) < stop:
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                for record in batch.get(tp, []):
+                    if start <= record.offset < stop:
+                        missed.append(
+                            ReadAgain(topic, partition, record.offset, record.key, record.value, tuple(record.headers or ()))
+                        )
+            return missed
+        finally:
+            await consumer.stop()

@@ -1,0 +1,110 @@
+"""An agent's record of where it is in each input partition (processors.input_positions).
+
+Given a record kept in a table, when messages are handled, skipped or
+delivered again, then: the record moves only once the broker acknowledged
+every output, in offset order, and never backwards; a message past it makes
+the skipped ones read first, one at or before it reads nothing. No broker:
+the table is a stand-in and the read is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+from processors.config import Settings
+from processors.input_positions import InputPositions, ReadAgain
+
+TOPIC = "t.school-events"
+
+
+class Table(dict):
+    """A table seen from inside stream iteration of partition 0 (get/set hit that partition)."""
+
+    def __init__(self):
+        super().__init__()
+        self.changelog: list[tuple[int, bytes, bytes]] = []
+        self.data = SimpleNamespace(_dbs={0: self}, _db_for_partition=lambda partition: self)
+
+    def put(self, key, value):
+        self[key] = value
+
+    def send_changelog(self, partition, key, value):
+        self.changelog.append((partition, key, value))
+
+
+def message(offset: int, partition: int = 0, topic: str = TOPIC):
+    return SimpleNamespace(topic=topic, partition=partition, offset=offset)
+
+
+LOOP = asyncio.new_event_loop()
+
+
+def sent(done: bool = True) -> asyncio.Future:
+    """A send to the broker, acknowledged (done) or not yet."""
+    future = LOOP.create_future()
+    if done:
+        future.set_result(None)
+    return future
+
+
+def positions() -> tuple[InputPositions, Table]:
+    table = Table()
+    return InputPositions(table, Settings(), (TOPIC,)), table
+
+
+def test_the_record_moves_only_once_every_output_is_acknowledged_and_in_offset_order():
+    record, table = positions()
+    slow = sent(done=False)
+
+    record.handled(message(0), [slow])
+    record.handled(message(1), [sent()])
+    assert record.recorded(TOPIC, 0) is None, "offset 0's output is not acknowledged yet"
+    assert record.progress(TOPIC, 0) == 2, "but both were handled"
+
+    slow.set_result(None)
+    record.handled(message(2), [])
+    assert record.recorded(TOPIC, 0) == 3
+
+
+def test_the_watchdog_records_a_quiet_partitions_last_input_in_store_and_changelog():
+    record, table = positions()
+    last = sent(done=False)
+    record.handled(message(4), [sent()])
+    record.handled(message(5), [last])  # the partition's last input, acknowledged later
+    assert record.recorded(TOPIC, 0) == 5
+
+    last.set_result(None)
+    record.confirm_held({0})
+
+    assert record.recorded(TOPIC, 0) == 6
+    assert table.changelog == [(0, b"\x00next-offset|t.school-events/0", b"6")]
+    record.confirm_held({1})  # a partition not held here is never written
+    assert len(table.changelog) == 1
+
+
+def test_an_agent_whose_effects_are_in_its_table_records_at_once_and_never_backwards():
+    record, _ = positions()
+    record.done(message(6))
+    assert record.recorded(TOPIC, 0) == 7
+
+    record.done(message(3))  # a re-delivery is processed again, the record stays
+    assert record.recorded(TOPIC, 0) == 7 and record.expected(message(8)) == 7
+
+
+def test_a_message_past_the_record_has_the_skipped_ones_read_first_and_others_read_nothing():
+    record, _ = positions()
+    record.done(message(2))
+    reads = []
+
+    async def read(topic, partition, start, stop):
+        reads.append((topic, partition, start, stop))
+        return [ReadAgain(topic, partition, offset, b"k", b"v", ()) for offset in range(start, stop)]
+
+    record._read = read
+    assert asyncio.run(record.ahead_of(message(3))) == [], "the next one: nothing skipped"
+    assert asyncio.run(record.ahead_of(message(1))) == [], "a re-delivery: nothing skipped"
+    missed = asyncio.run(record.ahead_of(message(6)))
+
+    assert [m.offset for m in missed] == [3, 4, 5] and reads == [(TOPIC, 0, 3, 6)]
+    assert missed[0].message is missed[0], "shaped like a Faust event"
