@@ -13,7 +13,7 @@ import os
 import pytest
 
 from broker import kafka
-from tests.integration.harness import Worker, isolated_settings
+from tests.integration.harness import Worker, delete_topics, isolated_settings
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,7 +30,8 @@ def broker_answers():
 
 @pytest.fixture
 def start_worker(tmp_path):
-    """Start workers on fresh, isolated topics; every one is stopped at the end."""
+    """Start workers on fresh, isolated topics; at the end every one is stopped and
+    the topics are deleted (the worker logs stay in the test's tmp_path)."""
     started: list[Worker] = []
 
     def start(partitions: int = 4, settings=None, name: str = "worker") -> Worker:
@@ -45,3 +46,5 @@ def start_worker(tmp_path):
     yield start
     for worker in started:
         worker.stop()
+    for settings in {worker.settings.topics.prefix: worker.settings for worker in started}.values():
+        delete_topics(settings)

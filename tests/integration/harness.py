@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from aiokafka.admin import AIOKafkaAdminClient
+
 from engine import lifecycle as lc
 from engine.definitions import Automation
 from engine.school_events import SchoolEvent
@@ -55,6 +57,22 @@ def isolated_settings(partitions: int = 4) -> Settings:
     name = f"t{uuid.uuid4().hex[:10]}"
     base = Settings()
     return replace(base, partitions=partitions, app_id=f"{name}-app", topics=Topics(prefix=name))
+
+
+def delete_topics(settings: Settings) -> None:
+    """Delete a test's topics (its unique prefix), so the shared broker does not pile them up."""
+
+    async def delete() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        await admin.start()
+        try:
+            names = [name for name in await admin.list_topics() if name.startswith(settings.topics.prefix)]
+            if names:
+                await admin.delete_topics(names)
+        finally:
+            await admin.close()
+
+    asyncio.run(delete())
 
 
 class Worker:
