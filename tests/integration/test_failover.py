@@ -1,0 +1,95 @@
+"""Failover: two workers on 8 partitions, one stops mid-flow, the other finishes every run.
+
+Given two workers of one consumer group sharing the learners' 8 partitions,
+and the short crash flow (an email, a 1-hour wait, a tag, a 1-day wait, a
+branch both ways) for 400 learners; when one worker leaves in the middle of
+the 1-hour timers (stopped cleanly, or killed with SIGKILL), then the other
+takes its partitions over, rebuilding their state from the changelogs, and
+every run ends exactly as `simulate` says (steps, status, every action's key
+and instant), no action lost, no timer left behind; duplicates, if any, are
+exact copies. The takeover time (until the survivor holds every partition)
+is printed with the duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+
+import pytest
+
+from bench import chaos
+
+pytestmark = pytest.mark.integration
+
+LEARNERS = 400
+
+
+def held_partitions(worker) -> int:
+    """How many partitions the worker holds and serves (0 while it rebalances)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/ready/", timeout=2) as response:
+            return json.loads(response.read())["partitions"]
+    except OSError:
+        return 0
+
+
+class Failover(chaos.Chaos):
+    """Instead of crashing and restarting, the second worker leaves for good."""
+
+    def __init__(self, workers, leave: str, all_partitions: int):
+        super().__init__(workers, "short", LEARNERS, kills=0, wipes=0, say=print)
+        self.plan = {1: [0.4]}  # during the 1-hour timers, 40% through
+        self.leave = leave
+        self.all_partitions = all_partitions
+        self.left: tuple | None = None
+        self.takeover_seconds: float | None = None
+        self._watch: asyncio.Task | None = None
+
+    async def disrupt(self, phase, seen, expected, pending) -> None:
+        survivor, leaving = self.workers
+        self.left = (phase.what, seen, expected, pending)
+        began = time.monotonic()
+        await asyncio.to_thread(leaving.stop if self.leave == "stop" else leaving.kill)
+        self.log(f"{self.leave}: worker 2 left during {phase.what} at {seen}/{expected}, {pending} timers pending")
+        self._watch = asyncio.create_task(self._takeover(survivor, began))
+
+    async def _takeover(self, survivor, began: float) -> None:
+        while await asyncio.to_thread(held_partitions, survivor) < self.all_partitions:
+            await asyncio.sleep(0.2)
+        self.takeover_seconds = time.monotonic() - began
+        self.log(f"worker 1 holds every partition {self.takeover_seconds:.1f}s after worker 2 left")
+
+    async def run(self):
+        report = await super().run()
+        if self._watch is not None:
+            await asyncio.wait_for(self._watch, timeout=30)
+        return report
+
+
+@pytest.mark.parametrize("leave", ["stop", "kill"])
+def test_the_other_worker_takes_over_and_finishes_every_run(start_worker, leave):
+    first = start_worker(partitions=8, name="worker-1")
+    first.clock(pin=chaos.T0)
+    all_partitions = held_partitions(first)
+    second = start_worker(settings=first.settings, name="worker-2")
+    second.clock(pin=chaos.T0)
+    first.wait_ready(60)
+    assert 0 < held_partitions(first) < all_partitions, "the two workers share the partitions"
+
+    failover = Failover([first, second], leave, all_partitions)
+    report = asyncio.run(failover.run())
+    print("\n".join(report.lines()))
+    print(f"takeover: {failover.takeover_seconds:.1f}s after worker 2 {'stopped' if leave == 'stop' else 'was killed'}")
+
+    assert failover.left is not None and failover.left[1] < failover.left[2], "worker 2 left mid-flow"
+    assert failover.left[3] > 0, "with waits pending"
+    assert failover.takeover_seconds is not None
+    assert report.runs_expected == report.runs_seen == LEARNERS
+    assert not report.runs_lost and not report.runs_unexpected
+    assert not report.runs_different, report.runs_different[:3]
+    assert not report.actions_lost and not report.actions_unexpected
+    assert not report.duplicates_differing, report.duplicates_differing[:3]
+    assert not report.timers_left_pending, report.timers_left_pending[:3]
