@@ -12,7 +12,12 @@ after all is processed again, which the agents take as a re-delivery).
 
 It also records what the agents handled and the broker has acknowledged
 since (`InputPositions.confirm_held`), so a quiet partition's last input is
-recorded too and is not processed again after a restart.
+recorded too and is not processed again after a restart; and it commits the
+group's offset up to that record where Faust's own commit lags behind it.
+Faust commits only runs of offsets its stream delivered and acknowledged, so
+a message an agent read again itself, or one Faust lost track of across a
+rebalance, leaves a hole it never commits past: the partition would show a
+lag that is not there, and a restart would deliver it all again.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ async def resume_stalled_inputs() -> None:
         return
     for positions in WATCHED:
         positions.confirm_held({tp.partition for tp in actives if tp.topic in positions.topics})
+    await _commit_recorded(held)
     ends = await app.consumer.highwaters(*(tp for tp, _ in held))
     now = time.monotonic()
     for tp, positions in held:
@@ -60,3 +66,19 @@ async def resume_stalled_inputs() -> None:
                         tp.topic, tp.partition, record, end, now - seen[1])
             await app.consumer.seek(tp, record or 0)
             _unchanged_since[tp] = (record, now)
+
+
+async def _commit_recorded(held) -> None:
+    """Commit each partition up to the agent's record: every input before it is processed,
+    its outputs acknowledged by the broker (`processors.input_positions`)."""
+    consumer = app.consumer
+    if consumer._commit_fut is not None:  # Faust is committing; one commit at a time, try next second
+        return
+    behind = {}
+    for tp, positions in held:
+        record = positions.recorded(tp.topic, tp.partition)
+        committed = consumer._committed_offset.get(tp)  # what Faust last committed for tp
+        if record is not None and (committed is None or record > committed):
+            behind[tp] = record
+    if behind:
+        await consumer._commit_offsets(behind)
