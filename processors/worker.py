@@ -6,6 +6,8 @@ registers its agent (one per file) on `processors.app.app`.
 
 from __future__ import annotations
 
+import logging
+
 from processors import (  # noqa: F401 - imported for their registrations
     definitions_agent,
     definitions_table,
@@ -18,5 +20,11 @@ from processors import (  # noqa: F401 - imported for their registrations
     web,
 )
 from processors.app import app
+from processors.worker_logging import drop_spinner_logging
 
 __all__ = ["app"]
+
+
+@app.task
+async def quiet_debug_logging() -> None:
+    drop_spinner_logging(logging.getLogger())
