@@ -22,6 +22,7 @@ from pydantic_core import PydanticUndefined
 M = TypeVar("M", bound=BaseModel)
 
 _set = object.__setattr__  # frozen models refuse their own __setattr__
+_new = object.__new__
 # The slots every pydantic model has besides __dict__, set through their descriptors
 # (a third cheaper than object.__setattr__, which looks each name up first).
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
@@ -30,17 +31,30 @@ _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 class _Plan:
-    """Per model class: every field in order with its default, and what to check."""
+    """Per model class: every field in order with its default, and per set of given
+    fields (as the call names them) the fields-set and the mutable defaults to copy."""
 
     def __init__(self, cls: type[BaseModel]):
         fields = cls.model_fields
         if any(f.default_factory is not None for f in fields.values()):
             raise TypeError(f"{cls.__name__}: default factories are not supported by trusted()")
+        self.name = cls.__name__
         self.template = {name: f.default for name, f in fields.items()}
         self.names = frozenset(fields)
         self.required = frozenset(n for n, f in fields.items() if f.default is PydanticUndefined)
         # pydantic hands every instance its own copy of a list/dict/set default.
         self.mutable = tuple(n for n, f in fields.items() if isinstance(f.default, (list, dict, set)))
+        self.shapes: dict[tuple[str, ...], tuple[set[str], tuple[str, ...]]] = {}
+
+    def shape(self, given: tuple[str, ...]) -> tuple[set[str], tuple[str, ...]]:
+        """Checked once per call shape. The fields-set is shared by the models of a shape:
+        pydantic never changes a fields-set in place (its copies copy it first)."""
+        names = set(given)
+        if not self.required <= names or not names <= self.names:
+            missing, unknown = sorted(self.required - names), sorted(names - self.names)
+            raise TypeError(f"{self.name}: missing {missing}, unknown {unknown}")
+        shape = self.shapes[given] = (names, tuple(n for n in self.mutable if n not in names))
+        return shape
 
 
 _PLANS: dict[type, _Plan] = {}
@@ -49,17 +63,14 @@ _PLANS: dict[type, _Plan] = {}
 def trusted(cls: type[M], **values: Any) -> M:
     """`cls(**values)` without validation, for values the engine built itself."""
     plan = _PLANS.get(cls) or _PLANS.setdefault(cls, _Plan(cls))
+    given = tuple(values)
+    fields_set, fresh_defaults = plan.shapes.get(given) or plan.shape(given)
     data = {**plan.template, **values}  # field order, as validation leaves __dict__
-    if len(data) != len(plan.template) or not plan.required <= values.keys():
-        missing = sorted(plan.required - values.keys())
-        unknown = sorted(values.keys() - plan.names)
-        raise TypeError(f"{cls.__name__}: missing {missing}, unknown {unknown}")
-    for name in plan.mutable:
-        if name not in values:
-            data[name] = copy.copy(plan.template[name])
-    model = object.__new__(cls)
+    for name in fresh_defaults:
+        data[name] = copy.copy(plan.template[name])
+    model = _new(cls)
     _set(model, "__dict__", data)
-    _set_fields_set(model, set(values))
+    _set_fields_set(model, fields_set)
     _set_extra(model, None)
     _set_private(model, None)
     return model
@@ -71,7 +82,7 @@ def copy_with(model: M, update: dict) -> M:
     Folding copies the learner state once per event, so this is the hot path.
     Like the original, the copy keeps the original's fields-set.
     """
-    new = object.__new__(type(model))
+    new = _new(type(model))
     _set(new, "__dict__", {**model.__dict__, **update})
     _set_fields_set(new, model.__pydantic_fields_set__)
     _set_extra(new, None)

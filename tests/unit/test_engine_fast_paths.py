@@ -85,6 +85,17 @@ def test_a_missing_or_unknown_field_is_a_programming_error():
         trusted(e.TimerScheduled, timer=TIMER, colour="red")
 
 
+def test_a_shared_fields_set_is_never_changed_through_another_model():
+    first = trusted(e.TimerCancelled, timer_id="t", due_at=AT, school="s", user="u")
+    second = trusted(e.TimerCancelled, timer_id="t2", due_at=AT, school="s", user="u")
+    first.model_copy(update={"timer_id": "t3"})
+    assert second.__pydantic_fields_set__ == {"timer_id", "due_at", "school", "user"}
+    with pytest.raises(TypeError, match=r"missing \['due_at'\]"):  # checked per call shape, each time
+        trusted(e.TimerCancelled, timer_id="t", school="s", user="u")
+    with pytest.raises(TypeError, match=r"missing \['due_at'\]"):
+        trusted(e.TimerCancelled, timer_id="t", school="s", user="u")
+
+
 def test_copy_with_equals_model_copy_and_leaves_the_original():
     run = Run(id="run-1", automation_id="a", automation_version=1, status="executing", started_at=AT)
     copied = copy_with(run, {"status": "pending", "position": "w"})
