@@ -3,7 +3,9 @@
 Owns reading the body (one event or a list; every bad one reported with its
 index and reason, nothing sent when any is bad), deciding whether the call
 waits, and the write. An event that could trigger an active synchronous
-automation of its school is sent with the receipt header, and the call
+automation of its school, itself or through the events its automations'
+actions derive (`DefinitionsView.could_run_synchronously`), is sent with the
+receipt header, and the call
 returns once the worker's receipt says what its runs did up to their first
 wait or end, with the actions; otherwise the call returns as soon as the
 broker has the events. Both go through Kafka, in the order given.

@@ -15,7 +15,9 @@ import logging
 
 from engine import lifecycle as lc
 from engine.catalog import Catalog
-from engine.definitions import Automation
+from engine.decider import MAX_CAUSE_DEPTH
+from engine.definitions import Automation, is_action, iter_steps
+from engine.interpreter import ACTION_TARGETS
 from processors.definitions_log import fold_record
 from processors.kafka_io import Record
 from projections.partition import PartitionViews
@@ -74,11 +76,45 @@ class DefinitionsView:
         return automation if automation is not None and automation.school == school else None
 
     def could_run_synchronously(self, event) -> bool:
-        """Could this event start a synchronous automation (ruling 14)? Leads and visitors start none."""
+        """Could this event start a synchronous automation (ruling 14), itself or through
+        the events its automations' actions derive (a tag one adds that a synchronous
+        one starts on: the worker runs that chain while processing the event)?
+
+        Leads and visitors start none. Every action of a flow counts, also one after a
+        wait: a call may wait for a receipt that holds no synchronous run, never return
+        before one that does.
+        """
         if event.subject != "user":
             return False
-        candidates = self.catalog.candidates(event.school, event.type, event.data)
-        return any(candidate.automation.mode == "synchronous" for candidate in candidates)
+        reached = [(event.type, event.data)]
+        expanded: set[str] = set()
+        for _ in range(MAX_CAUSE_DEPTH + 1):
+            following = []
+            for event_type, data in reached:
+                for candidate in self.catalog.candidates(event.school, event_type, data):
+                    automation = candidate.automation
+                    if automation.mode == "synchronous":
+                        return True
+                    if automation.id not in expanded:
+                        expanded.add(automation.id)
+                        following.extend(derived_events(automation))
+            if not following:
+                return False
+            reached = following
+        return False
+
+
+def derived_events(automation: Automation) -> list[tuple[str, dict]]:
+    """The (type, data) of each learner event the automation's actions derive (engine.interpreter)."""
+    derived = []
+    for _, step in iter_steps(automation.flow):
+        if not is_action(step):
+            continue
+        parameter, event_type = ACTION_TARGETS[step.type]
+        target = getattr(step, parameter)
+        if event_type is not None and target:
+            derived.append((event_type, {"fields": {target: step.value}} if step.type == "set_field" else {parameter: target}))
+    return derived
 
 
 ReceiptKey = tuple[str, str, str]  # (school, user, event id)

@@ -140,6 +140,27 @@ def test_sync_ingest_answers_with_runs_and_actions_and_async_once_durable(start_
     assert [r["event_id"] for r in sent] == ["g1"], "only the synchronous event asked for a receipt"
 
 
+def test_sync_ingest_waits_for_a_synchronous_automation_that_a_derived_event_starts(start_worker, start_api):
+    worker = start_worker()
+    worker.save_and_activate(automation(
+        "signup-tag", {"event": "user.tag_added", "tag": "signup-a"},
+        [{"id": "unlock", "type": "enroll_in_course", "course": "a-101"}], mode="synchronous"))
+    worker.save_and_activate(automation(
+        "tag-on-signup", {"event": "user.registered"}, [{"id": "mark", "type": "add_tag", "tag": "signup-a"}]))
+    api = start_api(worker)
+    registered = event("r1", "user.registered", "kim", datetime.now(timezone.utc) + timedelta(seconds=1),
+                       email="kim@example.org", fields={})
+
+    status, body = api.school("s1", "POST", "/events", as_json(registered))
+
+    assert status == 200, body
+    (answer,) = body["events"]
+    assert [(r["automation_id"], r["mode"], r["status"]) for r in answer["runs"]] == [
+        ("tag-on-signup", "asynchronous", "fulfilled"), ("signup-tag", "synchronous", "fulfilled")]
+    assert [(a["type"], a.get("tag") or a.get("course")) for a in answer["actions"]] == [
+        ("add_tag", "signup-a"), ("enroll_in_course", "a-101")]
+
+
 def test_sync_ingest_times_out_with_504_when_no_worker_answers(start_worker, start_api):
     worker = start_worker()
     worker.save_and_activate(automation(
