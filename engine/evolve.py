@@ -4,14 +4,16 @@ Owns the applier of every event type. Appliers never change meaning once
 shipped: replaying an old log must give the same state. Status changes go
 through `engine.runs.transition`, so a log with an illegal move fails loudly.
 Events that only inform other audiences (actions, traces) leave state as is.
+`Draft` folds the events of one decision (the session keeps one per decision),
+`evolve` one event.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from engine import events as e
-from engine.learner import LearnerState, apply_school_event
+from engine.learner import LearnerState, school_event_changes
 from engine.runs import (
     FINISHED,
     NEW,
@@ -35,11 +37,65 @@ _STATUS_INPUTS = {
 }
 
 
-def _learner_updated(state: LearnerState, event: e.LearnerUpdated) -> LearnerState:
-    return apply_school_event(state, event.event)
+class Draft:
+    """The state one decision's events fold into: `state` is the state so far.
+
+    The first change copies the state it started from (which stays as it was), and the
+    runs dict on the first change to a run; later events change that private copy in
+    place, so a decision that starts a run and waits copies the state and the runs once,
+    not once per event. Runs themselves are never changed in place (callers hold them).
+    Nobody sees the copy before the decision returns it, after which nothing changes it.
+    """
+
+    __slots__ = ("state", "_fields", "_runs")
+
+    def __init__(self, state: LearnerState):
+        self.state = state
+        self._fields: dict | None = None  # the private copy's __dict__, once copied
+        self._runs: dict | None = None  # its own runs dict, once copied
+
+    def apply(self, event) -> LearnerState:
+        """Folds `event` in; returns the state so far."""
+        applier = _APPLIERS[event.type]
+        if applier is not None:
+            applier(self, event)
+        return self.state
+
+    def update(self, changes: dict) -> None:
+        fields = self._fields if self._fields is not None else self._copy()
+        fields.update(changes)
+
+    def put_run(self, run: Run) -> None:
+        runs = self._runs if self._runs is not None else self._copy_runs()
+        runs[run.id] = run
+
+    def drop_run(self, run_id: str) -> None:
+        runs = self._runs if self._runs is not None else self._copy_runs()
+        del runs[run_id]
+
+    def model_copy(self, changes: dict) -> None:
+        """As `state.model_copy(update=changes)`, which also marks the changed fields set."""
+        self.state = self.state.model_copy(update=changes)
+        self._fields = self.state.__dict__  # a copy; a runs dict already copied stays ours
+
+    def _copy(self) -> dict:
+        self.state = copy_with(self.state, {})
+        self._fields = self.state.__dict__
+        return self._fields
+
+    def _copy_runs(self) -> dict:
+        fields = self._fields if self._fields is not None else self._copy()
+        self._runs = fields["runs"] = dict(fields["runs"])
+        return self._runs
 
 
-def _run_started(state: LearnerState, event: e.RunStarted) -> LearnerState:
+def _learner_updated(draft: Draft, event: e.LearnerUpdated) -> None:
+    changes = school_event_changes(draft.state, event.event)
+    if changes:
+        draft.update(changes)
+
+
+def _run_started(draft: Draft, event: e.RunStarted) -> None:
     run = trusted(
         Run,
         id=event.run_id,
@@ -51,59 +107,60 @@ def _run_started(state: LearnerState, event: e.RunStarted) -> LearnerState:
         trigger_event_id=event.trigger_event_id,
         replay_of=event.replay_of,
     )
-    update = {"runs": {**state.runs, run.id: run}, "last_started": state.with_started(event.automation_id, event.at)}
-    return copy_with(state, update)
+    draft.put_run(run)
+    draft.update({"last_started": draft.state.with_started(event.automation_id, event.at)})
 
 
-def _with_run(state: LearnerState, run: Run) -> LearnerState:
-    return copy_with(state, {"runs": {**state.runs, run.id: run}})
-
-
-def _step_recorded(state: LearnerState, event: e.StepRecorded) -> LearnerState:
-    run = state.runs.get(event.run_id)
+def _step_recorded(draft: Draft, event: e.StepRecorded) -> None:
+    run = draft.state.runs.get(event.run_id)
     if run is None:
-        return state
+        return
     if event.outcome == "waiting":
-        return _with_run(state, copy_with(run, {"position": event.step_id, "followers": event.followers}))
-    if run.position is not None:
-        return _with_run(state, copy_with(run, {"position": None, "followers": ()}))
-    return state
+        draft.put_run(copy_with(run, {"position": event.step_id, "followers": event.followers}))
+    elif run.position is not None:
+        draft.put_run(copy_with(run, {"position": None, "followers": ()}))
 
 
-def _timer_scheduled(state: LearnerState, event: e.TimerScheduled) -> LearnerState:
+def _timer_scheduled(draft: Draft, event: e.TimerScheduled) -> None:
     timer = event.timer
+    state = draft.state
     if timer.kind == "inactivity":
-        return copy_with(state, {"inactivity_timers": {**state.inactivity_timers, timer.days: timer.due_at}})
+        draft.update({"inactivity_timers": {**state.inactivity_timers, timer.days: timer.due_at}})
+        return
     run = state.runs.get(timer.run_id or "")
-    return _with_run(state, copy_with(run, {"timer": timer})) if run else state
+    if run is not None:
+        draft.put_run(copy_with(run, {"timer": timer}))
 
 
-def _forget_timer(state: LearnerState, timer_id: str) -> LearnerState:
+def _forget_timer(draft: Draft, timer_id: str) -> None:
+    state = draft.state
     for run in state.runs.values():
         if run.timer is not None and run.timer.id == timer_id:
-            return _with_run(state, copy_with(run, {"timer": None}))
+            draft.put_run(copy_with(run, {"timer": None}))
+            return
     for days in state.inactivity_timers:
         if inactivity_timer_id(state.school, state.user, days) == timer_id:
             remaining = {d: t for d, t in state.inactivity_timers.items() if d != days}
-            return copy_with(state, {"inactivity_timers": remaining})
-    return state
+            draft.update({"inactivity_timers": remaining})
+            return
 
 
-def _timer_cancelled(state: LearnerState, event: e.TimerCancelled) -> LearnerState:
-    return _forget_timer(state, event.timer_id)
+def _timer_cancelled(draft: Draft, event: e.TimerCancelled) -> None:
+    _forget_timer(draft, event.timer_id)
 
 
-def _timer_fired(state: LearnerState, event: e.TimerFired) -> LearnerState:
-    return _forget_timer(state, event.timer.id)
+def _timer_fired(draft: Draft, event: e.TimerFired) -> None:
+    _forget_timer(draft, event.timer.id)
 
 
-def _run_status_changed(state: LearnerState, event: e.RunStatusChanged) -> LearnerState:
-    run = state.runs.get(event.run_id)
+def _run_status_changed(draft: Draft, event: e.RunStatusChanged) -> None:
+    run = draft.state.runs.get(event.run_id)
     if run is None:
-        return state
+        return
     status = transition(run.status, _STATUS_INPUTS[event.status])
     if status not in FINISHED:
-        return _with_run(state, copy_with(run, {"status": status}))
+        draft.put_run(copy_with(run, {"status": status}))
+        return
     summary = trusted(
         FinishedRun,
         id=run.id,
@@ -118,21 +175,18 @@ def _run_status_changed(state: LearnerState, event: e.RunStatusChanged) -> Learn
         error=event.error,
         exit_id=event.exit_id,
     )
-    runs = {run_id: r for run_id, r in state.runs.items() if run_id != run.id}
-    return copy_with(state, {"runs": runs, "finished": state.with_finished(summary)})
+    draft.drop_run(run.id)
+    draft.update({"finished": draft.state.with_finished(summary)})
 
 
-def _unchanged(state: LearnerState, event) -> LearnerState:
-    return state
-
-
-def _run_skipped(state: LearnerState, event: e.RunSkipped) -> LearnerState:
+def _run_skipped(draft: Draft, event: e.RunSkipped) -> None:
+    state = draft.state
     skipped = run_id_for(event.automation_id, state.key, event.trigger_event_id)
-    kept = (state.skipped_runs + (skipped,))[-RECENT_FINISHED_KEPT:]
-    return state.model_copy(update={"skipped_runs": kept})
+    draft.model_copy({"skipped_runs": (state.skipped_runs + (skipped,))[-RECENT_FINISHED_KEPT:]})
 
 
-_APPLIERS: dict[str, Callable] = {
+# None: the event informs other audiences only and leaves the state as it is.
+_APPLIERS: dict[str, Callable[[Draft, Any], None] | None] = {
     "learner_updated": _learner_updated,
     "run_started": _run_started,
     "step_recorded": _step_recorded,
@@ -141,12 +195,13 @@ _APPLIERS: dict[str, Callable] = {
     "timer_fired": _timer_fired,
     "run_status_changed": _run_status_changed,
     "run_skipped": _run_skipped,
-    "entry_declined": _unchanged,
-    "exit_checked": _unchanged,
-    "action_emitted": _unchanged,
-    "derived_event_stopped": _unchanged,
+    "entry_declined": None,
+    "exit_checked": None,
+    "action_emitted": None,
+    "derived_event_stopped": None,
 }
 
 
 def evolve(state: LearnerState, event) -> LearnerState:
-    return _APPLIERS[event.type](state, event)
+    """The state after one event (`state` itself when the event changes nothing)."""
+    return Draft(state).apply(event)

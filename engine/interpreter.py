@@ -8,8 +8,8 @@ either schedules a timer, continues, ends or fails the run (ruling 8); a
 branch evaluates its conditions now and takes the yes or no list, after
 which the flow continues after the branch (ruling 7). Every step leaves a
 `StepRecorded` with what it saw. `Session` is the working state of one
-`decide` call: it folds each event as it is emitted, so later steps see
-earlier ones.
+`decide` call: it folds each event as it is emitted (into one `Draft`), so
+later steps see earlier ones.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from engine.events import (
     StepRecorded,
     TimerScheduled,
 )
-from engine.evolve import evolve
+from engine.evolve import Draft
 from engine.learner import PRODUCT_GRANTED, PRODUCT_REVOKED, PROGRAM_UNENROLLED, LearnerState, changes_state
 from engine.runs import Run, idempotency_key, wait_timer_id
 from engine.school_events import SchoolEvent
@@ -56,7 +56,8 @@ class Session:
     """The state, catalog and clock of one decide call, and the events it has emitted."""
 
     def __init__(self, state: LearnerState, catalog: Catalog, now: datetime):
-        self.state = state
+        self._draft = Draft(state)
+        self.state = state  # the learner with every event emitted so far applied
         self.catalog = catalog
         self.now = now
         self.events: list = []
@@ -65,7 +66,7 @@ class Session:
 
     def emit(self, event) -> None:
         self.events.append(event)
-        self.state = evolve(self.state, event)
+        self.state = self._draft.apply(event)
 
     def set_status(self, run: Run, status: str, **why: Any) -> None:
         self.emit(

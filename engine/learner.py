@@ -4,7 +4,7 @@ Owns `LearnerState` (the facts conditions and waits read, plus the run
 bookkeeping: live runs, a bounded list of recently finished ones, the last
 start per automation for the 60-second rule, pending inactivity timers) and
 the two questions asked of a school event: what it changes
-(`apply_school_event`) and whether it changes anything a state trigger
+(`school_event_changes`) and whether it changes anything a state trigger
 watches (`changes_state`). One state per `school:user` Kafka key.
 """
 
@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict
 
 from engine.runs import RECENT_FINISHED_KEPT, FinishedRun, Run
 from engine.school_events import FieldValue, SchoolEvent
-from engine.trusted import copy_with
 
 DUPLICATE_RUN_WINDOW = timedelta(seconds=60)
 
@@ -123,8 +122,9 @@ def changes_state(state: LearnerState, event: SchoolEvent) -> bool:
     return True
 
 
-def apply_school_event(state: LearnerState, event: SchoolEvent) -> LearnerState:
-    """The learner after `event`. Engine-derived events (a cause chain) are not activity."""
+def school_event_changes(state: LearnerState, event: SchoolEvent) -> dict[str, Any]:
+    """The fields `event` changes, with their new values (empty: none).
+    Engine-derived events (a cause chain) are not activity."""
     update: dict[str, Any] = {}
     kind, data = event.type, event.data
     if event.subject == "user" and not state.registered:
@@ -153,4 +153,4 @@ def apply_school_event(state: LearnerState, event: SchoolEvent) -> LearnerState:
             update["fields"] = fields
     if not event.derived and (state.last_activity_at is None or event.occurred_at > state.last_activity_at):
         update["last_activity_at"] = event.occurred_at
-    return copy_with(state, update) if update else state
+    return update

@@ -75,6 +75,18 @@ def _enrolled():
     return catalog, outcome.state, timer
 
 
+def test_handle_leaves_the_state_it_was_given_as_it_was():
+    catalog, state, timer = _enrolled()
+    runs, dumped = dict(state.runs), state.model_dump()
+    fired = handle(FireTimer(timer=timer), state, catalog, timer.due_at)  # resumes, sends, finishes the run
+    again = handle(HandleSchoolEvent(event=event("course.enrolled", T0, event_id="e2", course="d")), state, catalog, T0)
+    assert state.model_dump() == dumped and state.runs == runs
+    assert fired.state.runs == {} and len(fired.state.finished) == 1
+    assert len(again.state.runs) == 1  # the 60-second rule: the second enrollment is skipped
+    assert again.state.skipped_runs and again.state.model_fields_set >= {"skipped_runs"}  # as model_copy marks it
+    assert evolve(state, e.ExitChecked(run_id="r", automation_id="a", exit_id=None, event_id="e", matched=False, at=T0)) is state
+
+
 def test_a_timer_fires_once_and_a_stale_copy_decides_nothing():
     catalog, state, timer = _enrolled()
     fired = handle(FireTimer(timer=timer), state, catalog, timer.due_at + timedelta(seconds=3))
