@@ -21,10 +21,11 @@ from pydantic_core import PydanticUndefined
 
 M = TypeVar("M", bound=BaseModel)
 
-_set = object.__setattr__  # frozen models refuse their own __setattr__
 _new = object.__new__
-# The slots every pydantic model has besides __dict__, set through their descriptors
-# (a third cheaper than object.__setattr__, which looks each name up first).
+# The slots every pydantic model has (BaseModel declares them), set through their
+# descriptors: frozen models refuse their own __setattr__, and object.__setattr__
+# costs a third more, as it looks each name up first.
+_set_dict = BaseModel.__dict__["__dict__"].__set__
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
@@ -69,7 +70,7 @@ def trusted(cls: type[M], **values: Any) -> M:
     for name in fresh_defaults:
         data[name] = copy.copy(plan.template[name])
     model = _new(cls)
-    _set(model, "__dict__", data)
+    _set_dict(model, data)
     _set_fields_set(model, fields_set)
     _set_extra(model, None)
     _set_private(model, None)
@@ -83,7 +84,7 @@ def copy_with(model: M, update: dict) -> M:
     Like the original, the copy keeps the original's fields-set.
     """
     new = _new(type(model))
-    _set(new, "__dict__", {**model.__dict__, **update})
+    _set_dict(new, {**model.__dict__, **update})
     _set_fields_set(new, model.__pydantic_fields_set__)
     _set_extra(new, None)
     _set_private(new, None)
