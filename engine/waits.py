@@ -37,6 +37,7 @@ import math
 import re
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Callable, Literal, Mapping, Union
 
 from pydantic import AfterValidator, AwareDatetime, Field
@@ -133,12 +134,19 @@ def resolve_wait(step: Wait, fields: Mapping[str, FieldValue], now: datetime) ->
 
 
 def _duration(step: WaitDuration, fields, now: datetime, zone: ZoneInfo, where: str):
-    if step.amount is None:
+    amount = step.amount
+    if amount is None:
         return FailRun(error=f"{where}: the duration has no amount")
-    subject = f"duration {_show(step.amount)} {step.unit}"
-    if step.amount < 0:
+    exact, subject = _fixed_amount(amount, step.unit)
+    if amount < 0:
         return FailRun(error=f"{where}: {subject} is negative")
-    return _wait_for(Decimal(step.amount), step.unit, now, zone, where, subject, "")
+    return _wait_for(exact, step.unit, now, zone, where, subject, "")
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _fixed_amount(amount: int, unit: str) -> tuple[Decimal, str]:
+    """A step's amount as a Decimal and its wording: the same for every learner."""
+    return Decimal(amount), f"duration {_show(amount)} {unit}"
 
 
 def _field_duration(step: WaitFieldDuration, fields, now: datetime, zone: ZoneInfo, where: str):
@@ -233,20 +241,31 @@ def _wait_until(due: datetime, detail: str) -> WaitUntil:
 def _wait_for(
     amount: Decimal, unit: str, now: datetime, zone: ZoneInfo, where: str, subject: str, prefix: str
 ):
-    if amount * _MINUTES_PER_UNIT[unit] > _MAX_AHEAD_MINUTES:
+    span = _span(amount, unit)
+    if span is None:
         too_long = f"is a wait of more than 365 days (counted in {unit})"
         return FailRun(error=f"{where}: {subject} {too_long}")
-    if unit == "days":
-        whole = int(amount)
-        due = add_local_days(now, whole, zone)
-        if amount != whole:
-            due += timedelta(days=float(amount - whole))
-    else:
-        due = now + timedelta(minutes=float(amount * _MINUTES_PER_UNIT[unit]))
+    whole_days, elapsed, length = span
+    due = now if whole_days is None else add_local_days(now, whole_days, zone)
+    if elapsed is not None:
+        due += elapsed
     if due <= now:
         return ContinueNow(reason=f"{where}: {subject} means no wait; continuing at once")
-    length = _quantity(amount, unit)
     return _wait_until(due, f"{prefix}{length} from {now.isoformat()} ({zone.key})")
+
+
+@lru_cache(maxsize=4096)
+def _span(amount: Decimal, unit: str) -> tuple[int | None, timedelta | None, str] | None:
+    """What waiting `amount` `unit`s adds, worked out once per amount (it depends on the
+    number only, so 3 and 3.0 share it): None past the 365-day limit, else the whole
+    calendar days (days only), the elapsed time on top, and the wording."""
+    if amount * _MINUTES_PER_UNIT[unit] > _MAX_AHEAD_MINUTES:
+        return None
+    if unit == "days":
+        whole = int(amount)
+        fraction = timedelta(days=float(amount - whole)) if amount != whole else None
+        return whole, fraction, _quantity(amount, unit)
+    return None, timedelta(minutes=float(amount * _MINUTES_PER_UNIT[unit])), _quantity(amount, unit)
 
 
 def _until(due: datetime, if_passed: str, now: datetime, where: str, subject: str, detail: str):
