@@ -30,6 +30,7 @@ class FlowIndex:
         self.steps: dict[str, object] = {}
         self.successor: dict[str, str | None] = {}
         self.first: str | None = flow[0].id if flow else None
+        self._followers: dict[str, tuple[str, ...]] = {}  # filled as runs reach the steps
         self._index(flow, None)
 
     def _index(self, steps: list, after: str | None) -> None:
@@ -42,12 +43,16 @@ class FlowIndex:
                 self._index(step.no, following)
 
     def followers(self, step_id: str) -> tuple[str, ...]:
-        chain = []
-        current = self.successor.get(step_id)
-        while current is not None:
-            chain.append(current)
-            current = self.successor.get(current)
-        return tuple(chain)
+        """The steps after `step_id`, in the order a run takes them (worked out once per step)."""
+        found = self._followers.get(step_id)
+        if found is None:
+            chain = []
+            current = self.successor.get(step_id)
+            while current is not None:
+                chain.append(current)
+                current = self.successor.get(current)
+            found = self._followers[step_id] = tuple(chain)
+        return found
 
 
 @dataclass(frozen=True)

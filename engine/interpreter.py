@@ -124,7 +124,7 @@ def run_from(session: Session, run_id: str, automation: d.Automation, step_id: s
             return
         if isinstance(step, d.Branch):
             step_id = _branch(session, run, step, flow)
-        elif d.is_wait(step):
+        elif isinstance(step, d.WAIT_TYPES):
             if not _wait(session, run, step, flow):
                 return
             step_id = flow.successor[step.id]
@@ -156,8 +156,7 @@ def _wait(session: Session, run: Run, step, flow: FlowIndex) -> bool:
         session.record(run, step, "failed", detail={"error": error})
         session.set_status(run, "failed", error=error)
         return False
-    detail = result.detail if isinstance(result.detail, dict) else {"detail": result.detail}
-    detail = {"until": result.due_at.isoformat(), **_plain(detail)}
+    detail = {"until": result.due_at.isoformat(), "detail": result.detail}  # a WaitUntil's detail is text
     session.record(run, step, "waiting", detail=detail, followers=flow.followers(step.id))
     timer = trusted(
         Timer,
@@ -173,10 +172,6 @@ def _wait(session: Session, run: Run, step, flow: FlowIndex) -> bool:
     session.emit(trusted(TimerScheduled, timer=timer))
     session.set_status(run, "pending")
     return False
-
-
-def _plain(detail: dict) -> dict:
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in detail.items()}
 
 
 def _action(session: Session, run: Run, step, cause: tuple[str, ...]) -> bool:
