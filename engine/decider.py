@@ -47,12 +47,24 @@ from engine.learner import LearnerState, changes_state
 from engine.runs import REPLAYABLE, Run, inactivity_timer_id, replay_run_id, run_id_for
 from engine.school_events import SchoolEvent
 from engine.triggers import Declined, check_exits, match_entries
-from engine.trusted import trusted
+from engine.trusted import builder
 
 __all__ = ["Rejected", "Outcome", "decide", "evolve", "handle", "MAX_CAUSE_DEPTH"]
 
 # A derived event whose cause chain is longer than this matches no trigger: loops stop.
 MAX_CAUSE_DEPTH = 5
+
+# The engine's own values, built without validation (engine.trusted).
+_DerivedEventStopped = builder(DerivedEventStopped)
+_EntryDeclined = builder(EntryDeclined)
+_ExitChecked = builder(ExitChecked)
+_RunSkipped = builder(RunSkipped)
+_RunStarted = builder(RunStarted)
+_SchoolEvent = builder(SchoolEvent)
+_Timer = builder(Timer)
+_TimerCancelled = builder(TimerCancelled)
+_TimerFired = builder(TimerFired)
+_TimerScheduled = builder(TimerScheduled)
 
 
 class Rejected(BaseModel):
@@ -131,8 +143,7 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
     _check_exits(session, event, changed)
     if len(event.cause) > MAX_CAUSE_DEPTH:
         session.emit(
-            trusted(
-                DerivedEventStopped,
+            _DerivedEventStopped(
                 school=event.school,
                 user=event.user,
                 event_id=event.id,
@@ -145,8 +156,7 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
     for decision in match_entries(session.catalog, session.state, event, changed):
         if isinstance(decision, Declined):
             session.emit(
-                trusted(
-                    EntryDeclined,
+                _EntryDeclined(
                     school=event.school,
                     user=event.user,
                     automation_id=decision.automation.id,
@@ -163,8 +173,7 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
             continue  # the same event delivered again: ruling 15 makes it the same run (or skip)
         if session.state.started_recently(automation.id, session.now):
             session.emit(
-                trusted(
-                    RunSkipped,
+                _RunSkipped(
                     school=event.school,
                     user=event.user,
                     automation_id=automation.id,
@@ -180,8 +189,7 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
 
 def _start(session, run_id, automation: Automation, trigger_id, event_id, cause, trace, replay_of=None) -> None:
     session.emit(
-        trusted(
-            RunStarted,
+        _RunStarted(
             run_id=run_id,
             school=session.state.school,
             user=session.state.user,
@@ -208,8 +216,7 @@ def _check_exits(session: Session, event: SchoolEvent, changed: bool) -> None:
         automation = session.catalog.get(run.automation_id)
         for check in check_exits(automation, session.state, event, changed):
             session.emit(
-                trusted(
-                    ExitChecked,
+                _ExitChecked(
                     run_id=run.id,
                     automation_id=run.automation_id,
                     exit_id=check.exit_id,
@@ -249,8 +256,7 @@ def _arm_inactivity(session: Session, days_in_use, not_before: datetime | None =
         due = state.last_activity_at + timedelta(days=days)
         if not_before is not None and due < not_before:
             continue
-        timer = trusted(
-            Timer,
+        timer = _Timer(
             id=inactivity_timer_id(state.school, state.user, days),
             school=state.school,
             user=state.user,
@@ -258,7 +264,7 @@ def _arm_inactivity(session: Session, days_in_use, not_before: datetime | None =
             due_at=due,
             days=days,
         )
-        session.emit(trusted(TimerScheduled, timer=timer))
+        session.emit(_TimerScheduled(timer=timer))
 
 
 def _fire_timer(session: Session, timer: Timer) -> Rejected | None:
@@ -270,15 +276,14 @@ def _fire_timer(session: Session, timer: Timer) -> Rejected | None:
         pending = session.state.inactivity_timers.get(timer.days) if timer.days is not None else None
         if pending is None or not timer.due_same_as(pending):
             return None
-        session.emit(trusted(TimerFired, timer=timer, at=session.now, lateness_seconds=lateness))
+        session.emit(_TimerFired(timer=timer, at=session.now, lateness_seconds=lateness))
         quiet_until = session.state.last_activity_at + timedelta(days=timer.days)
         if quiet_until > timer.due_at + timedelta(milliseconds=1):
             _arm_inactivity(session, session.catalog.inactivity_days(timer.school) & {timer.days})
             return None
         # The engine's own event: built unvalidated, since its id (from ids that are
         # each valid) may pass the length limit the edge puts on platform events.
-        inactive = trusted(
-            SchoolEvent,
+        inactive = _SchoolEvent(
             id=f"{timer.id}@{timer.due_at.isoformat()}",
             type="user.inactive",
             school=timer.school,
@@ -295,7 +300,7 @@ def _fire_timer(session: Session, timer: Timer) -> Rejected | None:
         return None
     if run.timer.id != timer.id or not timer.due_same_as(run.timer.due_at):
         return None
-    session.emit(trusted(TimerFired, timer=timer, at=session.now, lateness_seconds=lateness))
+    session.emit(_TimerFired(timer=timer, at=session.now, lateness_seconds=lateness))
     _resume(session, session.state.runs[run.id], "waited", {"lateness_seconds": lateness}, (timer.id,))
     return None
 
@@ -304,7 +309,7 @@ def _cancel_timer(session: Session, run: Run) -> None:
     timer = session.state.runs[run.id].timer
     if timer is not None:
         session.emit(
-            trusted(TimerCancelled, timer_id=timer.id, due_at=timer.due_at, school=timer.school, user=timer.user)
+            _TimerCancelled(timer_id=timer.id, due_at=timer.due_at, school=timer.school, user=timer.user)
         )
 
 

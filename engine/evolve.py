@@ -24,7 +24,11 @@ from engine.runs import (
     run_id_for,
     transition,
 )
-from engine.trusted import copy_with, trusted
+from engine.trusted import builder, copy_with
+
+# The engine's own values, built without validation (engine.trusted).
+_Run = builder(Run)
+_FinishedRun = builder(FinishedRun)
 
 _STATUS_INPUTS = {
     "pending": "wait",
@@ -96,8 +100,7 @@ def _learner_updated(draft: Draft, event: e.LearnerUpdated) -> None:
 
 
 def _run_started(draft: Draft, event: e.RunStarted) -> None:
-    run = trusted(
-        Run,
+    run = _Run(
         id=event.run_id,
         automation_id=event.automation_id,
         automation_version=event.automation_version,
@@ -161,8 +164,7 @@ def _run_status_changed(draft: Draft, event: e.RunStatusChanged) -> None:
     if status not in FINISHED:
         draft.put_run(copy_with(run, {"status": status}))
         return
-    summary = trusted(
-        FinishedRun,
+    summary = _FinishedRun(
         id=run.id,
         automation_id=run.automation_id,
         status=status,

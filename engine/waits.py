@@ -64,7 +64,7 @@ from engine.local_time import (
     to_instant,
     wall_clock,
 )
-from engine.trusted import trusted
+from engine.trusted import builder
 
 FieldValue = str | int | float | bool | None
 
@@ -84,6 +84,9 @@ class WaitUntil(Model):
     kind: Literal["wait"] = "wait"
     due_at: Annotated[AwareDatetime, AfterValidator(lambda due: due.astimezone(UTC))]
     detail: str
+
+
+_WaitUntil = builder(WaitUntil)  # the math's own instants, built without validation (engine.trusted)
 
 
 class ContinueNow(Model):
@@ -235,7 +238,7 @@ _RESOLVERS: dict[type, Callable] = {
 def _wait_until(due: datetime, detail: str) -> WaitUntil:
     """A WaitUntil for an instant the math computed from the aware `now` (so it is
     aware: validation would only check that again), in UTC."""
-    return trusted(WaitUntil, due_at=due.astimezone(UTC), detail=detail)
+    return _WaitUntil(due_at=due.astimezone(UTC), detail=detail)
 
 
 def _wait_for(
