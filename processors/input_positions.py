@@ -23,15 +23,24 @@ loses; a record saying "done" before the outputs reached Kafka would hide
 that loss. So `handled` moves the record only once every output the input
 sent is acknowledged by the broker (checked again at the partition's next
 message and every second by the watchdog, so nobody waits on it), and `done`
-(for agents whose effects are all in their own table) moves it at once. Either way the record is written
-after the state it vouches for, to the same changelog partition, so a
-worker that rebuilds from the changelog rebuilds a record that matches.
+(for agents whose effects are all in their own table) needs no
+acknowledgement. Either way the record is written after the state it vouches
+for, to the same changelog partition, so a worker that rebuilds from the
+changelog rebuilds a record that matches.
+
+The record is written at most every `RECORD_EVERY_SECONDS` per partition
+from the stream (and by the watchdog every second), not once per input: a
+record is a table write and a changelog record, as dear as the input's own
+state, and one that lags a little only means a few more inputs processed
+again after a crash, as re-deliveries (the learner processor re-sends their
+stored outputs). It never runs ahead of what is acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
@@ -42,6 +51,7 @@ from processors.config import Settings
 
 log = logging.getLogger(__name__)
 _KEY_PREFIX = b"\x00next-offset|"  # sorts before every learner and timer key, matches none
+RECORD_EVERY_SECONDS = 0.25
 
 
 def _further(a: int | None, b: int | None) -> int | None:
@@ -68,12 +78,14 @@ class ReadAgain:
 class InputPositions:
     """The record of one agent: `table` holds it, `topics` are the agent's (co-partitioned) inputs."""
 
-    def __init__(self, table: faust.Table, settings: Settings, topics: tuple[str, ...]):
+    def __init__(self, table: faust.Table, settings: Settings, topics: tuple[str, ...], monotonic=time.monotonic):
         self.table = table
         self.settings = settings
         self.topics = topics
+        self._monotonic = monotonic
         self._handled: dict[tuple[str, int], int] = {}  # next offset handled in this process
         self._unconfirmed: dict[int, deque] = defaultdict(deque)  # partition -> (topic, offset, sends)
+        self._confirmed_at: dict[int, float] = {}  # partition -> when the stream last recorded it
 
     def _key(self, topic: str, partition: int) -> bytes:
         return _KEY_PREFIX + f"{topic}/{partition}".encode()
@@ -113,9 +125,8 @@ class InputPositions:
         return missed
 
     def done(self, message) -> None:
-        """`message` is processed and all its effects are in the table: record it now."""
-        self._mark_handled(message)
-        self._write(message.topic, message.partition, message.offset + 1)
+        """`message` is processed and all its effects are in the table: nothing to wait for."""
+        self.handled(message, [])
 
     def _write(self, topic: str, partition: int, offset: int) -> None:
         """Inside stream iteration: the table writes to the current partition."""
@@ -143,6 +154,11 @@ class InputPositions:
         return newest
 
     def _confirm(self, partition: int) -> None:
+        """Inside stream iteration, at most every `RECORD_EVERY_SECONDS` per partition."""
+        now = self._monotonic()
+        if now - self._confirmed_at.get(partition, float("-inf")) < RECORD_EVERY_SECONDS:
+            return
+        self._confirmed_at[partition] = now
         for topic, offset in self._acknowledged(partition).items():
             self._write(topic, partition, offset)
 

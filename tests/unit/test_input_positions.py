@@ -2,9 +2,10 @@
 
 Given a record kept in a table, when messages are handled, skipped or
 delivered again, then: the record moves only once the broker acknowledged
-every output, in offset order, and never backwards; a message past it makes
-the skipped ones read first, one at or before it reads nothing. No broker:
-the table is a stand-in and the read is replaced.
+every output, in offset order, and never backwards; the stream writes it at
+most every RECORD_EVERY_SECONDS per partition; a message past it makes the
+skipped ones read first, one at or before it reads nothing. No broker: the
+table is a stand-in, the read is replaced and the clock is the test's.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 from types import SimpleNamespace
 
 from processors.config import Settings
-from processors.input_positions import InputPositions, ReadAgain
+from processors.input_positions import RECORD_EVERY_SECONDS, InputPositions, ReadAgain
 
 TOPIC = "t.school-events"
 
@@ -48,23 +49,53 @@ def sent(done: bool = True) -> asyncio.Future:
     return future
 
 
-def positions() -> tuple[InputPositions, Table]:
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self) -> None:
+        self.now += RECORD_EVERY_SECONDS
+
+
+def positions(clock: Clock | None = None) -> tuple[InputPositions, Table]:
     table = Table()
-    return InputPositions(table, Settings(), (TOPIC,)), table
+    return InputPositions(table, Settings(), (TOPIC,), monotonic=clock or Clock()), table
 
 
 def test_the_record_moves_only_once_every_output_is_acknowledged_and_in_offset_order():
-    record, table = positions()
+    clock = Clock()
+    record, table = positions(clock)
     slow = sent(done=False)
 
     record.handled(message(0), [slow])
     record.handled(message(1), [sent()])
+    clock.advance()
+    record.handled(message(2), [sent(done=False)])
     assert record.recorded(TOPIC, 0) is None, "offset 0's output is not acknowledged yet"
-    assert record.progress(TOPIC, 0) == 2, "but both were handled"
+    assert record.progress(TOPIC, 0) == 3, "but all three were handled"
 
     slow.set_result(None)
-    record.handled(message(2), [])
-    assert record.recorded(TOPIC, 0) == 3
+    clock.advance()
+    record.handled(message(3), [])
+    assert record.recorded(TOPIC, 0) == 2, "offset 2's output is not acknowledged yet"
+
+
+def test_the_stream_records_a_partition_at_most_every_interval():
+    clock = Clock()
+    record, table = positions(clock)
+
+    for offset in range(10):
+        record.handled(message(offset), [sent()])
+    assert record.recorded(TOPIC, 0) == 1, "the first input is recorded, the others wait"
+    record.handled(message(10, partition=1), [sent()])
+    assert table.get(b"\x00next-offset|t.school-events/1") == b"11", "each partition on its own"
+
+    clock.advance()
+    record.handled(message(10), [sent()])
+    assert record.recorded(TOPIC, 0) == 11
 
 
 def test_the_watchdog_records_a_quiet_partitions_last_input_in_store_and_changelog():
@@ -83,11 +114,13 @@ def test_the_watchdog_records_a_quiet_partitions_last_input_in_store_and_changel
     assert len(table.changelog) == 1
 
 
-def test_an_agent_whose_effects_are_in_its_table_records_at_once_and_never_backwards():
-    record, _ = positions()
+def test_an_agent_whose_effects_are_in_its_table_waits_for_nothing_and_never_goes_backwards():
+    clock = Clock()
+    record, _ = positions(clock)
     record.done(message(6))
     assert record.recorded(TOPIC, 0) == 7
 
+    clock.advance()
     record.done(message(3))  # a re-delivery is processed again, the record stays
     assert record.recorded(TOPIC, 0) == 7 and record.expected(message(8)) == 7
 
