@@ -58,6 +58,7 @@ MAX_CAUSE_DEPTH = 5
 _DerivedEventStopped = builder(DerivedEventStopped)
 _EntryDeclined = builder(EntryDeclined)
 _ExitChecked = builder(ExitChecked)
+_LearnerUpdated = builder(LearnerUpdated)
 _RunSkipped = builder(RunSkipped)
 _RunStarted = builder(RunStarted)
 _SchoolEvent = builder(SchoolEvent)
@@ -95,8 +96,8 @@ def handle(command, state: LearnerState, catalog: Catalog, now: datetime) -> Out
     session = Session(state, catalog, now)
     rejected = _dispatch(command, session)
     if rejected is not None:
-        return Outcome(state=state, events=[], rejected=rejected)
-    return Outcome(state=session.state, events=session.events)
+        return Outcome(state, [], rejected)
+    return Outcome(session.state, session.events)
 
 
 def _dispatch(command, session: Session) -> Rejected | None:
@@ -131,7 +132,7 @@ def _school_event(session: Session, event: SchoolEvent) -> Rejected | None:
     if event.subject != "user":
         return None  # ruling 1: leads and visitors start and end nothing, and have no state
     changed = changes_state(session.state, event)
-    session.emit(LearnerUpdated(event=event))
+    session.emit(_LearnerUpdated(event=event))
     if not event.derived:
         _arm_inactivity(session, session.catalog.inactivity_days(event.school))
     _learner_event(session, event, changed)

@@ -40,6 +40,7 @@ from engine.waits import resolve_wait
 # The engine's own values, built without validation (engine.trusted).
 _ActionCommand = builder(ActionCommand)
 _ActionEmitted = builder(ActionEmitted)
+_LearnerUpdated = builder(LearnerUpdated)
 _RunStatusChanged = builder(RunStatusChanged)
 _SchoolEvent = builder(SchoolEvent)
 _StepRecorded = builder(StepRecorded)
@@ -220,6 +221,6 @@ def _action(session: Session, run: Run, step, cause: tuple[str, ...]) -> bool:
             cause=cause,
         )
         changed = changes_state(session.state, derived)
-        session.emit(LearnerUpdated(event=derived))
+        session.emit(_LearnerUpdated(event=derived))
         session.derived.append((derived, changed))
     return True
