@@ -117,7 +117,8 @@ def _dispatch(command, session: Session) -> Rejected | None:
 
 
 def _wrong_learner(session: Session, school: str, user: str) -> Rejected | None:
-    if (school, user) != (session.state.school, session.state.user):
+    state = session.state
+    if school != state.school or user != state.user:
         return Rejected(reason=f"{school}:{user} sent to the state of {session.state.key}")
     return None
 

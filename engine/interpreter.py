@@ -93,7 +93,7 @@ class Session:
 
     def record(self, run: Run, step, outcome: str, **extra: Any) -> None:
         """`step` is the step model, or (id, type) for a step the current version lacks."""
-        step_id, step_type = (step.id, step.type) if hasattr(step, "type") else step
+        step_id, step_type = step if isinstance(step, tuple) else (step.id, step.type)
         self.emit(
             _StepRecorded(
                 run_id=run.id,
