@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from engine.definitions import Automation, Branch, Trigger
+from engine.definitions import Automation, Branch, Trigger, is_wait
 from engine.triggers import PRIMARY_PARAMETER, matcher_parameters
 
 
@@ -29,6 +29,9 @@ class FlowIndex:
     def __init__(self, flow: list):
         self.steps: dict[str, object] = {}
         self.successor: dict[str, str | None] = {}
+        # "branch", "wait" or "action" per step: runs ask at every step, and isinstance
+        # on a pydantic model class goes through ABCMeta.
+        self.kinds: dict[str, str] = {}
         self.first: str | None = flow[0].id if flow else None
         self._followers: dict[str, tuple[str, ...]] = {}  # filled as runs reach the steps
         self._index(flow, None)
@@ -38,6 +41,7 @@ class FlowIndex:
             following = steps[position + 1].id if position + 1 < len(steps) else after
             self.steps[step.id] = step
             self.successor[step.id] = following
+            self.kinds[step.id] = "branch" if isinstance(step, Branch) else "wait" if is_wait(step) else "action"
             if isinstance(step, Branch):
                 self._index(step.yes, following)
                 self._index(step.no, following)

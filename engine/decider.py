@@ -101,17 +101,20 @@ def handle(command, state: LearnerState, catalog: Catalog, now: datetime) -> Out
 
 
 def _dispatch(command, session: Session) -> Rejected | None:
-    if isinstance(command, c.HandleSchoolEvent):
+    # By exact type (commands are never subclassed): isinstance on a pydantic model
+    # class goes through ABCMeta, and this runs for every input.
+    kind = type(command)
+    if kind is c.HandleSchoolEvent:
         return _school_event(session, command.event)
-    if isinstance(command, c.FireTimer):
+    if kind is c.FireTimer:
         return _fire_timer(session, command.timer)
-    if isinstance(command, c.ReplayRun):
+    if kind is c.ReplayRun:
         return _replay(session, command)
-    if isinstance(command, c.CancelRun):
+    if kind is c.CancelRun:
         return _cancel(session, command)
-    if isinstance(command, c.AdvanceWaiting):
+    if kind is c.AdvanceWaiting:
         return _advance_waiting(session, command)
-    if isinstance(command, c.ApplyDefinitionChange):
+    if kind is c.ApplyDefinitionChange:
         return _definition_change(session, command)
     raise TypeError(f"not an engine command: {command!r}")
 

@@ -130,9 +130,10 @@ def run_from(session: Session, run_id: str, automation: d.Automation, step_id: s
         if step is None:
             session.set_status(run, "fulfilled", reason="all steps completed")
             return
-        if isinstance(step, d.Branch):
+        kind = flow.kinds[step_id]
+        if kind == "branch":
             step_id = _branch(session, run, step, flow)
-        elif isinstance(step, d.WAIT_TYPES):
+        elif kind == "wait":
             if not _wait(session, run, step, flow):
                 return
             step_id = flow.successor[step.id]
