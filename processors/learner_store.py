@@ -8,6 +8,18 @@ their outputs never reached the broker. Deciding again from the newer state
 would then lose those outputs (e.g. a run counts as started, so its actions
 are never sent). Instead the stored outputs are sent again: a duplicate with
 the same idempotency key, never a loss.
+
+The stored form is written and read on every input, so it is made to be
+cheap: one line of state JSON, then one line per
+remembered input, `topic/partition/offset<TAB>audience=base64;...`. Only
+the state is decoded on every input; the remembered lines stay bytes and are
+decoded only for the input delivered again, and a state the input did not
+change is written back as it was read. Kafka topic names hold no tab, `=`,
+`;` or newline, base64 no `;`, and JSON no unescaped newline. Measured per
+input (read, remember, write) against the earlier JSON envelope with base64
+strings: 13 / 19 / 35 us instead of 31 / 55 / 124 us for a median / p90 /
+largest entry of the pipeline benchmark's mix, 7 / 11 / 20 us when the state
+did not change.
 """
 
 from __future__ import annotations
@@ -23,37 +35,64 @@ RECENT_INPUTS_KEPT = 32
 Output = tuple[str, bytes]  # (audience, encoded record)
 
 
+def _line(input_id: str, outputs: list[Output]) -> bytes:
+    encoded = b";".join(audience.encode() + b"=" + base64.b64encode(value) for audience, value in outputs)
+    return input_id.encode() + b"\t" + encoded
+
+
+def _outputs(encoded: bytes) -> list[Output]:
+    if not encoded:
+        return []
+    pairs = (item.split(b"=", 1) for item in encoded.split(b";"))
+    return [(audience.decode(), base64.b64decode(value)) for audience, value in pairs]
+
+
 @dataclass
 class LearnerEntry:
     state: LearnerState
-    recent: dict[str, list[Output]] = field(default_factory=dict)
+    recent: list[bytes] = field(default_factory=list)  # one line per input, oldest first
+    stored_state: tuple[LearnerState, bytes] | None = None  # the state as read, and its JSON
 
     def outputs_of(self, input_id: str) -> list[Output] | None:
-        return self.recent.get(input_id)
+        prefix = input_id.encode() + b"\t"
+        for line in self.recent:
+            if line.startswith(prefix):
+                return _outputs(line[len(prefix):])
+        return None
 
     def remember(self, input_id: str, outputs: list[Output]) -> None:
-        self.recent[input_id] = outputs
-        while len(self.recent) > RECENT_INPUTS_KEPT:
-            del self.recent[next(iter(self.recent))]
+        self.recent.append(_line(input_id, outputs))
+        del self.recent[:-RECENT_INPUTS_KEPT]
 
 
 def load(raw: bytes | None, school: str, user: str) -> LearnerEntry:
     if raw is None:
         return LearnerEntry(LearnerState.new(school, user))
-    envelope = json.loads(raw)
-    recent = {
-        input_id: [(audience, base64.b64decode(value)) for audience, value in outputs]
-        for input_id, outputs in envelope["recent"]
-    }
-    return LearnerEntry(LearnerState.model_validate(envelope["state"]), recent)
+    if raw.startswith(_ENVELOPE):
+        return _load_envelope(raw)
+    state_json, *recent = raw.split(b"\n")
+    state = LearnerState.model_validate_json(state_json)
+    return LearnerEntry(state, recent, (state, state_json))
 
 
 def dump(entry: LearnerEntry) -> bytes:
-    envelope = {
-        "state": entry.state.model_dump(mode="json"),
-        "recent": [
-            [input_id, [[audience, base64.b64encode(value).decode()] for audience, value in outputs]]
-            for input_id, outputs in entry.recent.items()
-        ],
-    }
-    return json.dumps(envelope, separators=(",", ":")).encode()
+    if entry.stored_state is not None and entry.stored_state[0] is entry.state:
+        state_json = entry.stored_state[1]
+    else:
+        # Not model_dump_json: it writes a NaN or infinite field value as null.
+        state_json = json.dumps(entry.state.model_dump(mode="json"), separators=(",", ":")).encode()
+    return b"\n".join([state_json, *entry.recent])
+
+
+# The form stored before this one (one JSON envelope), still in changelogs and
+# data folders of workers that ran it; read once, it is written in the new form.
+_ENVELOPE = b'{"state":'
+
+
+def _load_envelope(raw: bytes) -> LearnerEntry:
+    envelope = json.loads(raw)
+    recent = [
+        _line(input_id, [(audience, base64.b64decode(value)) for audience, value in outputs])
+        for input_id, outputs in envelope["recent"]
+    ]
+    return LearnerEntry(LearnerState.model_validate(envelope["state"]), recent)
