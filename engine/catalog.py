@@ -18,6 +18,8 @@ from typing import Iterable
 from engine.definitions import Automation, Branch, Trigger, is_wait
 from engine.triggers import PRIMARY_PARAMETER, matcher_parameters
 
+_NONE: frozenset = frozenset()
+
 
 class FlowIndex:
     """Navigation of one automation version's flow by step id (ruling 7).
@@ -130,14 +132,14 @@ class Catalog:
 
     def exit_types(self, automation_id: str) -> frozenset[str]:
         """The event types any exit condition of the automation watches (none if unknown)."""
-        return self._exit_types.get(automation_id, frozenset())
+        return self._exit_types.get(automation_id, _NONE)
 
     def watched_by_exits(self, school: str, event_type: str) -> bool:
         """Whether any automation of the school (active or not) has an exit on this event type."""
-        return event_type in self._school_exit_types.get(school, frozenset())
+        return event_type in self._school_exit_types.get(school, _NONE)
 
     def inactivity_days(self, school: str) -> frozenset[int]:
-        return self._inactivity_days.get(school, frozenset())
+        return self._inactivity_days.get(school, _NONE)
 
     def candidates(self, school: str, event_type: str, data: dict) -> tuple[Candidate, ...]:
         """Triggers whose event type and main parameter fit, in automation then trigger order."""

@@ -66,8 +66,11 @@ class Draft:
         return self.state
 
     def update(self, changes: dict) -> None:
-        fields = self._fields if self._fields is not None else self._copy()
-        fields.update(changes)
+        if self._fields is None:  # the first change: copied with it, in one go
+            self.state = copy_with(self.state, changes)
+            self._fields = self.state.__dict__
+        else:
+            self._fields.update(changes)
 
     def put_run(self, run: Run) -> None:
         runs = self._runs if self._runs is not None else self._copy_runs()
@@ -82,15 +85,11 @@ class Draft:
         self.state = self.state.model_copy(update=changes)
         self._fields = self.state.__dict__  # a copy; a runs dict already copied stays ours
 
-    def _copy(self) -> dict:
-        self.state = copy_with(self.state, {})
-        self._fields = self.state.__dict__
-        return self._fields
-
     def _copy_runs(self) -> dict:
-        fields = self._fields if self._fields is not None else self._copy()
-        self._runs = fields["runs"] = dict(fields["runs"])
-        return self._runs
+        runs = dict(self.state.runs)
+        self.update({"runs": runs})
+        self._runs = runs
+        return runs
 
 
 def _learner_updated(draft: Draft, event: e.LearnerUpdated) -> None:
