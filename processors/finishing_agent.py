@@ -16,8 +16,8 @@ from engine import lifecycle as lc
 from processors import definitions_log
 from processors.app import app, automation_runs_topic, live_runs_table, settings
 from processors.definitions_table import definitions
-from processors.run_membership_agent import TERMINAL
 from processors.dead_letters import decode_or_dead_letter
+from processors.records import TERMINAL
 
 CHECK_INTERVAL = 2.0
 

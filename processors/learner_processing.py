@@ -18,6 +18,7 @@ from engine.decider import handle
 from processors import learner_store
 from processors.app import (
     actions_topic,
+    automation_runs_topic,
     clock,
     dead_letter_topic,
     delays_topic,
@@ -25,7 +26,7 @@ from processors.app import (
     run_status_topic,
 )
 from processors.definitions_table import definitions
-from processors.records import output_records, timer_record
+from processors.records import automation_runs_key, output_records, timer_record
 from schemas.codec import encode
 
 _TOPICS = {
@@ -33,6 +34,7 @@ _TOPICS = {
     "delays": delays_topic,
     "run_status": run_status_topic,
     "dead_letter": dead_letter_topic,
+    "automation_runs": automation_runs_topic,
 }
 
 
@@ -67,8 +69,12 @@ def decide_outputs(entry: learner_store.LearnerEntry, command, input_id: str):
 
 
 async def send_outputs(key: bytes, outputs: Iterable[tuple[str, bytes]]) -> list[asyncio.Future]:
-    """Send in order; returns the sends, each done once the broker has the record."""
-    return [await _TOPICS[audience].send(key=key, value=value) for audience, value in outputs]
+    """Send in order, under the learner's key but for automation-runs records; returns
+    the sends, each done once the broker has the record."""
+    return [
+        await _TOPICS[audience].send(key=automation_runs_key(value) if audience == "automation_runs" else key, value=value)
+        for audience, value in outputs
+    ]
 
 
 async def process(school: str, user: str, command, input_id: str) -> tuple[list[tuple[str, bytes]], list[asyncio.Future]]:

@@ -2,7 +2,7 @@
 
 Owns both directions: a consumed message of the learner processor's inputs
 (school event, control command, fired timer) becomes an engine command or a
-dead-letter reason; an engine event becomes (topic audience, key, Avro bytes).
+dead-letter reason; an engine event becomes (topic audience, Avro bytes).
 Field names follow the .avsc files in `schemas/`.
 """
 
@@ -237,8 +237,30 @@ def run_status_dict(event, school: str, user: str) -> dict[str, Any]:
     return record
 
 
+TERMINAL = {"fulfilled", "completed_via_exit", "failed", "failed_silently", "cancelled"}
+
+
+def membership_change(record: dict) -> bool:
+    """Does this run-status record start or end a run?"""
+    if not record.get("run_id"):
+        return False
+    if record["kind"] == "run_started":
+        return True
+    return record["kind"] == "run_status_changed" and record.get("status") in TERMINAL
+
+
+def automation_runs_key(value: bytes) -> bytes:
+    """The automation-runs topic's key of a run-status record: `school:automation`."""
+    record = decode("run_status", value)
+    return f"{record['school']}:{record['automation_id']}".encode()
+
+
 def output_records(events, school: str, user: str) -> list[tuple[str, bytes]]:
-    """(audience, Avro bytes) for every event that leaves the learner processor."""
+    """(audience, Avro bytes) for every event that leaves the learner processor.
+
+    A run start or end goes to the run-status topic and, the same record, to the
+    automation-runs topic (keyed by automation, see `automation_runs_key`), where
+    the finishing agent counts the runs live per automation."""
     out: list[tuple[str, bytes]] = []
     for event in events:
         audience = route(event)
@@ -250,5 +272,9 @@ def output_records(events, school: str, user: str) -> list[tuple[str, bytes]]:
             else:
                 out.append((audience, _cancelled_timer_record(event)))
         elif audience == "run_status":
-            out.append((audience, encode("run_status", run_status_dict(event, school, user))))
+            record = run_status_dict(event, school, user)
+            value = encode("run_status", record)
+            out.append((audience, value))
+            if membership_change(record):
+                out.append(("automation_runs", value))
     return out

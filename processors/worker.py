@@ -14,7 +14,6 @@ from processors import (  # noqa: F401 - imported for their registrations
     finishing_agent,
     input_watchdog,
     learner_agent,
-    run_membership_agent,
     timer_agent,
     timer_firing,
     web,
