@@ -240,7 +240,7 @@ def _check_exits(session: Session, event: SchoolEvent, changed: bool) -> None:
 
 def _drain_derived(session: Session) -> None:
     while session.derived:
-        event, changed = session.derived.popleft()
+        event, changed = session.derived.pop(0)
         _learner_event(session, event, changed)
 
 

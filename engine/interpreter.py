@@ -14,7 +14,6 @@ later steps see earlier ones.
 
 from __future__ import annotations
 
-from collections import deque
 from datetime import datetime
 from typing import Any
 
@@ -65,14 +64,17 @@ ACTION_TARGETS: dict[str, tuple[str, str | None]] = {
 class Session:
     """The state, catalog and clock of one decide call, and the events it has emitted."""
 
+    __slots__ = ("_draft", "state", "catalog", "now", "events", "derived")
+
     def __init__(self, state: LearnerState, catalog: Catalog, now: datetime):
         self._draft = Draft(state)
         self.state = state  # the learner with every event emitted so far applied
         self.catalog = catalog
         self.now = now
         self.events: list = []
-        # Derived learner events waiting for exits and triggers: (event, changed).
-        self.derived: deque[tuple[SchoolEvent, bool]] = deque()
+        # Derived learner events waiting for exits and triggers, first in first out:
+        # (event, changed). A list: they are few, and a deque allocates a block per input.
+        self.derived: list[tuple[SchoolEvent, bool]] = []
 
     def emit(self, event) -> None:
         self.events.append(event)
