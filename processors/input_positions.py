@@ -115,6 +115,9 @@ class InputPositions:
         A partition without a record yet starts at its first message still in Kafka.
         """
         self._confirm(message.partition)
+        handled = self._handled.get((message.topic, message.partition))
+        if handled is not None and handled >= message.offset:
+            return []  # the next message, or one delivered again: no need to read the record
         expected = self.expected(message)
         if (expected if expected is not None else 0) >= message.offset:
             return []

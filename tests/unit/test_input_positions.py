@@ -141,3 +141,17 @@ def test_a_message_past_the_record_has_the_skipped_ones_read_first_and_others_re
 
     assert [m.offset for m in missed] == [3, 4, 5] and reads == [(TOPIC, 0, 3, 6)]
     assert missed[0].message is missed[0], "shaped like a Faust event"
+
+
+def test_the_record_is_read_only_when_a_message_is_past_what_this_process_handled():
+    record, table = positions()
+    record.handled(message(0), [sent()])
+    reads = []
+    table_get = table.get
+    table.get = lambda key, default=None: reads.append(key) or table_get(key, default)
+
+    assert asyncio.run(record.ahead_of(message(1))) == [] and reads == [], "the next message"
+    assert asyncio.run(record.ahead_of(message(0))) == [] and reads == [], "a re-delivery"
+
+    table[b"\x00next-offset|t.school-events/0"] = b"9"  # recorded by a worker that held the partition meanwhile
+    assert asyncio.run(record.ahead_of(message(9))) == [] and len(reads) == 1, "past it: the record says nothing was skipped"
