@@ -51,7 +51,7 @@ from processors.config import Settings
 
 log = logging.getLogger(__name__)
 _KEY_PREFIX = b"\x00next-offset|"  # sorts before every learner and timer key, matches none
-RECORD_EVERY_SECONDS = 0.25
+RECORD_EVERY_SECONDS = 0.1
 
 
 def _further(a: int | None, b: int | None) -> int | None:
