@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from processors.app import app, delays_topic, settings, timer_ids_table, timer_index_table
 from processors.dead_letters import decode_or_dead_letter
 from processors.input_positions import InputPositions
+from processors.timer_firing import in_flight
 
 
 def due_key(due_at: datetime, timer_id: str) -> bytes:
@@ -52,6 +53,7 @@ async def _index(event) -> None:
     if previous is not None and (record["op"] == "scheduled" or previous == key):
         timer_index_table.pop(previous, None)
         timer_ids_table.pop(timer_id, None)
+        in_flight.acknowledged(previous)
     if record["op"] == "scheduled":
         timer_index_table[key] = event.value
         timer_ids_table[timer_id] = key

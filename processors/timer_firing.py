@@ -9,7 +9,10 @@ overdue timers therefore fire at once and in due order.
 A fired timer stays in the index until the learner processor acknowledges it
 (a `fired` record on the delay topic). Until then it is not sent again, unless
 the acknowledgement is overdue (a crash between send and handling), in which
-case it is re-sent: the learner processor treats a stale timer as a no-op.
+case it is re-sent: the learner processor treats a stale timer as a no-op. At
+most `MAX_IN_FLIGHT` are sent and not yet acknowledged at any time
+(`processors.firing_window`), so a burst goes out at the pace the learner
+processor handles it, interleaved with live events.
 """
 
 from __future__ import annotations
@@ -21,15 +24,15 @@ from datetime import timezone
 from typing import Iterator
 
 from processors.app import app, clock, fired_timers_topic, timer_index_table
+from processors.firing_window import FiringWindow
 from schemas.codec import DecodeError, decode, encode
 
 FIRING_INTERVAL = float(os.environ.get("AUTOMATIONS_TIMER_INTERVAL", "0.2"))
 MAX_PER_PASS = int(os.environ.get("AUTOMATIONS_TIMER_BATCH", "2000"))
+MAX_IN_FLIGHT = int(os.environ.get("AUTOMATIONS_TIMER_IN_FLIGHT", "2000"))
 RESEND_AFTER_SECONDS = 30.0
 
-# due-index key -> monotonic time it was sent. Keyed by schedule, not timer id: a
-# timer re-armed under the same id is a new schedule and fires when it is due.
-_sent: dict[bytes, float] = {}
+in_flight = FiringWindow(MAX_IN_FLIGHT, RESEND_AFTER_SECONDS)
 
 
 def _due_entries(now_key: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -45,18 +48,15 @@ def _due_entries(now_key: bytes) -> Iterator[tuple[bytes, bytes]]:
                 yield key, value
 
 
-def _resend_due(key: bytes, monotonic_now: float) -> bool:
-    sent_at = _sent.get(key)
-    return sent_at is None or monotonic_now - sent_at > RESEND_AFTER_SECONDS
-
-
-def _next_batch(now_key: bytes, monotonic_now: float) -> list[tuple[bytes, bytes]]:
-    """Up to MAX_PER_PASS due (key, timer) pairs not already awaiting acknowledgement."""
+def _next_batch(now_key: bytes, room: int) -> list[tuple[bytes, bytes]]:
+    """Up to `room` due (key, timer) pairs not in flight."""
     batch: list[tuple[bytes, bytes]] = []
+    if room <= 0:
+        return batch
     for key, value in _due_entries(now_key):
-        if _resend_due(key, monotonic_now):
+        if key not in in_flight:
             batch.append((key, value))
-            if len(batch) >= MAX_PER_PASS:
+            if len(batch) >= room:
                 break
     return batch
 
@@ -66,7 +66,8 @@ async def fire_due_timers() -> None:
     now = clock.now()
     now_key = f"{int(now.timestamp() * 1000):015d}|\xff".encode()
     monotonic_now = time.monotonic()
-    for count, (key, value) in enumerate(_next_batch(now_key, monotonic_now), start=1):
+    room = min(MAX_PER_PASS, in_flight.room(monotonic_now))
+    for count, (key, value) in enumerate(_next_batch(now_key, room), start=1):
         try:
             record = decode("timer", value)
         except DecodeError:
@@ -75,10 +76,6 @@ async def fire_due_timers() -> None:
         await fired_timers_topic.send(
             key=f"{record['school']}:{record['user']}".encode(), value=encode("timer", record)
         )
-        _sent[key] = monotonic_now
+        in_flight.sent(key, monotonic_now)
         if count % 100 == 0:
             await asyncio.sleep(0)
-    if len(_sent) > 100_000:
-        cutoff = monotonic_now - RESEND_AFTER_SECONDS
-        for key in [k for k, sent_at in _sent.items() if sent_at < cutoff]:
-            del _sent[key]
