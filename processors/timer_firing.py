@@ -29,7 +29,7 @@ from schemas.codec import DecodeError, decode, encode
 
 FIRING_INTERVAL = float(os.environ.get("AUTOMATIONS_TIMER_INTERVAL", "0.2"))
 MAX_PER_PASS = int(os.environ.get("AUTOMATIONS_TIMER_BATCH", "2000"))
-MAX_IN_FLIGHT = int(os.environ.get("AUTOMATIONS_TIMER_IN_FLIGHT", "2000"))
+MAX_IN_FLIGHT = int(os.environ.get("AUTOMATIONS_TIMER_IN_FLIGHT", "250"))
 RESEND_AFTER_SECONDS = 30.0
 
 in_flight = FiringWindow(MAX_IN_FLIGHT, RESEND_AFTER_SECONDS)
