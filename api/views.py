@@ -17,7 +17,7 @@ from engine import lifecycle as lc
 from engine.catalog import Catalog
 from engine.decider import MAX_CAUSE_DEPTH
 from engine.definitions import Automation, is_action, iter_steps
-from engine.interpreter import ACTION_TARGETS
+from engine.interpreter import ACTION_TARGETS, derived_event_data
 from processors.definitions_log import fold_record
 from processors.kafka_io import Record
 from projections.partition import PartitionViews
@@ -113,7 +113,7 @@ def derived_events(automation: Automation) -> list[tuple[str, dict]]:
         parameter, event_type = ACTION_TARGETS[step.type]
         target = getattr(step, parameter)
         if event_type is not None and target:
-            derived.append((event_type, {"fields": {target: step.value}} if step.type == "set_field" else {parameter: target}))
+            derived.append((event_type, derived_event_data(step, parameter, target)))
     return derived
 
 

@@ -184,6 +184,11 @@ def _wait(session: Session, run: Run, step, flow: FlowIndex) -> bool:
     return False
 
 
+def derived_event_data(step, parameter: str, target: str) -> dict:
+    """The data of the learner event an action with a learner event derives (ruling 13)."""
+    return {"fields": {target: step.value}} if step.type == "set_field" else {parameter: target}
+
+
 def _action(session: Session, run: Run, step, cause: tuple[str, ...]) -> bool:
     """True when the action was emitted; a missing target fails the run silently."""
     parameter, learner_event_type = ACTION_TARGETS[step.type]
@@ -211,7 +216,7 @@ def _action(session: Session, run: Run, step, cause: tuple[str, ...]) -> bool:
     session.record(run, step, "done", detail={"idempotency_key": key, **values})
     session.emit(_ActionEmitted(run_id=run.id, step_id=step.id, idempotency_key=key, action=command))
     if learner_event_type is not None:
-        data = {"fields": {target: step.value}} if step.type == "set_field" else {parameter: target}
+        data = derived_event_data(step, parameter, target)
         # Built unvalidated: the engine's own event, whose id (run id and step id)
         # may pass the length limit the edge puts on platform events.
         derived = _SchoolEvent(
