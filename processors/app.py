@@ -14,6 +14,7 @@ import faust
 
 from processors import config
 from processors.clock import make_clock
+from processors.tracked_table import TrackedTable
 
 settings = config.load()
 clock = make_clock(settings.controllable_clock, settings.test_clock_pin)
@@ -77,14 +78,19 @@ learner_inputs = app.topic(
 )
 
 
-def _raw_table(name: str, help_text: str) -> faust.Table:
-    table = app.Table(
-        name,
-        default=None,
-        key_type=bytes,
-        value_type=bytes,
-        partitions=settings.partitions,
-        help=help_text,
+def _raw_table(name: str, help_text: str) -> TrackedTable:
+    # What app.Table does, with our class: its writes hand over their changelog sends.
+    table = app.tables.add(
+        TrackedTable(
+            app,
+            name=name,
+            default=None,
+            beacon=app.tables.beacon,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            help=help_text,
+        )
     )
     # Faust picks a table's serializers from its types (json for plain bytes);
     # raw keeps the stored keys byte-exact, which the due-time index and the

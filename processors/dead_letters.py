@@ -40,12 +40,15 @@ def dead_letter_record(message, reason: str, received_at: datetime | None = None
     )
 
 
-async def decode_or_dead_letter(kind: TopicKind, event) -> dict | None:
-    """The record a consumed Faust event carries, or None once it went to the dead-letter topic."""
+async def decode_or_dead_letter(kind: TopicKind, event, sends: list | None = None) -> dict | None:
+    """The record a consumed Faust event carries, or None once it went to the dead-letter topic
+    (its send appended to `sends`, for an agent that records its position itself)."""
     from processors.app import dead_letter_topic  # the app imports nothing from here
 
     try:
         return decode(kind, event.value)
     except DecodeError as error:
-        await dead_letter_topic.send(key=event.key, value=dead_letter_record(event.message, str(error)))
+        send = await dead_letter_topic.send(key=event.key, value=dead_letter_record(event.message, str(error)))
+        if sends is not None:
+            sends.append(send)
         return None

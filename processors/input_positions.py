@@ -19,14 +19,13 @@ learner processor re-sends its stored outputs or decides again.
 
 When the record moves matters as much. The local store keeps every write
 at once, also those whose changelog record and whose outputs a crash then
-loses; a record saying "done" before the outputs reached Kafka would hide
-that loss. So `handled` moves the record only once every output the input
-sent is acknowledged by the broker (checked again at the partition's next
-message and every second by the watchdog, so nobody waits on it), and `done`
-(for agents whose effects are all in their own table) needs no
-acknowledgement. Either way the record is written after the state it vouches
-for, to the same changelog partition, so a worker that rebuilds from the
-changelog rebuilds a record that matches.
+loses; a record saying "done" before they reached Kafka would hide that
+loss for good (the input is never processed again, and a worker that
+rebuilds from the changelog holds the state from before it). So `handled`
+moves the record only once the broker has acknowledged every send the input
+made: its outputs and the changelog records of its table writes
+(`processors.tracked_table`). That is checked again at the partition's next
+message and every second by the watchdog, so nobody waits on it.
 
 The record is written at most every `RECORD_EVERY_SECONDS` per partition
 from the stream (and by the watchdog every second), not once per input: a
@@ -127,10 +126,6 @@ class InputPositions:
                         message.topic, message.partition, missed[0].offset, missed[-1].offset, message.offset)
         return missed
 
-    def done(self, message) -> None:
-        """`message` is processed and all its effects are in the table: nothing to wait for."""
-        self.handled(message, [])
-
     def _write(self, topic: str, partition: int, offset: int) -> None:
         """Inside stream iteration: the table writes to the current partition."""
         recorded = self._recorded_here(topic, partition)
@@ -138,7 +133,8 @@ class InputPositions:
             self.table[self._key(topic, partition)] = str(offset).encode()
 
     def handled(self, message, sends: list[asyncio.Future]) -> None:
-        """`message` is processed; record it once the broker has acknowledged `sends`."""
+        """`message` is processed; record it once the broker has acknowledged `sends`
+        (its outputs and its table writes' changelog records)."""
         self._mark_handled(message)
         self._unconfirmed[message.partition].append((message.topic, message.offset, sends))
         self._confirm(message.partition)

@@ -4,8 +4,8 @@ It reads the delay topic. `scheduled` adds a timer to the index (replacing
 an earlier schedule of the same id), `cancelled` and `fired` (the learner
 processor's acknowledgement that it handled a fired timer) remove the
 schedule they name, the same id due at the same time. Every record is
-applied, in order, even those Faust skips after a restart
-(`processors.input_positions`). Firing itself is `processors.timer_firing`'s
+applied, in order, even those Faust skips after a restart, and counts as done
+once the index's changelog has its changes (`processors.input_positions`). Firing itself is `processors.timer_firing`'s
 job: Faust only lets a table change inside stream iteration, so the index is
 changed here and only read there.
 """
@@ -35,15 +35,18 @@ async def timer_index(stream):
     async for event in stream.events():
         # Records Faust skipped first (see processors.input_positions), then this one.
         for item in await positions.ahead_of(event.message) + [event]:
-            await _index(item)
-            positions.done(item.message)
+            sends = await _index(item)
+            sends += timer_index_table.take_changelog_sends() + timer_ids_table.take_changelog_sends()
+            positions.handled(item.message, sends)
 
 
-async def _index(event) -> None:
-    """Apply one delay-topic record (a Faust event or a record read again) to the index."""
-    record = await decode_or_dead_letter("timer", event)
+async def _index(event) -> list:
+    """Apply one delay-topic record (a Faust event or a record read again) to the index;
+    returns its sends: a dead letter's, if it was one."""
+    sends: list = []
+    record = await decode_or_dead_letter("timer", event, sends)
     if record is None:
-        return
+        return sends
     timer_id = record["timer_id"].encode()
     key = due_key(record["due_at"], record["timer_id"])
     previous = timer_ids_table.get(timer_id)
@@ -57,3 +60,4 @@ async def _index(event) -> None:
     if record["op"] == "scheduled":
         timer_index_table[key] = event.value
         timer_ids_table[timer_id] = key
+    return sends

@@ -115,20 +115,20 @@ def test_the_watchdog_records_a_quiet_partitions_last_input_in_store_and_changel
     assert len(table.changelog) == 1
 
 
-def test_an_agent_whose_effects_are_in_its_table_waits_for_nothing_and_never_goes_backwards():
+def test_an_input_with_nothing_to_wait_for_is_recorded_at_once_and_never_goes_backwards():
     clock = Clock()
     record, _ = positions(clock)
-    record.done(message(6))
+    record.handled(message(6), [])
     assert record.recorded(TOPIC, 0) == 7
 
     clock.advance()
-    record.done(message(3))  # a re-delivery is processed again, the record stays
+    record.handled(message(3), [])  # a re-delivery is processed again, the record stays
     assert record.recorded(TOPIC, 0) == 7 and record.expected(message(8)) == 7
 
 
 def test_a_message_past_the_record_has_the_skipped_ones_read_first_and_others_read_nothing():
     record, _ = positions()
-    record.done(message(2))
+    record.handled(message(2), [])
     reads = []
 
     async def read(topic, partition, start, stop):
