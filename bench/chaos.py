@@ -44,6 +44,7 @@ from engine.documents import load_document  # noqa: E402
 from engine.school_events import SchoolEvent  # noqa: E402
 from engine.simulation import simulate  # noqa: E402
 from processors.ingest import send_events  # noqa: E402
+from processors.kafka_io import read_to_end  # noqa: E402
 from tests.integration.harness import Worker, delete_topics, isolated_settings  # noqa: E402
 from tests.integration.timeline import Observed, Timeline, observed_live, simulated, utc  # noqa: E402
 
@@ -168,11 +169,16 @@ class Report:
     duplicates_differing: list[str] = field(default_factory=list)
     timers_left_pending: list[str] = field(default_factory=list)
     dead_letters: int = 0
+    # Runs still live at the end, as the simulation says and as the worker's count of
+    # live runs (what a finishing delete waits on) says, read from its changelog.
+    live_runs_expected: int = 0
+    live_runs_counted: int | None = None
     seconds: float = 0.0
 
     @property
     def lost_anything(self) -> bool:
-        return bool(self.runs_lost or self.runs_different or self.actions_lost or self.timers_left_pending)
+        return bool(self.runs_lost or self.runs_different or self.actions_lost or self.timers_left_pending
+                    or self.live_runs_counted != self.live_runs_expected)
 
     def lines(self) -> list[str]:
         out = [
@@ -189,6 +195,7 @@ class Report:
             f"duplicates: {self.duplicate_actions} extra action records over {self.duplicated_steps} steps, "
             f"{len(self.duplicates_differing)} not identical to the first (key and content)",
             f"timers left pending: {len(self.timers_left_pending)}; dead letters: {self.dead_letters}",
+            f"live runs counted: {self.live_runs_counted} of {self.live_runs_expected} expected",
         ]
         for label, items in (
             ("lost run", self.runs_lost),
@@ -238,6 +245,16 @@ def compare(report: Report, timeline: Timeline, expected: Observed) -> None:
             report.duplicates_differing += [f"{step}: {copy} != {copies[0]}" for copy in copies[1:] if copy != copies[0]]
     report.timers_left_pending = sorted(timeline.pending)
     report.dead_letters = len(timeline.records["dead_letter"])
+
+
+async def live_run_count(settings, automation_key: str) -> int | None:
+    """The last count of live runs the worker wrote for an automation (processors.finishing_agent);
+    None if it never wrote one (so a count that never moved is not taken for a right zero)."""
+    count_key, count = f"{automation_key}|#", None
+    async for record in read_to_end(settings, f"{settings.app_id}-live-runs-changelog"):
+        if record.key == count_key:
+            count = int(record.value or b"0")
+    return count
 
 
 def kill_plan(kills: int, plan_phases: list[Phase]) -> dict[int, list[float]]:
@@ -338,6 +355,8 @@ class Chaos:
                 await self.run_phase(timeline, phase, index, due, wanted.get(utc(phase.at), set()))
             await timeline.settle(timeout=60)
             compare(self.report, timeline, expected)
+        self.report.live_runs_expected = sum(run.status in ("pending", "executing") for run in expected.runs.values())
+        self.report.live_runs_counted = await live_run_count(self.worker.settings, f"{SCHOOL}:{automation.id}")
         self.report.seconds = time.monotonic() - self.started
         return self.report
 

@@ -27,13 +27,13 @@ import time
 
 from faust.types import TP
 
-from processors import learner_agent, timer_agent
+from processors import finishing_agent, learner_agent, timer_agent
 from processors.app import app
 
 log = logging.getLogger(__name__)
 
 STALL_SECONDS = 3.0
-WATCHED = (learner_agent.positions, timer_agent.positions)
+WATCHED = (learner_agent.positions, timer_agent.positions, finishing_agent.positions)
 
 _unchanged_since: dict[TP, tuple[int | None, float]] = {}
 

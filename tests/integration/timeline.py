@@ -282,7 +282,7 @@ class Timeline:
     async def settle(self, timeout: float = STEP_TIMEOUT) -> None:
         """Until the worker group has committed every input it has (so flushed every output)."""
         topics = self.settings.topics
-        inputs = [topics.school_events, topics.control, topics.fired_timers, topics.delays]
+        inputs = [topics.school_events, topics.control, topics.fired_timers, topics.delays, topics.automation_runs]
         tps = [
             TopicPartition(topic, partition)
             for topic in inputs
