@@ -169,7 +169,7 @@ class Report:
     duplicates_differing: list[str] = field(default_factory=list)
     timers_left_pending: list[str] = field(default_factory=list)
     dead_letters: int = 0
-    # Runs still live at the end, as the simulation says and as the worker's count of
+    # Runs still live at the end, as the simulation says and as the worker's set of
     # live runs (what a finishing delete waits on) says, read from its changelog.
     live_runs_expected: int = 0
     live_runs_counted: int | None = None
@@ -248,13 +248,13 @@ def compare(report: Report, timeline: Timeline, expected: Observed) -> None:
 
 
 async def live_run_count(settings, automation_key: str) -> int | None:
-    """The last count of live runs the worker wrote for an automation (processors.finishing_agent);
-    None if it never wrote one (so a count that never moved is not taken for a right zero)."""
-    count_key, count = f"{automation_key}|#", None
+    """How many runs of an automation the worker holds live (processors.finishing_agent), from
+    its changelog; None if it never wrote one (so a set never filled is not taken for empty)."""
+    prefix, live = f"{automation_key}|", {}
     async for record in read_to_end(settings, f"{settings.app_id}-live-runs-changelog"):
-        if record.key == count_key:
-            count = int(record.value or b"0")
-    return count
+        if record.key is not None and record.key.startswith(prefix):
+            live[record.key] = bool(record.value)
+    return sum(live.values()) if live else None
 
 
 def kill_plan(kills: int, plan_phases: list[Phase]) -> dict[int, list[float]]:

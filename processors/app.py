@@ -105,4 +105,4 @@ learners_table = _raw_table("learners", "school:user -> learner state and its re
 # Key = zero-padded due time in ms + "|" + timer id, so RocksDB's key order is due order.
 timer_index_table = _raw_table("timers-by-due", "due key -> timer record")
 timer_ids_table = _raw_table("timers-by-id", "timer id -> due key, for cancellation")
-live_runs_table = _raw_table("live-runs", "school:automation|run -> 1, and |# -> live run count")
+live_runs_table = _raw_table("live-runs", "school:automation|run -> 1 while the run is live")

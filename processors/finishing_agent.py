@@ -3,15 +3,19 @@
 Deleting with learners inside may choose `finishing` (ruling 10): no new
 entries, runs continue, and the automation is removed once the last run ends.
 This agent keeps, per automation, the set of live runs (keyed
-`school:automation|run`, so a re-delivered record counts once) and their
-number. A periodic check removes every finishing automation whose count this
-worker holds and is zero, through the same lifecycle decider as the CLI.
-Every record is counted, in order, even those Faust skips after a restart
-(`processors.input_positions`): a start or an end missed would leave the count
-off for good, and the automation never removed, or removed too early.
+`school:automation|run`, so a re-delivered record counts once). A periodic
+check removes every finishing automation whose set is empty, through the same
+lifecycle decider as the CLI: on the worker that holds the automation's
+partition, once it has taken in every record sent there so far.
+Every record is taken in, in order, even those Faust skips after a restart
+(`processors.input_positions`): an end missed would leave a run live for good,
+and the automation never removed; a start missed, removed too early.
 """
 
 from __future__ import annotations
+
+from aiokafka.partitioner import murmur2
+from faust.types import TP
 
 from engine import lifecycle as lc
 from processors import definitions_log
@@ -24,8 +28,10 @@ from processors.records import TERMINAL
 CHECK_INTERVAL = 2.0
 
 
-def _count_key(automation_key: bytes) -> bytes:
-    return automation_key + b"|#"
+def partition_of(automation_key: bytes, partitions: int) -> int:
+    """Where the run starts and ends of an automation land: the learner processor sends
+    them keyed by automation with no partition, so Kafka's default partitioner picks."""
+    return (murmur2(automation_key) & 0x7FFFFFFF) % partitions
 
 
 # In the live-runs table, so a worker that rebuilds it from the changelog knows where it was.
@@ -37,11 +43,11 @@ async def live_runs(stream):
     async for event in stream.events():
         # Records Faust skipped first (see processors.input_positions), then this one.
         for item in await positions.ahead_of(event.message) + [event]:
-            sends = await _count(item)
+            sends = await _take_in(item)
             positions.handled(item.message, sends + live_runs_table.take_changelog_sends())
 
 
-async def _count(event) -> list:
+async def _take_in(event) -> list:
     """Apply one run start or end (a Faust event or a record read again); returns a dead letter's send."""
     sends: list = []
     record = await decode_or_dead_letter("run_status", event, sends)
@@ -52,25 +58,40 @@ async def _count(event) -> list:
 
 def _apply(automation_key: bytes, record: dict) -> None:
     member = automation_key + b"|" + record["run_id"].encode()
-    count = int(live_runs_table.get(_count_key(automation_key)) or b"0")
-    ended = record["kind"] == "run_status_changed" and record.get("status") in TERMINAL
-    if ended and live_runs_table.get(member) is not None:
-        live_runs_table.pop(member, None)
-        live_runs_table[_count_key(automation_key)] = str(count - 1).encode()
-    elif not ended and live_runs_table.get(member) is None:
+    # Every record says again whether its run is live, also when that changes nothing:
+    # a record delivered again after a crash that lost the changelog record of the first
+    # time puts it there. (A count beside the set drifted that way, and no record could
+    # put it right: the crash test ended with a count of 1 and no live run.)
+    if record["kind"] == "run_status_changed" and record.get("status") in TERMINAL:
+        del live_runs_table[member]
+    else:
         live_runs_table[member] = b"1"
-        live_runs_table[_count_key(automation_key)] = str(count + 1).encode()
+
+
+def _has_live_runs(db, automation_key: bytes) -> bool:
+    prefix = automation_key + b"|"
+    for key in db.keys(from_key=prefix):
+        return key.startswith(prefix)
+    return False
 
 
 def empty_finishing_automations() -> list[str]:
-    """Finishing automations whose live-run count is held here and is zero."""
-    catalog = definitions.catalog
+    """Finishing automations without a live run, as the worker holding their partition sees
+    once it has taken in every run start and end sent there so far."""
+    topic = settings.topics.automation_runs
+    held = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
     empty = []
-    for db in live_runs_table.data._dbs_for_actives():
-        for automation in catalog.finishing():
-            value = db.get(_count_key(f"{automation.school}:{automation.id}".encode()))
-            if value is not None and int(value) <= 0:
-                empty.append(automation.id)
+    for automation in definitions.catalog.finishing():
+        key = f"{automation.school}:{automation.id}".encode()
+        partition = partition_of(key, settings.partitions)
+        db = live_runs_table.data._dbs.get(partition)
+        if partition not in held or db is None:
+            continue
+        end, progress = app.consumer.highwater(TP(topic, partition)), positions.progress(topic, partition)
+        if end is None or progress is None or progress < end:
+            continue  # run starts or ends still to take in
+        if not _has_live_runs(db, key):
+            empty.append(automation.id)
     return empty
 
 

@@ -9,7 +9,7 @@ three times, each in the middle of an instant's work (the enrollments, the
 so the state comes back from the changelogs alone); then, compared with
 `simulate` on the same events: no run is lost or different (steps, status,
 every action's key, target and instant), no action is lost, no timer is left
-behind, the worker's count of live runs (what a finishing delete waits on)
+behind, the worker's set of live runs (what a finishing delete waits on)
 matches, and every duplicate action (at-least-once allows them) is an exact
 copy of the first, idempotency key included. The duplicates seen are printed.
 """
@@ -41,4 +41,4 @@ def test_kill_9_three_times_during_a_flow_of_1000_learners_loses_nothing(tmp_pat
     assert not report.duplicates_differing, report.duplicates_differing[:3]
     assert not report.timers_left_pending, report.timers_left_pending[:3]
     assert report.dead_letters == 0
-    assert report.live_runs_counted == report.live_runs_expected, "every run start and end counted once"
+    assert report.live_runs_counted == report.live_runs_expected, "every run start and end taken in"

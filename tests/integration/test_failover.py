@@ -6,7 +6,7 @@ branch both ways) for 400 learners; when one worker leaves in the middle of
 the 1-hour timers (stopped cleanly, or killed with SIGKILL), then the other
 takes its partitions over, rebuilding their state from the changelogs, and
 every run ends exactly as `simulate` says (steps, status, every action's key
-and instant), no action lost, no timer left behind, the live-run count
+and instant), no action lost, no timer left behind, the set of live runs
 matches; duplicates, if any, are
 exact copies. The takeover time (until the survivor holds every partition)
 is printed with the duplicates.
@@ -94,4 +94,4 @@ def test_the_other_worker_takes_over_and_finishes_every_run(start_worker, leave)
     assert not report.actions_lost and not report.actions_unexpected
     assert not report.duplicates_differing, report.duplicates_differing[:3]
     assert not report.timers_left_pending, report.timers_left_pending[:3]
-    assert report.live_runs_counted == report.live_runs_expected, "every run start and end counted once"
+    assert report.live_runs_counted == report.live_runs_expected, "every run start and end taken in"

@@ -1,0 +1,24 @@
+"""Which worker decides that a finishing automation is empty (processors.finishing_agent).
+
+The run starts and ends of an automation are sent keyed `school:automation`
+with no partition, so the producer's partitioner places them; only the worker
+holding that partition holds the automation's live runs. Given any key and
+partition count, when the agent computes the partition, then it is the one
+aiokafka's default partitioner (what our producer uses) picks.
+"""
+
+from __future__ import annotations
+
+from aiokafka.partitioner import DefaultPartitioner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from processors.finishing_agent import partition_of
+
+
+@given(school=st.text(min_size=1, max_size=40), automation=st.text(min_size=1, max_size=60),
+       partitions=st.integers(min_value=1, max_value=64))
+def test_the_partition_is_the_one_the_producer_picks(school, automation, partitions):
+    key = f"{school}:{automation}".encode()
+    every = list(range(partitions))
+    assert partition_of(key, partitions) == DefaultPartitioner()(key, every, every)
