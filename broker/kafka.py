@@ -25,6 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 9092
@@ -337,6 +338,16 @@ def start(port: int | None = None, wait_seconds: float = 60, fresh: bool = False
         return _start(h, resolve_port(port), wait_seconds, fresh)
 
 
+def new_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A KRaft cluster id: 16 random bytes in URL-safe base64. Never one that starts with
+    "-": the storage tool's argument parser takes it for an option and refuses to format
+    (1 id in 64; it failed a test run). Kafka's own `Uuid.randomUuid` skips those too."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _start(h: Path, port: int, wait_seconds: float, fresh: bool) -> Status:
     began = time.monotonic()
     java = find_java()
@@ -353,7 +364,7 @@ def _start(h: Path, port: int, wait_seconds: float, fresh: bool) -> Status:
     props.write_text(server_properties(port, data))
 
     if not (data / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         cmd = _java_command(java, libs, h, "kafka.tools.StorageTool", "format", "--ignore-formatted",
                             "-t", cluster_id, "-c", str(props))
         result = subprocess.run(cmd, capture_output=True, text=True)

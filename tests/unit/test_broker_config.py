@@ -161,3 +161,13 @@ def test_cli_prints_one_error_line_without_traceback(tmp_path, monkeypatch, caps
 def test_cli_status_exit_code_when_stopped(capsys):
     assert kafka.main(["status"]) == 3
     assert "not running" in capsys.readouterr().out
+
+
+def test_a_cluster_id_never_starts_with_a_dash_the_storage_tool_would_take_for_an_option():
+    # 0xf8 makes the first base64 character "-" (62 in the URL-safe alphabet).
+    draws = iter([bytes([0xF8]) + bytes(15), bytes([0xF8, 1]) + bytes(14), bytes([0x10]) + bytes(15)])
+
+    cluster_id = kafka.new_cluster_id(lambda: next(draws))
+
+    assert cluster_id == "EAAAAAAAAAAAAAAAAAAAAA" and len(cluster_id) == 22
+    assert not any(kafka.new_cluster_id().startswith("-") for _ in range(2000))
