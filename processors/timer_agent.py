@@ -4,8 +4,9 @@ It reads the delay topic. `scheduled` adds a timer to the index (replacing
 an earlier schedule of the same id), `cancelled` and `fired` (the learner
 processor's acknowledgement that it handled a fired timer) remove the
 schedule they name, the same id due at the same time. Every record is
-applied, in order, even those Faust skips after a restart, and counts as done
-once the index's changelog has its changes (`processors.input_positions`). Firing itself is `processors.timer_firing`'s
+applied, in order, even those Faust skips after a restart, and counts as
+done once the index's changelogs have its changes
+(`processors.input_positions`). Firing itself is `processors.timer_firing`'s
 job: Faust only lets a table change inside stream iteration, so the index is
 changed here and only read there.
 """
