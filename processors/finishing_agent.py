@@ -43,8 +43,7 @@ async def live_runs(stream):
     async for event in stream.events():
         # Records Faust skipped first (see processors.input_positions), then this one.
         for item in await positions.ahead_of(event.message) + [event]:
-            sends = await _take_in(item)
-            positions.handled(item.message, sends + live_runs_table.take_changelog_sends())
+            positions.handled(item.message, await _take_in(item))
 
 
 async def _take_in(event) -> list:

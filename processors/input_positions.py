@@ -43,10 +43,10 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
-import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from processors.config import Settings
+from processors.tracked_table import TrackedTable
 
 log = logging.getLogger(__name__)
 _KEY_PREFIX = b"\x00next-offset|"  # sorts before every learner and timer key, matches none
@@ -75,10 +75,13 @@ class ReadAgain:
 
 
 class InputPositions:
-    """The record of one agent: `table` holds it, `topics` are the agent's (co-partitioned) inputs."""
+    """The record of one agent: `table` holds it, `topics` are the agent's (co-partitioned) inputs,
+    and the agent writes only to `table` and `other_tables` (each a `TrackedTable`)."""
 
-    def __init__(self, table: faust.Table, settings: Settings, topics: tuple[str, ...], monotonic=time.monotonic):
+    def __init__(self, table: TrackedTable, settings: Settings, topics: tuple[str, ...],
+                 other_tables: tuple[TrackedTable, ...] = (), monotonic=time.monotonic):
         self.table = table
+        self._tables = (table, *other_tables)
         self.settings = settings
         self.topics = topics
         self._monotonic = monotonic
@@ -133,8 +136,10 @@ class InputPositions:
             self.table[self._key(topic, partition)] = str(offset).encode()
 
     def handled(self, message, sends: list[asyncio.Future]) -> None:
-        """`message` is processed; record it once the broker has acknowledged `sends`
-        (its outputs and its table writes' changelog records)."""
+        """`message` is processed; record it once the broker has acknowledged `sends` (its
+        outputs) and the changelog records of the agent's table writes since the last input."""
+        for table in self._tables:
+            sends = sends + table.take_changelog_sends()
         self._mark_handled(message)
         self._unconfirmed[message.partition].append((message.topic, message.offset, sends))
         self._confirm(message.partition)

@@ -79,5 +79,4 @@ async def learners(stream):
     async for event in stream.events():
         # Messages Faust skipped first (see processors.input_positions), then this one.
         for message in await positions.ahead_of(event.message) + [event.message]:
-            sends = await _handle(message)
-            positions.handled(message, sends + learners_table.take_changelog_sends())
+            positions.handled(message, await _handle(message))

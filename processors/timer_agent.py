@@ -28,7 +28,7 @@ def due_key(due_at: datetime, timer_id: str) -> bytes:
 
 
 # In the index's own table, so its changelog holds the position after the index writes.
-positions = InputPositions(timer_index_table, settings, (settings.topics.delays,))
+positions = InputPositions(timer_index_table, settings, (settings.topics.delays,), (timer_ids_table,))
 
 
 @app.agent(delays_topic, concurrency=1)
@@ -36,9 +36,7 @@ async def timer_index(stream):
     async for event in stream.events():
         # Records Faust skipped first (see processors.input_positions), then this one.
         for item in await positions.ahead_of(event.message) + [event]:
-            sends = await _index(item)
-            sends += timer_index_table.take_changelog_sends() + timer_ids_table.take_changelog_sends()
-            positions.handled(item.message, sends)
+            positions.handled(item.message, await _index(item))
 
 
 async def _index(event) -> list:

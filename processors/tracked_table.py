@@ -13,9 +13,9 @@ it. The crash test saw exactly that: a learner whose 1-hour timer had fired
 came back from the changelog still waiting on it, so its 1-day timer was
 stale when it fired, and the run stopped for good.
 
-So every write remembers its changelog send, and the agent takes them
-(`take_changelog_sends`) with the outputs of the input that made them; the
-position moves only once the broker has acknowledged all of them.
+So every write remembers its changelog send, and the agent's input position
+takes them (`take_changelog_sends`) with the outputs of the input that made
+them; the position moves only once the broker has acknowledged all of them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Given a record kept in a table, when messages are handled, skipped or
 delivered again, then: the record moves only once the broker acknowledged
-every output, in offset order, and never backwards; the stream writes it at
+every output and every changelog record of the input's table writes, in
+offset order, and never backwards; the stream writes it at
 most every RECORD_EVERY_SECONDS per partition; a message past it makes the
 skipped ones read first, one at or before it reads nothing. No broker: the
 table is a stand-in, the read is replaced and the clock is the test's.
@@ -25,6 +26,7 @@ class Table(dict):
     def __init__(self):
         super().__init__()
         self.changelog: list[tuple[int, bytes, bytes]] = []
+        self.pending_changelog: list = []  # changelog sends of the agent's writes, not acknowledged yet
         self.data = SimpleNamespace(_dbs={0: self}, _db_for_partition=lambda partition: self)
 
     def put(self, key, value):
@@ -32,6 +34,10 @@ class Table(dict):
 
     def send_changelog(self, partition, key, value):
         self.changelog.append((partition, key, value))
+
+    def take_changelog_sends(self):
+        sends, self.pending_changelog = self.pending_changelog, []
+        return sends
 
 
 def message(offset: int, partition: int = 0, topic: str = TOPIC):
@@ -82,6 +88,21 @@ def test_the_record_moves_only_once_every_output_is_acknowledged_and_in_offset_o
     clock.advance()
     record.handled(message(3), [])
     assert record.recorded(TOPIC, 0) == 2, "offset 2's output is not acknowledged yet"
+
+
+def test_the_record_waits_for_the_changelog_records_of_the_inputs_table_writes_too():
+    clock = Clock()
+    record, table = positions(clock)
+    state_written = sent(done=False)
+
+    table.pending_changelog = [state_written]  # the input's state, written to the table
+    record.handled(message(0), [sent()])  # its outputs are all acknowledged
+    assert record.recorded(TOPIC, 0) is None, "the state's changelog record may still be lost"
+
+    state_written.set_result(None)
+    clock.advance()
+    record.handled(message(1), [])
+    assert record.recorded(TOPIC, 0) == 2
 
 
 def test_the_stream_records_a_partition_at_most_every_interval():
