@@ -7,16 +7,11 @@ consumer group back makes the same records, at the same offsets, flow through
 the learner processor again, in their original order. A learner's state is
 never reset: each re-delivered input either finds its stored outputs (the
 last inputs of each learner, `processors.learner_store`) and sends them
-again byte for byte, or is decided again against the current state, where a
-state event changes nothing and a trigger's deterministic run id (ruling 15)
-names a run the learner already has. So no run starts twice and no new
-idempotency key appears; outputs sent again are exact duplicates, which the
-projections ignore and the platform recognises by their idempotency keys.
-Limits: a learner keeps the last 50 finished runs (`engine.runs`); an event
-older than those, reprocessed, could start its run again under the same id
-and keys. And a reprocessed event that is not a state event (a lesson
-completed, an activity) is matched against the exits of the learner's runs
-pending now, as on first delivery.
+again byte for byte, or is recognised as decided before (the learner's
+decided marks) and decides nothing. So no run starts twice, no new
+idempotency key appears and no old event meets today's runs; outputs sent
+again are exact duplicates, which the projections ignore and the platform
+recognises by their idempotency keys.
 
 The group must have no members (every worker stopped): Kafka refuses an
 offset commit from outside a live group, and we check first to say so.

@@ -15,7 +15,7 @@ way. An agent that checks each message against its own record notices the
 jump and processes the skipped messages itself, in order, before the one
 delivered. A message at or before the record is a re-delivery (a crash, or an
 operator's `partitions replay`) and is processed again as before: the
-learner processor re-sends its stored outputs or decides again.
+learner processor re-sends its stored outputs or knows it decided it.
 
 When the record moves matters as much. The local store keeps every write
 at once, also those whose changelog record and whose outputs a crash then
@@ -68,6 +68,7 @@ class ReadAgain:
     key: bytes | None
     value: bytes | None
     headers: tuple
+    timestamp: float | None = None  # seconds, as Faust gives a message's
 
     @property
     def message(self) -> "ReadAgain":
@@ -196,7 +197,8 @@ class InputPositions:
                 for record in batch.get(tp, []):
                     if start <= record.offset < stop:
                         missed.append(
-                            ReadAgain(topic, partition, record.offset, record.key, record.value, tuple(record.headers or ()))
+                            ReadAgain(topic, partition, record.offset, record.key, record.value, tuple(record.headers or ()),
+                                      record.timestamp / 1000 if record.timestamp is not None else None)
                         )
             return missed
         finally:

@@ -28,7 +28,7 @@ from processors.app import (
 from processors.dead_letters import dead_letter_record
 from processors.definitions_table import definitions
 from processors.input_positions import InputPositions
-from processors.learner_processing import process
+from processors.learner_processing import input_timestamp_ms, process
 from processors.receipts import receipt_record, refusal_receipt, wants_receipt
 
 BROADCAST_USER = "*"
@@ -40,14 +40,14 @@ _DECODERS = {
 positions = InputPositions(learners_table, settings, tuple(_DECODERS))
 
 
-async def _broadcast(command, school: str, partition: int, input_id: str, version: int) -> list:
+async def _broadcast(command, school: str, partition: int, input_id: str, timestamp_ms: int | None, version: int) -> list:
     await definitions.wait_for_version(command.automation_id, version)
     prefix = f"{school}:".encode()
     keys = [key for key, _ in learners_table.data._dbs[partition].items() if key.startswith(prefix)]
     sends = []
     for count, key in enumerate(keys, start=1):
         _, user = key.decode().split(":", 1)
-        sends += (await process(school, user, command, input_id))[1]
+        sends += (await process(school, user, command, input_id, timestamp_ms))[1]
         if count % 200 == 0:
             await asyncio.sleep(0)
     return sends
@@ -64,9 +64,10 @@ async def _handle(message) -> list:
             receipt = refusal_receipt(message, str(error), clock.now())
             sends.append(await receipts_topic.send(key=message.key, value=receipt))
         return sends
+    timestamp_ms = input_timestamp_ms(message)
     if user == BROADCAST_USER:
-        return await _broadcast(command, school, message.partition, input_id, version)
-    outputs, sends = await process(school, user, command, input_id)
+        return await _broadcast(command, school, message.partition, input_id, timestamp_ms, version)
+    outputs, sends = await process(school, user, command, input_id, timestamp_ms)
     if isinstance(command, HandleSchoolEvent) and wants_receipt(message.headers):
         receipt = receipt_record(command.event, outputs, definitions.catalog, clock.now())
         sends.append(await receipts_topic.send(key=message.key, value=receipt))

@@ -5,12 +5,15 @@ load the learner's entry from the learners table, call `engine.decider.handle`
 with this worker's catalog and clock, store the new state together with the
 encoded outputs of this input, then send the outputs. When the input was
 already applied (a re-delivery after a crash), the stored outputs are sent
-again instead of deciding anew; see `processors.learner_store`.
+again instead of deciding anew; an older input the learner has already
+decided (an operator reprocessing from far back) decides nothing and sends
+nothing. See `processors.learner_store`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Iterable
 
 from engine.commands import FireTimer
@@ -20,6 +23,10 @@ from processors.app import app, clock, learners_table, topics
 from processors.definitions_table import definitions
 from processors.records import automation_runs_key, output_records, timer_record
 from schemas.codec import encode
+
+log = logging.getLogger(__name__)
+_SKIPS_LOGGED_EVERY = 1_000
+_skipped = 0
 
 _TOPICS = {
     "actions": topics.actions,
@@ -75,15 +82,36 @@ async def send_outputs(key: bytes, outputs: Iterable[tuple[str, bytes]]) -> list
     ]
 
 
-async def process(school: str, user: str, command, input_id: str) -> tuple[list[tuple[str, bytes]], list[asyncio.Future]]:
-    """Apply `command` to the learner `school:user`; returns what was sent, and the sends."""
+def input_timestamp_ms(message) -> int | None:
+    """The Kafka timestamp of a Faust message or a `ReadAgain` (seconds, as Faust gives it), in ms."""
+    timestamp = getattr(message, "timestamp", None)
+    return round(timestamp * 1000) if timestamp is not None and timestamp >= 0 else None
+
+
+def _skipped_as_decided(input_id: str) -> None:
+    global _skipped
+    _skipped += 1
+    if _skipped % _SKIPS_LOGGED_EVERY == 1:
+        log.info("%s was decided before (reprocessing): nothing decided or sent again; %d such inputs so far",
+                 input_id, _skipped)
+
+
+async def process(
+    school: str, user: str, command, input_id: str, timestamp_ms: int | None = None
+) -> tuple[list[tuple[str, bytes]], list[asyncio.Future]]:
+    """Apply `command` to the learner `school:user`; returns what was sent, and the sends.
+    `timestamp_ms` is the input's Kafka timestamp (see `learner_store.DecidedMarks`)."""
     key = f"{school}:{user}".encode()
     stored = learners_table.get(key)
     entry = learner_store.load(stored, school, user)
     outputs = entry.outputs_of(input_id)
     if outputs is None:
+        if entry.marks.decided_before(input_id, timestamp_ms):
+            _skipped_as_decided(input_id)
+            return [], []
         entry.state, outputs = decide_outputs(entry, command, input_id)
         entry.remember(input_id, outputs)
+        entry.marks.decided(input_id, timestamp_ms)
         learners_table[key] = learner_store.dump(entry)
     else:
         # A re-delivery: the local store has this input's effects, but the crash may

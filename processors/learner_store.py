@@ -20,6 +20,18 @@ input (read, remember, write) against the earlier JSON envelope with base64
 strings: 17 / 25 / 48 us instead of 30 / 55 / 137 us for a median / p90 /
 largest entry of the pipeline benchmark's mix, 7 / 11 / 20 us when the state
 did not change.
+
+It also keeps, per input partition, where the learner's last decided input
+sits and the latest Kafka timestamp among its decided inputs (`DecidedMarks`).
+Why: an operator's `partitions replay` re-delivers inputs far older than the
+few whose outputs are kept. Deciding such an input again against today's
+state would undo later changes (a tag added, then removed, comes back; an
+old profile value overwrites a newer one) and could start, under its old run
+id, a run the learner finished long ago. An input at or before the mark, no
+newer than every input decided from there, was decided before: its outputs
+were sent then, and it decides nothing now. A newer timestamp at an offset
+the mark already passed means the topic is not the one the mark was taken
+on (deleted and created again): the input is decided.
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ import pydantic_core
 from engine.learner import LearnerState
 
 RECENT_INPUTS_KEPT = 32
+_MARKS = b"#decided\t"  # a line no input's line can be: Kafka topic names never hold '#'
 
 Output = tuple[str, bytes]  # (audience, encoded record)
 
@@ -49,11 +62,50 @@ def _outputs(encoded: bytes) -> list[Output]:
     return [(audience.decode(), base64.b64decode(value)) for audience, value in pairs]
 
 
+class DecidedMarks:
+    """Per input partition (`topic/partition`): the offset of the last input decided, and the
+    latest timestamp (ms) of the inputs decided from it. Kept as read until it changes."""
+
+    __slots__ = ("_raw", "_marks")
+
+    def __init__(self, raw: bytes = b""):
+        self._raw = raw
+        self._marks: dict[str, tuple[int, int]] | None = None if raw else {}
+
+    def _parsed(self) -> dict[str, tuple[int, int]]:
+        if self._marks is None:
+            self._marks = {}
+            for item in self._raw.split(b";"):
+                source, offset, timestamp = item.decode().rsplit("/", 2)
+                self._marks[source] = (int(offset), int(timestamp))
+        return self._marks
+
+    def decided_before(self, input_id: str, timestamp_ms: int | None) -> bool:
+        """Whether the input was decided before: at or before the mark, and no newer than it.
+        An input without a timestamp is never taken for one (it is decided)."""
+        source, offset = input_id.rsplit("/", 1)
+        mark = self._parsed().get(source)
+        return mark is not None and timestamp_ms is not None and int(offset) <= mark[0] and timestamp_ms <= mark[1]
+
+    def decided(self, input_id: str, timestamp_ms: int | None) -> None:
+        source, offset = input_id.rsplit("/", 1)
+        marks = self._parsed()
+        latest = marks[source][1] if source in marks else -1
+        marks[source] = (int(offset), max(latest, timestamp_ms if timestamp_ms is not None else -1))
+        self._raw = b""
+
+    def encoded(self) -> bytes:
+        if not self._raw and self._marks:
+            self._raw = ";".join(f"{source}/{offset}/{timestamp}" for source, (offset, timestamp) in self._marks.items()).encode()
+        return self._raw
+
+
 @dataclass
 class LearnerEntry:
     state: LearnerState
     recent: list[bytes] = field(default_factory=list)  # one line per input, oldest first
     stored_state: tuple[LearnerState, bytes] | None = None  # the state as read, and its JSON
+    marks: DecidedMarks = field(default_factory=DecidedMarks)
 
     def outputs_of(self, input_id: str) -> list[Output] | None:
         prefix = input_id.encode() + b"\t"
@@ -74,7 +126,8 @@ def load(raw: bytes | None, school: str, user: str) -> LearnerEntry:
         return _load_envelope(raw)
     state_json, *recent = raw.split(b"\n")
     state = LearnerState.model_validate_json(state_json)
-    return LearnerEntry(state, recent, (state, state_json))
+    marks = DecidedMarks(recent.pop(0)[len(_MARKS):]) if recent and recent[0].startswith(_MARKS) else DecidedMarks()
+    return LearnerEntry(state, recent, (state, state_json), marks)
 
 
 def dump(entry: LearnerEntry) -> bytes:
@@ -83,7 +136,8 @@ def dump(entry: LearnerEntry) -> bytes:
     else:
         # Not model_dump_json: it writes a NaN or infinite field value as null.
         state_json = pydantic_core.to_json(entry.state.model_dump(), inf_nan_mode="constants")
-    return b"\n".join([state_json, *entry.recent])
+    marks = entry.marks.encoded()
+    return b"\n".join([state_json, *([_MARKS + marks] if marks else []), *entry.recent])
 
 
 # The form stored before this one (one JSON envelope), still in changelogs and

@@ -5,7 +5,9 @@ back, then the state is equal, each remembered input gives back exactly its
 outputs (bytes of any kind, none, several), an input never seen gives None,
 only the last RECENT_INPUTS_KEPT inputs are kept, a state the input did not
 change is written back byte for byte, and an entry in the earlier JSON
-envelope is still read.
+envelope is still read. Its decided marks survive the round trip and take
+an input for decided before exactly when it sits at or before the mark of
+its partition and is no newer than every input decided there.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 
 from engine.learner import LearnerState
 from processors import learner_store
-from processors.learner_store import RECENT_INPUTS_KEPT, LearnerEntry, dump, load
+from processors.learner_store import RECENT_INPUTS_KEPT, DecidedMarks, LearnerEntry, dump, load
 
 AUDIENCES = st.sampled_from(["actions", "delays", "run_status", "dead_letter"])
 OUTPUTS = st.lists(st.tuples(AUDIENCES, st.binary(max_size=300)), max_size=5)
@@ -114,3 +116,71 @@ def test_an_entry_in_the_earlier_json_envelope_is_still_read():
     assert entry.state == learner
     assert entry.outputs_of("t/1/5") == [("actions", b"email"), ("delays", b"")]
     assert load(dump(entry), "school-1", "learner-7").outputs_of("t/1/5") == [("actions", b"email"), ("delays", b"")]
+
+
+def round_trip(entry: LearnerEntry) -> LearnerEntry:
+    return load(dump(entry), "school-1", "learner-7")
+
+
+def test_an_input_at_or_before_the_mark_and_no_newer_was_decided_before():
+    entry = LearnerEntry(state())
+    for offset, timestamp in [(3, 1_000), (9, 900), (40, 1_200)]:  # producers' clocks need not agree
+        entry.marks.decided(f"t.school-events/2/{offset}", timestamp)
+
+    marks = round_trip(entry).marks
+
+    assert marks.decided_before("t.school-events/2/3", 1_000)
+    assert marks.decided_before("t.school-events/2/9", 900)
+    assert marks.decided_before("t.school-events/2/40", 1_200)
+    assert marks.decided_before("t.school-events/2/12", 1_100), "a record of another learner's in between"
+    assert not marks.decided_before("t.school-events/2/41", 1_200), "past the mark: new"
+    assert not marks.decided_before("t.school-events/2/5", 1_201), "newer than all: the topic was created again"
+    assert not marks.decided_before("t.school-events/2/5", None), "no timestamp: never taken for decided"
+    assert not marks.decided_before("t.school-events/3/5", 1_000), "another partition"
+    assert not marks.decided_before("t.fired-timers/2/5", 1_000), "another topic"
+
+
+def test_the_mark_follows_the_last_decided_input_of_a_topic_created_again():
+    entry = LearnerEntry(state())
+    entry.marks.decided("t/0/500", 1_000)
+    assert not entry.marks.decided_before("t/0/0", 5_000)  # the first record of the new topic
+
+    entry.marks.decided("t/0/0", 5_000)
+
+    marks = round_trip(entry).marks
+    assert not marks.decided_before("t/0/1", 5_000), "the next record of the new topic, in the same millisecond"
+    assert marks.decided_before("t/0/0", 5_000)
+
+
+def test_marks_of_several_partitions_are_kept_apart_and_beside_the_remembered_inputs():
+    entry = LearnerEntry(state(tags=frozenset({"vip"})))
+    entry.remember("t.school-events/1/7", [("actions", b"seven")])
+    entry.marks.decided("t.school-events/1/7", 70)
+    entry.marks.decided("t.control/1/2", 20)
+
+    read = round_trip(entry)
+
+    assert read.state == entry.state and read.outputs_of("t.school-events/1/7") == [("actions", b"seven")]
+    assert read.marks.decided_before("t.school-events/1/7", 70) and read.marks.decided_before("t.control/1/2", 20)
+    assert not read.marks.decided_before("t.control/1/3", 20)
+    assert round_trip(read).marks.decided_before("t.control/1/2", 20), "kept as read when unchanged"
+
+
+def test_an_entry_without_marks_takes_no_input_for_decided():
+    entry = load(dump(LearnerEntry(state())), "school-1", "learner-7")
+
+    assert not entry.marks.decided_before("t/0/0", 0)
+    assert DecidedMarks().encoded() == b""
+
+
+@given(st.lists(st.tuples(INPUT_IDS, st.integers(0, 2**45)), max_size=20))
+def test_marks_read_back_give_the_same_answers(decided):
+    entry = LearnerEntry(state())
+    for input_id, timestamp in decided:
+        entry.marks.decided(input_id, timestamp)
+
+    read = round_trip(entry).marks
+
+    for input_id, timestamp in decided:
+        for probe in (timestamp - 1, timestamp, timestamp + 1):
+            assert read.decided_before(input_id, probe) == entry.marks.decided_before(input_id, probe)
