@@ -41,9 +41,7 @@ positions = InputPositions(live_runs_table, settings, (settings.topics.automatio
 @app.agent(automation_runs_topic, concurrency=1)
 async def live_runs(stream):
     async for event in stream.events():
-        # Records Faust skipped first (see processors.input_positions), then this one.
-        for item in await positions.ahead_of(event.message) + [event]:
-            positions.handled(item.message, await _take_in(item))
+        await positions.process(event, _take_in)
 
 
 async def _take_in(event) -> list:

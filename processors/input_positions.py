@@ -130,6 +130,13 @@ class InputPositions:
                         message.topic, message.partition, missed[0].offset, missed[-1].offset, message.offset)
         return missed
 
+    async def process(self, event, handle) -> None:
+        """`handle` every message Faust skipped before `event`, then `event`, in offset order,
+        recording each with the sends `handle` returns. Each item is a Faust event or a
+        `ReadAgain` (both have `.message`)."""
+        for item in await self.ahead_of(event.message) + [event]:
+            self.handled(item.message, await handle(item))
+
     def _write(self, topic: str, partition: int, offset: int) -> None:
         """Inside stream iteration: the table writes to the current partition."""
         recorded = self._recorded_here(topic, partition)

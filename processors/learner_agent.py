@@ -53,8 +53,10 @@ async def _broadcast(command, school: str, partition: int, input_id: str, timest
     return sends
 
 
-async def _handle(message) -> list:
-    """Process one input; returns its sends (see processors.input_positions.handled)."""
+async def _handle(item) -> list:
+    """Process one input (a Faust event or a message read again); returns its sends
+    (see processors.input_positions.handled)."""
+    message = item.message
     input_id = f"{message.topic}/{message.partition}/{message.offset}"
     try:
         command, school, user, version = records.learner_input(_DECODERS, message)
@@ -78,6 +80,4 @@ async def _handle(message) -> list:
 async def learners(stream):
     await definitions.ready()
     async for event in stream.events():
-        # Messages Faust skipped first (see processors.input_positions), then this one.
-        for message in await positions.ahead_of(event.message) + [event.message]:
-            positions.handled(message, await _handle(message))
+        await positions.process(event, _handle)

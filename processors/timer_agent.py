@@ -34,9 +34,7 @@ positions = InputPositions(timer_index_table, settings, (settings.topics.delays,
 @app.agent(delays_topic, concurrency=1)
 async def timer_index(stream):
     async for event in stream.events():
-        # Records Faust skipped first (see processors.input_positions), then this one.
-        for item in await positions.ahead_of(event.message) + [event]:
-            positions.handled(item.message, await _index(item))
+        await positions.process(event, _index)
 
 
 async def _index(event) -> list:

@@ -177,3 +177,23 @@ def test_the_record_is_read_only_when_a_message_is_past_what_this_process_handle
 
     table[b"\x00next-offset|t.school-events/0"] = b"9"  # recorded by a worker that held the partition meanwhile
     assert asyncio.run(record.ahead_of(message(9))) == [] and len(reads) == 1, "past it: the record says nothing was skipped"
+
+
+def test_process_handles_the_skipped_messages_then_the_delivered_one_and_records_each():
+    record, _ = positions()
+    record.handled(message(2), [])
+
+    async def read(topic, partition, start, stop):
+        return [ReadAgain(topic, partition, offset, b"k", b"v", ()) for offset in range(start, stop)]
+
+    record._read = read
+    handled = []
+
+    async def handle(item):
+        handled.append(item.message.offset)
+        return []
+
+    asyncio.run(record.process(SimpleNamespace(message=message(6)), handle))  # a Faust event
+
+    assert handled == [3, 4, 5, 6]
+    assert record.expected(message(7)) == 7, "each recorded as handled"
