@@ -32,6 +32,7 @@ SUB_APPS = [
     ("console.runs", "runs"),
     ("console.steps", "steps"),
     ("console.partitions", "partitions"),
+    ("console.dead_letters", "dead-letters"),
     ("console.api", "api"),
     ("console.tokens", "tokens"),
 ]

@@ -2,7 +2,8 @@
 
 Nothing is dropped silently: whatever cannot be decoded or is refused goes to
 the dead-letter topic with the reason, its origin (topic, partition, offset)
-and the original bytes (up to 64 KiB), so an operator can inspect and replay it.
+and the original bytes (up to 64 KiB), so an operator can inspect it and,
+once the cause is fixed, send it again (`automations dead-letters`).
 """
 
 from __future__ import annotations

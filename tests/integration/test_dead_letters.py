@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from processors.receipts import RECEIPT_HEADER
 from processors.records import MAX_EVENT_BYTES
 from schemas.codec import MAGIC, encode
 from schemas.school_events import school_event_to_avro
+from tests.integration.harness import ROOT
 
 pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "automations" / "welcome-tag.yaml"
@@ -138,3 +141,51 @@ def test_malformed_events_are_dead_lettered_with_the_reason_and_the_rest_is_proc
     actions = worker.wait_for("actions", lambda records: len(records) >= 2 * len(valid))
     assert len({a["idempotency_key"] for a in actions}) == len(actions) == 2 * len(valid)
     assert worker.process.poll() is None, "the worker is still running"
+
+
+def dead_letter(reason: str, source_topic: str, key: str, value: bytes, offset: int) -> bytes:
+    """A dead letter as a worker writes one (here: as an older worker, or another agent, wrote it)."""
+    return encode("dead_letter", {"reason": reason, "source_topic": source_topic, "partition": 0, "offset": offset,
+                                  "key": key, "value": value, "received_at": AT})
+
+
+def cli(worker, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], env={**worker.env(), "COLUMNS": "250"},
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_refused_school_events_sent_again_once_fixed_are_processed_and_the_rest_is_left(start_worker):
+    worker = start_worker(partitions=2)
+    worker.clock(pin=AT)
+    worker.save_and_activate(Automation.model_validate(yaml.safe_load(EXAMPLE.read_text())), now=AT)
+    topics = worker.settings.topics
+    fixed = event(950)  # refused by an older worker that did not know its schema yet, say
+    timer = encode("timer", {"op": "scheduled", "timer_id": "t", "school": SCHOOL, "user": "u1", "kind": "wait", "due_at": AT})
+    asyncio.run(produce_raw(worker.settings.bootstrap_servers, topics.dead_letter, [
+        (fixed.key, dead_letter("unknown writer schema, fingerprint 00ff", topics.school_events, fixed.key, avro(fixed), 7)),
+        (f"{SCHOOL}:u1", dead_letter("undecodable timer v1 body", topics.delays, f"{SCHOOL}:u1", timer, 3)),
+    ]))
+    # and two the worker refuses now: bad bytes, and one over the size limit (kept cut short)
+    oversized = avro(event(952, data={"tag": "x" * (MAX_EVENT_BYTES + 10)}))
+    asyncio.run(produce_raw(worker.settings.bootstrap_servers, topics.school_events,
+                            [(f"{SCHOOL}:u951", b'{"id": "e951"'), (f"{SCHOOL}:u952", oversized)]))
+    worker.wait_for("dead_letter", lambda records: len(records) == 4)
+
+    listed = cli(worker, "dead-letters", "list", "--format", "jsonl")
+    assert listed.returncode == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert len(rows) == 4 and {r["key"] for r in rows} == {fixed.key, f"{SCHOOL}:u1", f"{SCHOOL}:u951", f"{SCHOOL}:u952"}
+    dry = cli(worker, "dead-letters", "resend", "--dry-run")
+    assert dry.returncode == 0 and "1 would be sent, 3 not (dry run)" in dry.stdout, dry.stdout + dry.stderr
+    assert worker.records("actions") == [], "a dry run sends nothing"
+
+    sent = cli(worker, "dead-letters", "resend")
+
+    assert sent.returncode == 0 and "sent 1 school event(s) again" in sent.stdout, sent.stdout + sent.stderr
+    assert f"not sent: {topics.school_events}/0/7" not in sent.stdout
+    assert "still refused: undecodable school event" in sent.stdout, "the bad bytes: today's reason"
+    assert "only the start of the input was kept" in sent.stdout
+    assert f"came from {topics.delays}" in sent.stdout
+    actions = worker.wait_for("actions", lambda records: len(records) == 2)
+    assert {a["user"] for a in actions} == {"u950"}
+    assert len(worker.records("dead_letter")) == 4, "nothing sent came back refused"
