@@ -68,7 +68,12 @@ def to_instant(wall: datetime, zone: ZoneInfo) -> datetime:
 
 
 def add_local_days(instant: datetime, days: int, zone: ZoneInfo) -> datetime:
-    """`instant` plus whole calendar days on the zone's wall clock, keeping the wall time."""
+    """`instant` plus whole calendar days on the zone's wall clock, keeping the wall time.
+
+    No days is the instant itself: read back from its wall time, an instant in the
+    second pass of a repeated hour would become the first, an hour earlier."""
+    if days == 0:
+        return instant.astimezone(UTC)
     if zone.key == "UTC":
         # The default zone of every wait has no DST, so a calendar day is 24 hours;
         # adding them directly skips two datetime.replace calls (a fifth of a wait's cost).

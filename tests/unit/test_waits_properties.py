@@ -310,7 +310,8 @@ def test_field_durations_read_numbers_like_the_step_does(data):
         return
     if unit == "days":
         whole = int(amount)
-        calendar_days = ref_instant(clock_at(now, zone) + timedelta(days=whole), zone)
+        # no calendar day is the instant itself, also in the second pass of a repeated hour
+        calendar_days = now if whole == 0 else ref_instant(clock_at(now, zone) + timedelta(days=whole), zone)
         expected = calendar_days + timedelta(days=amount - whole)
     else:
         expected = now + timedelta(**{unit: amount})
@@ -319,6 +320,36 @@ def test_field_durations_read_numbers_like_the_step_does(data):
     else:
         assert isinstance(outcome, WaitUntil) and outcome.due_at > now
         assert abs(outcome.due_at - expected) <= timedelta(microseconds=1)
+
+
+@st.composite
+def repeated_hour_instants(draw, zone):
+    """Often an instant in the second pass of a repeated hour (after a fall-back), else any."""
+    year = draw(st.integers(2000, 2040))
+    second_passes = []
+    for change in transitions(zone.key, year):
+        before = (change - timedelta(minutes=1)).astimezone(zone).utcoffset()
+        after = change.astimezone(zone).utcoffset()
+        if after < before:
+            second_passes.append((change, before - after))
+    if not second_passes or draw(st.booleans()):
+        return draw(instants(zone))
+    change, length = draw(st.sampled_from(second_passes))
+    return change + timedelta(seconds=draw(st.integers(0, int(length.total_seconds()) - 1)))
+
+
+@QUICK
+@given(st.data())
+def test_less_than_a_day_from_a_field_is_that_much_time_from_now_also_in_a_repeated_hour(data):
+    zone = data.draw(st.one_of(st.sampled_from(TRICKY_KEYS), st.sampled_from(ALL_KEYS)).map(load_zone))
+    now = data.draw(repeated_hour_instants(zone))
+    fraction = data.draw(st.decimals(min_value="0.001", max_value="0.999", places=3))
+    step = WaitFieldDuration(type="wait_field_duration", id="w", field="n", unit="days", timezone=zone.key)
+
+    outcome = resolve_wait(step, {"n": str(fraction)}, now)
+
+    assert isinstance(outcome, WaitUntil)
+    assert abs(outcome.due_at - (now + timedelta(days=float(fraction)))) <= timedelta(microseconds=1)
 
 
 # ---------------------------------------------------------------- field dates
