@@ -102,6 +102,13 @@ class Catalog:
                     if trigger.event == "user.inactive" and trigger.days is not None:
                         days.add(trigger.days)
             self._inactivity_days[school] = frozenset(days)
+        # Exits on inactivity watch the same per-learner timers, for the runs of every
+        # automation still holding some (deactivated and finishing ones too).
+        for automation in ordered:
+            exit_days = {x.days for x in automation.exits if x.event == "user.inactive" and x.days is not None}
+            if exit_days:
+                known = self._inactivity_days.get(automation.school, frozenset())
+                self._inactivity_days[automation.school] = known | exit_days
         # Every key an event can hit, merged once: (school, type, None) holds the type's
         # wildcard triggers, a value's key its own triggers and the wildcards, in order.
         self._candidates: dict[tuple[str, str, object], tuple[Candidate, ...]] = {}

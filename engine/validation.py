@@ -31,6 +31,8 @@ MAX_WAIT_MINUTES = 365 * 24 * 60
 # Our ruling: the guide gives no bound; one keeps the wait-time math in range.
 MAX_RUN_BEFORE_MINUTES = MAX_WAIT_MINUTES
 
+# The longest wait the guide allows, and so the longest quiet spell worth watching for.
+MAX_INACTIVITY_DAYS = 365
 MINUTES_PER_UNIT = {"minutes": 1, "hours": 60, "days": 24 * 60, "weeks": 7 * 24 * 60}
 
 
@@ -157,6 +159,12 @@ def _matcher(matcher: d.EventMatcher, path: str, what: str) -> Iterator[Problem]
         elif matcher.days < 1:
             yield Problem(
                 path=f"{path}.days", message="Inactivity must last at least 1 day."
+            )
+        elif matcher.days > MAX_INACTIVITY_DAYS:
+            yield Problem(
+                path=f"{path}.days",
+                message=f"Inactivity can last at most {MAX_INACTIVITY_DAYS} days, like a wait; "
+                f"this one is {matcher.days} days.",
             )
 
 

@@ -158,6 +158,17 @@ PARAMETER_CASES = [
         automation(triggers=[trigger("user.inactive", days=0)]),
         ("triggers[0].days", "Inactivity must last at least 1 day."),
     ),
+    case("inactive 365 days", automation(triggers=[trigger("user.inactive", days=365)])),
+    case(
+        "inactive 366 days",
+        automation(triggers=[trigger("user.inactive", days=366)]),
+        ("triggers[0].days", "Inactivity can last at most 365 days, like a wait; this one is 366 days."),
+    ),
+    case(
+        "an exit on 3,000,000 days of inactivity",
+        automation(exits=[exit_on("user.inactive", days=3_000_000)]),
+        ("exits[0].days", "Inactivity can last at most 365 days, like a wait; this one is 3000000 days."),
+    ),
     case(
         "inactive without days",
         automation(triggers=[trigger("user.inactive")]),
