@@ -43,14 +43,19 @@ def _unavailable(settings: Settings, error: Exception) -> BrokerUnavailable:
 # worker never races Faust's own creation of them.
 TABLES = ("learners", "timers-by-due", "timers-by-id", "live-runs")
 COMPACTED = {"cleanup.policy": "compact"}
+# Kept for good, not Kafka's default 7 days: the projections fold run status from
+# offset 0 (a run may wait 365 days, and times executed counts every run ever
+# started), and a dead letter is the only copy of refused input an operator has.
+KEPT_FOREVER = {"retention.ms": "-1"}
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
     """Every topic the project uses, with its partition count and cleanup policy."""
     rf, partitions = settings.replication_factor, settings.partitions
-    specs = [NewTopic(name, partitions, rf) for name in settings.topics.learner_scoped()]
+    kept = {settings.topics.run_status: KEPT_FOREVER}
+    specs = [NewTopic(name, partitions, rf, topic_configs=kept.get(name, {})) for name in settings.topics.learner_scoped()]
     specs.append(NewTopic(settings.topics.definitions, 1, rf, topic_configs=COMPACTED))
-    specs.append(NewTopic(settings.topics.dead_letter, partitions, rf))
+    specs.append(NewTopic(settings.topics.dead_letter, partitions, rf, topic_configs=KEPT_FOREVER))
     specs.append(NewTopic(settings.topics.automation_runs, partitions, rf))
     specs.extend(
         NewTopic(f"{settings.app_id}-{table}-changelog", partitions, rf, topic_configs=COMPACTED)

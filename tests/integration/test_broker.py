@@ -1,9 +1,16 @@
-"""Integration check that the project's local broker (python -m broker.kafka start)
-answers real Kafka requests at 127.0.0.1:$AUTOMATIONS_BROKER_PORT."""
+"""Integration checks that the project's local broker (python -m broker.kafka start)
+answers real Kafka requests at 127.0.0.1:$AUTOMATIONS_BROKER_PORT, and takes the
+topics' settings as the project creates them."""
+
+import asyncio
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from broker import kafka
+from processors.kafka_io import ensure_topics
+from tests.integration.harness import delete_topics, isolated_settings
 
 pytestmark = pytest.mark.integration
 
@@ -16,3 +23,33 @@ def test_broker_answers_api_versions():
         pytest.fail(f"no broker at 127.0.0.1:{port} ({exc}); run: python -m broker.kafka start")
     for api in (0, 1, 3, 19):  # Produce, Fetch, Metadata, CreateTopics: what the engine uses
         assert api in versions, api
+
+
+def test_topics_are_created_up_front_with_their_retention_and_cleanup_policy():
+    settings = isolated_settings()
+    topics = settings.topics
+
+    async def configs() -> dict[str, dict[str, str]]:
+        await ensure_topics(settings)
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        await admin.start()
+        try:
+            names = [topics.run_status, topics.dead_letter, topics.actions, topics.definitions]
+            answers = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name) for name in names])
+            found = {}
+            for answer in answers:
+                for resource in answer.resources:  # (error code, message, type, name, entries)
+                    name, entries = resource[3], resource[4]
+                    found[name] = {entry[0]: entry[1] for entry in entries}
+            return found
+        finally:
+            await admin.close()
+
+    try:
+        found = asyncio.run(configs())
+    finally:
+        delete_topics(settings)
+    assert found[topics.run_status]["retention.ms"] == "-1"
+    assert found[topics.dead_letter]["retention.ms"] == "-1"
+    assert found[topics.actions]["retention.ms"] != "-1", "the rest take the broker's retention"
+    assert found[topics.definitions]["cleanup.policy"] == "compact"
