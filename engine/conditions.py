@@ -176,7 +176,9 @@ def evaluate(conditions: list, match: str, state: LearnerState) -> tuple[bool, T
     """All (AND) or any (OR) of the conditions, with every condition's trace entry.
 
     Every condition is evaluated (no short cut) so the trace shows all values seen.
-    An empty list holds under "all" and fails under "any", as in logic.
+    An empty list holds under either: conditions are optional filters (the guide),
+    and a trigger or exit with none filters nothing, also when it says "any"
+    (a branch always has one: validation).
     """
     entries = []
     results = []
@@ -187,5 +189,5 @@ def evaluate(conditions: list, match: str, state: LearnerState) -> tuple[bool, T
         entry["seen"] = seen if not isinstance(seen, frozenset) else sorted(seen)
         entry["result"] = result
         entries.append(entry)
-    outcome = all(results) if match == "all" else any(results)
+    outcome = all(results) if match == "all" or not results else any(results)
     return outcome, {"match": match, "result": outcome, "conditions": entries}
