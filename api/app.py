@@ -237,8 +237,8 @@ async def advance_step(request: web.Request) -> web.Response:
     if automation is None:
         return _error(404, f"no automation {automation_id!r} in school {school!r}")
     refusal = commands.advance_refusal(automation, step_id)
-    if refusal:
-        return _error(404, refusal)
+    if refusal:  # a step the flow lacks is not found; one that is no wait cannot be advanced
+        return _error(404 if commands.missing_step(automation, step_id) else 409, refusal)
     waiting = queries.waiting_by_step(service.parts, school, automation_id).get(step_id, 0)
     result = await commands.advance(service.settings, automation, step_id, _now())
     if "error" in result:
@@ -255,14 +255,19 @@ async def get_run(request: web.Request) -> web.Response:
     run = _run_of(request)
     if run is None:
         return _error(404, f"no run {request.match_info['run_id']!r} in school {request.match_info['school']!r}")
-    return _json(run.activity())
+    activity = run.activity()
+    # The run's status alone does not say it: a finishing or deleted automation replays nothing.
+    automation = _service(request).definitions.get(run.school, run.automation_id)
+    activity["replayable"] = commands.replay_refusal(run, automation) is None
+    return _json(activity)
 
 
 async def replay_run(request: web.Request) -> web.Response:
     run = _run_of(request)
     if run is None:
         return _error(404, f"no run {request.match_info['run_id']!r} in school {request.match_info['school']!r}")
-    refusal = commands.replay_refusal(run)
+    automation = _service(request).definitions.get(run.school, run.automation_id)
+    refusal = commands.replay_refusal(run, automation)
     if refusal:
         return _error(409, refusal)
     return _json(await commands.replay(_service(request).settings, run, _now()), status=202)

@@ -1,8 +1,9 @@
 """Operator actions as commands on Kafka, shared by the HTTP API and the CLI.
 
 Owns the checks made at the edge (only pending, fulfilled and failed runs
-can be replayed, only pending ones cancelled, only a wait step of the flow
-has learners to advance), each a reason or None, and the writes: replay and
+can be replayed, and only while their automation exists and is not finishing;
+only pending ones cancelled; only a wait step of the flow has learners to
+advance), each a reason or None, and the writes: replay and
 cancel go to the control topic under the learner's key (the learner
 processor applies them in order with the learner's other inputs); advancing
 a step goes to the definitions topic, which fans it out to every partition
@@ -25,9 +26,14 @@ from processors.records import control_record
 from projections.run_views import REPLAYABLE, RunView
 
 
-def replay_refusal(run: RunView) -> str | None:
+def replay_refusal(run: RunView, automation: Automation | None) -> str | None:
+    """The engine's own refusals of a replay (engine.decider), checked before asking it."""
     if run.status not in REPLAYABLE:
         return f"run {run.run_id} is {run.status}; only pending, fulfilled and failed runs can be replayed"
+    if automation is None:
+        return f"automation {run.automation_id} no longer exists; its runs cannot be replayed"
+    if automation.status == "finishing":
+        return f"automation {automation.id} is finishing and accepts no new runs, replays included"
     return None
 
 
@@ -37,10 +43,17 @@ def cancel_refusal(run: RunView) -> str | None:
     return None
 
 
+def missing_step(automation: Automation, step_id: str) -> str | None:
+    if find_step(automation.flow, step_id) is None:
+        return f"automation {automation.id} has no step {step_id!r}"
+    return None
+
+
 def advance_refusal(automation: Automation, step_id: str) -> str | None:
+    """Why the step's learners cannot be advanced: it is missing (`missing_step`) or not a wait."""
     step = find_step(automation.flow, step_id)
     if step is None:
-        return f"automation {automation.id} has no step {step_id!r}"
+        return missing_step(automation, step_id)
     if not is_wait(step):
         return f"step {step_id} is a {step.type}, not a wait: nobody waits there"
     return None

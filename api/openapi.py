@@ -89,7 +89,8 @@ OPERATIONS: dict[tuple[str, str], dict] = {
     ("POST", "/schools/{school}/runs/{run_id}/replay"): {
         "summary": "Replay a pending, fulfilled or failed run: a new run from the first step, linked to it "
         "(a pending original is cancelled).",
-        "description": "A command on the control topic; the answer names the new run's id.",
+        "description": "A command on the control topic; the answer names the new run's id. "
+        "Refused (409) for other statuses, and while the automation is finishing or after it was deleted.",
         "responses": {**_ok("Accepted: `new_run_id`.", "202"), **_errors(404, 409, *SCHOOL_ERRORS)},
     },
     ("POST", "/schools/{school}/runs/{run_id}/cancel"): {

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from api import commands
 from console.errors import CliError
-from console.topic_views import load_parts
+from console.topic_views import load_definitions, load_parts
 from processors import config
 from projections import queries
 
@@ -101,7 +101,7 @@ def show(
 def replay(run_id: str = typer.Argument(..., help="A pending, fulfilled or failed run.")) -> None:
     """A new run from the first step, linked to this one (a pending original is cancelled)."""
     run = _find(run_id)
-    refusal = commands.replay_refusal(run)
+    refusal = commands.replay_refusal(run, load_definitions().automations.get(run.automation_id))
     if refusal:
         raise CliError(refusal)
     result = asyncio.run(commands.replay(config.load(), run, datetime.now(timezone.utc)))

@@ -50,6 +50,9 @@ def test_waiting_counts_per_step_while_learners_wait_and_after_an_advance(start_
     api.eventually(lambda: waiting(api), lambda w: w == {"pause": 1})
     refused = api.cli("steps", "advance", "nurture", "intro")
     assert refused.returncode == 1 and "not a wait" in refused.stderr
+    status, answer = api.school("s1", "POST", "/automations/nurture/steps/intro/advance")
+    assert status == 409 and "not a wait" in answer["error"], "the step is there; nobody waits in it"
+    assert api.school("s1", "POST", "/automations/nurture/steps/no-such-step/advance")[0] == 404
     # cancelling dan's pending run takes him out of the step
     (dan,) = api.school("s1", "GET", "/automations/nurture/runs?status=pending")[1]["runs"]
     assert api.school("s1", "POST", f"/runs/{dan['run_id']}/cancel")[0] == 202
@@ -90,6 +93,18 @@ def test_replaying_a_failed_run_creates_a_linked_new_run(start_worker, start_api
     assert by_cli.returncode == 0 and "the new run will be run-" in by_cli.stdout, by_cli.stderr
     shown = api.cli("runs", "show", new_id)
     assert shown.returncode == 0 and f"replay of: {failed['run_id']}" in shown.stdout, shown.stderr
+    # a finishing automation takes no new runs, replays included (the engine would refuse it)
+    worker.send([event("e2", "course.enrolled", "fay", t + timedelta(seconds=4), course="py")])
+    pending = api.eventually(
+        lambda: api.school("s1", "GET", "/automations/nurture/runs?status=pending")[1]["runs"], bool)[0]
+    assert api.school("s1", "GET", f"/runs/{pending['run_id']}")[1]["replayable"] is True
+    deleted = api.cli("delete", "nurture", "--finishing")
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    api.eventually(lambda: api.school("s1", "GET", f"/runs/{pending['run_id']}")[1]["replayable"], lambda r: r is False)
+    status, answer = api.school("s1", "POST", f"/runs/{pending['run_id']}/replay")
+    assert status == 409 and "finishing" in answer["error"], answer
+    by_cli = api.cli("runs", "replay", pending["run_id"])
+    assert by_cli.returncode == 1 and "finishing" in by_cli.stderr, by_cli.stdout + by_cli.stderr
 
 
 def snapshot(api) -> dict:
