@@ -274,6 +274,7 @@ _TYPE_MESSAGES = {
     "datetime_parsing": "Expected a date and time such as 2027-03-01T09:00:00Z here, found {found}.",
     "datetime_from_date_parsing": "Expected a date and time such as 2027-03-01T09:00:00Z here, found {found}.",
     "recursion_loop": "This part is nested too deeply to read.",
+    "recursion_depth_exceeded": "This part is nested too deeply to read; a flow holds at most 200 steps.",
 }
 
 

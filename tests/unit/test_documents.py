@@ -271,6 +271,16 @@ def test_anything_but_a_mapping_is_one_problem(raw):
     assert problem.message.startswith("An automation must be a mapping of keys, not ")
 
 
+def test_branches_nested_past_what_can_be_read_are_one_plain_problem():
+    flow = [{"type": "send_email", "template": "t"}]
+    for _ in range(400):
+        flow = [{"type": "branch", "conditions": [{"type": "has_tag", "tag": "x"}], "yes": flow, "no": []}]
+
+    problems = parse_automation(base(flow=flow))
+
+    assert problems and all(p.message.startswith("This part is nested too deeply to read") for p in problems)
+
+
 def test_every_shape_problem_is_reported_at_once():
     problems = parse_automation(
         base(flow=[{"type": "nope"}, {"type": "send_email", "x": 1}], exits=[{"event": "bad"}])
