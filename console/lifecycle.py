@@ -46,15 +46,50 @@ def read_automation(path: Path) -> Automation:
     return report.automation
 
 
+def _items(automation: Automation) -> dict[str, tuple[str | None, str, str]]:
+    """(id, kind, content) of every step, trigger and exit by its document path: the kind
+    is a step's type or the event a trigger or exit is about, the content what it says
+    besides its id (a branch's own conditions, not the steps it holds)."""
+
+    def content(item) -> str:
+        return repr(sorted(item.model_dump(exclude={"id", "yes", "no"}, mode="json").items()))
+
+    found = {path: (step.id, step.type, content(step)) for path, step in iter_steps(automation.flow)}
+    found.update({f"triggers[{i}]": (t.id, t.event, content(t)) for i, t in enumerate(automation.triggers)})
+    found.update({f"exits[{i}]": (x.id, x.event, content(x)) for i, x in enumerate(automation.exits)})
+    return found
+
+
+def _section(path: str) -> str:
+    return path.split("[", 1)[0]
+
+
 def with_ids(automation: Automation, current: Automation | None) -> Automation:
-    """Fill missing ids, reusing the saved version's id at the same place, so that
-    re-applying a file written without ids keeps learners' positions."""
-    saved: dict[str, str] = {}
-    if current is not None:
-        saved.update({path: step.id for path, step in iter_steps(current.flow)})
-        saved.update({f"triggers[{i}]": t.id for i, t in enumerate(current.triggers)})
-        saved.update({f"exits[{i}]": e.id for i, e in enumerate(current.exits)})
-    return assign_ids(automation, lambda path: saved.get(path) or uuid.uuid4().hex[:10])
+    """Fill missing ids from the saved version, so that re-applying a file written
+    without ids keeps learners' positions: first the saved id of an item that says
+    the same (a step moved by an insertion keeps its id), then the saved id at the
+    same place if it is the same kind of thing (a wait whose days changed). Never an
+    id the file gives another item or one already reused: a step added in front of
+    others must not take the id of the wait a learner is in. The rest get new ids."""
+    saved = _items(current) if current is not None else {}
+    written = _items(automation)
+    taken = {item_id for item_id, _, _ in written.values() if item_id}
+    missing = [path for path, (item_id, _, _) in written.items() if not item_id]
+    chosen: dict[str, str] = {}
+    for path in missing:  # the same content, in the same section (flow, triggers, exits)
+        _, kind, content = written[path]
+        for old_path, (old_id, old_kind, old_content) in saved.items():
+            if (old_id not in taken and _section(old_path) == _section(path)
+                    and (old_kind, old_content) == (kind, content)):
+                chosen[path] = old_id
+                taken.add(old_id)
+                break
+    for path in missing:  # the same place, the same kind
+        old_id, old_kind, _ = saved.get(path, (None, None, None))
+        if path not in chosen and old_id is not None and old_id not in taken and old_kind == written[path][1]:
+            chosen[path] = old_id
+            taken.add(old_id)
+    return assign_ids(automation, lambda path: chosen.get(path) or uuid.uuid4().hex[:10])
 
 
 def _run(command) -> tuple[list, lc.DefinitionsState]:
