@@ -167,6 +167,10 @@ class RunStatusChanged(_Event):
     reason: str | None = None
     error: str | None = None
     exit_id: str | None = None
+    # The wait the run enters or leaves (or waits in, when it ends there); none between
+    # steps. With the status it names the change once, also when an input lost to a
+    # crash is decided again later (the projections count it once).
+    step_id: str | None = None
 
 
 class DerivedEventStopped(_Event):

@@ -81,6 +81,7 @@ class Session:
         self.state = self._draft.apply(event)
 
     def set_status(self, run: Run, status: str, **why: Any) -> None:
+        current = self.state.runs.get(run.id, run)
         self.emit(
             _RunStatusChanged(
                 run_id=run.id,
@@ -89,6 +90,7 @@ class Session:
                 automation_id=run.automation_id,
                 status=status,
                 at=self.now,
+                step_id=current.position,
                 **why,
             )
         )

@@ -11,6 +11,12 @@ input after a crash, or during a reprocessing of school events, writes
 byte-identical records again, and an identical record changes nothing (its
 digest was seen). A skip recorded for an event that started a run of the same
 automation (a reprocessed event within 60 s of a start) is not counted either.
+And an input decided again after a crash lost its state (the same run ids and
+decisions, a later `at`) changes nothing: a run records each step's outcome
+once, an automation declines or skips one event once, an exit is checked
+against one event once, a run takes a status once at a given wait (a run
+that waits twice goes pending twice, at two waits; the record's `step_id`),
+and a finished run's status never changes again.
 So the views are the same whether built live, rebuilt from offset 0, or
 folded in a test.
 """
@@ -46,6 +52,8 @@ class PartitionViews:
         self._seen: set[bytes] = set()
         self._started_by: set[tuple[str, str, str, str | None]] = set()  # automation key + user + event
         self._reached: set[tuple[str, str]] = set()  # (run id, step id)
+        # What one decision records once, whenever it is recorded (see the docstring).
+        self._decided: set[tuple] = set()
         self._appliers: dict[str, Callable[[dict], None]] = {
             "run_started": self._run_started,
             "run_skipped": self._run_skipped,
@@ -89,6 +97,13 @@ class PartitionViews:
         if run.waiting_in is not None:
             self._step(run, run.waiting_in).left(run.run_id, at)
             run.waiting_in = None
+
+    def _first(self, *key) -> bool:
+        """Whether this decision is new; a decision made again (the same key) is not."""
+        if key in self._decided:
+            return False
+        self._decided.add(key)
+        return True
 
     def _note(self, record: dict, kind: str, event_id: str | None) -> None:
         note = NotStarted(
@@ -134,17 +149,23 @@ class PartitionViews:
 
     def _run_skipped(self, record: dict) -> None:
         event_id = record.get("trigger_event_id")
-        if (record["school"], record["automation_id"], record["user"], event_id) in self._started_by:
+        entry = (record["school"], record["automation_id"], record["user"], event_id)
+        if entry in self._started_by:
             return  # that event started a run; a skip seen on its reprocessing is no new entry
+        if not self._first("entry", *entry):
+            return
         self._stats(record["school"], record["automation_id"]).skipped += 1
         self._note(record, "skipped", event_id)
 
     def _entry_declined(self, record: dict) -> None:
+        if not self._first("entry", record["school"], record["automation_id"], record["user"], record.get("trigger_event_id")):
+            return
         self._stats(record["school"], record["automation_id"]).declined += 1
         self._note(record, "declined", record.get("trigger_event_id"))
 
     def _derived_stopped(self, record: dict) -> None:
-        self._note(record, "derived_event_stopped", record.get("event_id"))
+        if self._first("stopped", record["school"], record["user"], record.get("event_id")):
+            self._note(record, "derived_event_stopped", record.get("event_id"))
 
     def _step_recorded(self, record: dict) -> None:
         run = self.runs.get(record.get("run_id") or "")
@@ -152,6 +173,8 @@ class PartitionViews:
         if run is None or not step_id:
             return
         at, outcome = record["at"], record.get("outcome")
+        if not self._first("step", run.run_id, step_id, outcome):
+            return  # a run passes each step once; the same outcome again is the same decision
         run.steps.append(
             {
                 "step_id": step_id,
@@ -176,7 +199,7 @@ class PartitionViews:
 
     def _exit_checked(self, record: dict) -> None:
         run = self.runs.get(record.get("run_id") or "")
-        if run is None:
+        if run is None or not self._first("exit", run.run_id, record.get("exit_id"), record.get("event_id")):
             return
         run.exit_checks.append(
             {
@@ -191,8 +214,10 @@ class PartitionViews:
     def _status_changed(self, record: dict) -> None:
         run = self.runs.get(record.get("run_id") or "")
         status = record.get("status")
-        if run is None or not status:
-            return
+        if run is None or not status or run.ended_at is not None:
+            return  # a finished run never changes again (its input decided again says the same)
+        if record.get("step_id") and not self._first("status", run.run_id, status, record["step_id"]):
+            return  # the same move at the same wait: the same decision (workers before this field: not checked)
         at = record["at"]
         if status != "pending":
             self._leave_wait(run, at)

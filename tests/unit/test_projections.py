@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from engine.commands import AdvanceWaiting, ReplayRun
+from engine.commands import AdvanceWaiting, FireTimer, HandleSchoolEvent, ReplayRun
+from engine.school_events import SchoolEvent
 from projections import queries
 from projections.automation_stats import fold
 from projections.partition import PartitionViews
-from tests.unit.projection_world import T0, RecordingWorld, mixed_automations, play_mixed_flow
+from tests.unit.projection_world import T0, RecordingWorld, automation, mixed_automations, play_mixed_flow
 
 
 def folded(world: RecordingWorld) -> list[PartitionViews]:
@@ -142,3 +143,45 @@ def test_runs_list_filters_by_status_newest_first():
     pending = queries.runs_of_automation(parts, "s1", "nurture", status="pending")
     assert [r["user"] for r in pending] == ["cy", "ada"]
     assert all(r["status"] == "pending" for r in pending)
+
+
+def test_an_input_decided_again_after_its_state_was_lost_changes_no_view():
+    # given inputs that start runs that wait, skip an entry (60 s), decline one and resume a run
+    gated = automation("gated", {"event": "course.enrolled", "conditions": [{"type": "has_tag", "tag": "vip"}]},
+                       [{"id": "a", "type": "send_email", "template": "x"}])
+    twice = automation("twice", {"event": "course.enrolled"}, [
+        {"id": "w1", "type": "wait_duration", "amount": 1, "unit": "days"},
+        {"id": "m1", "type": "send_email", "template": "one"},
+        {"id": "w2", "type": "wait_duration", "amount": 1, "unit": "days"},
+        {"id": "m2", "type": "send_email", "template": "two"},
+    ])
+
+    def world(decided_again: set[str], resume: bool) -> RecordingWorld:
+        made = RecordingWorld(mixed_automations() + [gated, twice])
+
+        def decide(name, command, now):
+            before = dict(made.states)
+            made.send(command, "s1", "ada", now)
+            if name in decided_again:  # the state's changelog record was lost: the same decision, seconds later
+                made.states = before
+                made.send(command, "s1", "ada", now + timedelta(seconds=3))
+
+        made.event("r-ada", "user.registered", "ada", 0, email="a@example.org", fields={})
+        made.event("t1", "user.tag_added", "ada", 1, tag="new")
+        made.event("t2", "user.tag_removed", "ada", 1.1, tag="new")
+        for event_id, type_, minutes, data in [("t3", "user.tag_added", 1.2, {"tag": "new"}),
+                                               ("e1", "course.enrolled", 5, {"course": "py"})]:
+            event = SchoolEvent(id=event_id, type=type_, school="s1", user="ada",
+                                occurred_at=T0 + timedelta(minutes=minutes), data=data)
+            decide(event_id, HandleSchoolEvent(event=event), event.occurred_at)
+        if resume:  # the first wait's timer: an email, then the second wait
+            timer = next(run.timer for run in made.states["s1:ada"].runs.values() if run.automation_id == "twice")
+            decide("timer", FireTimer(timer=timer), timer.due_at)
+        return made
+
+    for again, resume in [({"t3", "e1"}, False), ({"timer"}, True)]:
+        once, twice_decided = world(set(), resume), world(again, resume)
+
+        assert len(twice_decided.records) > len(once.records), "the decisions were recorded twice"
+        assert queries.snapshot(folded(twice_decided)) == queries.snapshot(folded(once)), again
+        assert queries.waiting_by_step(folded(twice_decided), "s1", "twice") == {"w2" if resume else "w1": 1}
