@@ -13,6 +13,7 @@ refused, so a small file cannot expand into an enormous one.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import re
@@ -215,6 +216,39 @@ def parse_automation(raw: Any) -> d.Automation | list[Problem]:
         return list(problems.values())
     except RecursionError:
         return [Problem(path="", message="The document is nested too deeply to read.")]
+
+
+def without_unknown_keys(raw: Any) -> dict | None:
+    """`raw` with the keys the model does not know removed, when those are its only shape
+    problems (so the rules can still be checked and reported with them); else None."""
+    if not isinstance(raw, Mapping):
+        return None
+    try:
+        d.Automation.model_validate(dict(raw))
+        return None
+    except ValidationError as error:
+        errors = error.errors(include_url=False)
+    except RecursionError:
+        return None
+    if not errors or any(item["type"] != "extra_forbidden" for item in errors):
+        return None
+    stripped = copy.deepcopy(dict(raw))
+    for item in errors:
+        _delete(stripped, item["loc"])
+    return stripped
+
+
+def _delete(document: Any, loc: tuple) -> None:
+    """Remove the key at a pydantic location; elements the document lacks (a union's
+    tag, such as a step's type) are skipped on the way."""
+    node = document
+    for element in loc[:-1]:
+        if isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node):
+            node = node[element]
+        elif isinstance(node, Mapping) and element in node:
+            node = node[element]
+    if isinstance(node, dict):
+        node.pop(loc[-1], None)
 
 
 def _union_members(annotated: Any) -> dict[str, type[BaseModel]]:

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 
 from engine import definitions as d
 from engine.condition_rules import condition_problems, is_missing, parse_iso
-from engine.documents import Problem, parse_automation
+from engine.documents import Problem, parse_automation, without_unknown_keys
 from engine.local_time import load_zone
 
 MAX_TRIGGERS = 10
@@ -51,8 +51,25 @@ def validate_document(raw: Any) -> tuple[d.Automation | None, list[Problem]]:
     """Parse a decoded JSON/YAML document and validate it; never raises."""
     parsed = parse_automation(raw)
     if isinstance(parsed, list):
+        # Unknown keys alone do not stop the rules: every problem is reported at once.
+        stripped = without_unknown_keys(raw)
+        readable = parse_automation(stripped) if stripped is not None else None
+        if isinstance(readable, d.Automation):
+            return None, parsed + [p for p in validate_automation(readable) if not _beside_unknown(p.path, parsed)]
         return None, parsed
     return parsed, validate_automation(parsed)
+
+
+def _beside_unknown(path: str, unknown: list[Problem]) -> bool:
+    """Whether a rule problem sits in an object that also has an unknown key: most likely
+    its consequence (a misspelt `templat:` leaves the email without a template)."""
+    for problem in unknown:
+        parent = problem.path.rpartition(".")[0]
+        if parent and (path == parent or path.startswith(parent + ".") or path.startswith(parent + "[")):
+            return True
+        if not parent and "." not in path and "[" not in path:  # a misspelt top-level key
+            return True
+    return False
 
 
 # ---------------------------------------------------------------- identity

@@ -680,6 +680,26 @@ def test_every_problem_is_reported_at_once_in_document_order():
     ]
 
 
+def test_unknown_keys_are_reported_with_every_rule_problem():
+    document = automation(
+        triggers=[{**trigger("user.registered"), "colour": "red"}],
+        flow=[{**wait(4, "minutes"), "note": "x"}, wait(366), branch(conditions=[], yes=[email()])],
+    )
+    parsed, found = validate_document(document)
+    problems = {p.path: p.message for p in found}
+
+    assert parsed is None, "not readable as written"
+    assert "Unknown setting" in problems["triggers[0].colour"] and "flow[0].note" in problems
+    assert {"flow[1].amount", "flow[2].conditions"} <= set(problems), problems
+    assert "flow[0].amount" not in problems, "beside an unknown key: likely its consequence, left out"
+
+
+def test_a_wrong_type_still_stops_the_rules():
+    document = automation(flow=[{**wait(4, "minutes"), "amount": "soon"}, wait(366)])
+
+    assert [p.path for p in validate_document(document)[1]] == ["flow[0].amount"]
+
+
 def test_a_problem_reads_as_path_then_sentence():
     assert str(Problem(path="flow[0].amount", message="Enter how long to wait.")) == (
         "flow[0].amount: Enter how long to wait."
