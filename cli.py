@@ -49,10 +49,16 @@ def _mount() -> None:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    from broker.kafka import BrokerError
-    from processors.kafka_io import BrokerUnavailable
+    from aiokafka.errors import KafkaError
 
-    return (CliError, BrokerError, BrokerUnavailable, FileNotFoundError, PermissionError)
+    from broker.kafka import BrokerError
+    from processors.config import ConfigError
+    from processors.kafka_io import BrokerUnavailable, MissingTopic
+
+    return (
+        CliError, BrokerError, BrokerUnavailable, MissingTopic, ConfigError, KafkaError,
+        FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

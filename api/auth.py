@@ -47,7 +47,8 @@ def read_tokens(path: Path) -> dict[str, str]:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:
-        raise TokenFileError(f"{path}: cannot read the token file: {error}") from None
+        one_line = " ".join(str(error).split())  # YAML's messages span lines, with a caret
+        raise TokenFileError(f"{path}: cannot read the token file: {one_line}") from None
     entries = document.get("tokens") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise TokenFileError(f"{path}: expected a mapping with a 'tokens' list")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -27,6 +28,9 @@ def api(
     if not api_settings.tokens_file and not api_settings.operator_token_sha256:
         typer.echo("warning: no tokens configured (AUTOMATIONS_API_TOKENS, AUTOMATIONS_OPERATOR_TOKEN_SHA256): "
                    "every request but /health, /ready and /openapi.json is refused", err=True)
+    elif api_settings.tokens_file and not Path(api_settings.tokens_file).is_file():
+        typer.echo(f"warning: no token file at {api_settings.tokens_file} (AUTOMATIONS_API_TOKENS) yet: school tokens "
+                   "are refused until `automations tokens add` creates it (it is read again when it changes)", err=True)
     asyncio.run(ensure_topics(settings))
     from api.app import serve
 

@@ -31,6 +31,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from console.errors import CliError, one_of
 from processors import config
 from processors.dead_letters import MAX_VALUE_KEPT
 from processors.kafka_io import produce, read_to_end
@@ -108,6 +109,13 @@ def _matching(letters: list[DeadLetter], reason_contains: Optional[str], inputs:
     return letters
 
 
+def _check_inputs(inputs: list[str]) -> None:
+    for item in inputs:
+        partition, _, offset = item.partition("/")
+        if not (partition.isdigit() and offset.isdigit()):
+            raise CliError(f"--input takes PARTITION/OFFSET of the source topic, such as 3/1042; got {item!r}")
+
+
 REASON = typer.Option(None, "--reason-contains", help="Only dead letters whose reason holds this text.")
 INPUT = typer.Option([], "--input", help="Only the input at PARTITION/OFFSET of its source topic (repeatable).")
 
@@ -120,6 +128,8 @@ def list_dead_letters(
     output: str = typer.Option("table", "--format", help="table or jsonl"),
 ) -> None:
     """Show refused input: where it came from, its key and why it was refused."""
+    one_of("--format", output, ("table", "jsonl"))
+    _check_inputs(inputs)
     letters = _matching(asyncio.run(_read(config.load())), reason_contains, inputs)
     shown = letters[-limit:] if limit > 0 else letters
     if output == "jsonl":
@@ -143,6 +153,7 @@ def resend(
     dry_run: bool = typer.Option(False, help="Say what would be sent; send nothing."),
 ) -> None:
     """Send refused school events again, as new records on the school-events topic."""
+    _check_inputs(inputs)
     settings = config.load()
     topic = settings.topics.school_events
     letters = _matching(asyncio.run(_read(settings)), reason_contains, inputs)

@@ -10,3 +10,9 @@ from __future__ import annotations
 
 class CliError(Exception):
     """A user-facing failure; the message is one line."""
+
+
+def one_of(option: str, value, allowed) -> None:
+    """Refuse an option value outside `allowed` (None: the option was left out)."""
+    if value is not None and value not in allowed:
+        raise CliError(f"{option} must be one of {', '.join(allowed)}; got {value!r}")

@@ -20,7 +20,7 @@ MAX_PROBLEMS_SHOWN = 20
 def send(file: Path = typer.Argument(..., help="A JSONL file, one school event per line.")) -> None:
     """Validate every line, then send them all (nothing is sent if any line is bad)."""
     if not file.is_file():
-        raise CliError(f"no such file: {file}")
+        raise CliError(f"{file} is a folder, not a JSONL file" if file.is_dir() else f"no such file: {file}")
     events, problems = read_jsonl(file)
     if problems:
         for problem in problems[:MAX_PROBLEMS_SHOWN]:

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from console.definitions import read_definition
-from console.errors import CliError
+from console.errors import CliError, one_of
 from engine import lifecycle as lc
 from engine.definitions import Automation, assign_ids, iter_steps
 from engine.validation import validate_automation
@@ -154,6 +154,8 @@ def list_automations(
     output: str = typer.Option("table", "--format", help="table, or json (one object per line)."),
 ) -> None:
     """The automations page: name, status, times executed, last edited."""
+    one_of("--status", status, ("active", "inactive", "finishing"))
+    one_of("--format", output, ("table", "json"))
     stats = _stats()
     rows = []
     for automation in sorted(_state().automations.values(), key=lambda a: (a.school, a.name)):

@@ -43,6 +43,8 @@ def add(
 def list_tokens(file: Optional[Path] = typer.Option(None, "--file", help="Token file.")) -> None:
     """Schools with tokens, by the start of each token's hash."""
     path = _file(file)
+    if not path.is_file():
+        raise CliError(f"no token file at {path} (`automations tokens add SCHOOL` creates it)")
     try:
         tokens = read_tokens(path)
     except TokenFileError as error:

@@ -10,8 +10,22 @@ import os
 from dataclasses import dataclass, field
 
 
+class ConfigError(ValueError):
+    """An environment variable that does not hold what it must; the message says which."""
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+def env_number(name: str, default: str, kind: type = int):
+    """The variable as a whole number (`int`) or a number (`float`), or a ConfigError naming it."""
+    text = _env(name, default)
+    try:
+        return kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {what}, got {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -80,20 +94,20 @@ class Settings:
     bootstrap_servers: str = field(
         default_factory=lambda: _env(
             "AUTOMATIONS_KAFKA_BOOTSTRAP",
-            f"127.0.0.1:{_env('AUTOMATIONS_BROKER_PORT', '9092')}",
+            f"127.0.0.1:{env_number('AUTOMATIONS_BROKER_PORT', '9092')}",
         )
     )
-    partitions: int = field(default_factory=lambda: int(_env("AUTOMATIONS_PARTITIONS", "8")))
+    partitions: int = field(default_factory=lambda: env_number("AUTOMATIONS_PARTITIONS", "8"))
     replication_factor: int = field(
-        default_factory=lambda: int(_env("AUTOMATIONS_REPLICATION_FACTOR", "1"))
+        default_factory=lambda: env_number("AUTOMATIONS_REPLICATION_FACTOR", "1")
     )
     app_id: str = field(default_factory=lambda: _env("AUTOMATIONS_APP_ID", "school-automations"))
     data_dir: str = field(default_factory=lambda: _env("AUTOMATIONS_DATA_DIR", "var/worker"))
-    web_port: int = field(default_factory=lambda: int(_env("AUTOMATIONS_WEB_PORT", "6066")))
+    web_port: int = field(default_factory=lambda: env_number("AUTOMATIONS_WEB_PORT", "6066"))
     # How long the broker waits for a silent worker before giving its partitions
     # to the others: the takeover time after a crash (a clean stop hands over at once).
     session_timeout: float = field(
-        default_factory=lambda: float(_env("AUTOMATIONS_SESSION_TIMEOUT", "60"))
+        default_factory=lambda: env_number("AUTOMATIONS_SESSION_TIMEOUT", "60", float)
     )
     # Only for tests: lets the worker's clock be pinned/advanced (see processors.clock).
     controllable_clock: bool = field(

@@ -22,6 +22,10 @@ class BrokerUnavailable(Exception):
     """The broker did not answer; the message says where we looked."""
 
 
+class MissingTopic(Exception):
+    """A topic the project writes to does not exist (no worker has created the topics yet)."""
+
+
 @dataclass(frozen=True)
 class Record:
     topic: str
@@ -122,6 +126,13 @@ async def produce(
     """Send keyed records and wait until the broker has them all; returns the count."""
     producer = await start_producer(settings)
     try:
+        # Topics are never auto-created; without this check a send waits out the
+        # metadata timeout (about a minute) and fails with a bare error code.
+        if (await producer.client.fetch_all_metadata()).partitions_for_topic(topic) is None:
+            raise MissingTopic(
+                f"topic {topic} does not exist at {settings.bootstrap_servers}; a worker creates "
+                "the project's topics when it starts (`automations worker`)"
+            )
         futures = [
             await producer.send(topic, key=key.encode(), value=value, headers=headers)
             for key, value in records

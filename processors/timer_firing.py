@@ -18,18 +18,18 @@ processor handles it, interleaved with live events.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from datetime import timezone
 from typing import Iterator
 
 from processors.app import app, clock, fired_timers_topic, timer_index_table
+from processors.config import env_number
 from processors.firing_window import FiringWindow
 from schemas.codec import DecodeError, decode, encode
 
-FIRING_INTERVAL = float(os.environ.get("AUTOMATIONS_TIMER_INTERVAL", "0.2"))
-MAX_PER_PASS = int(os.environ.get("AUTOMATIONS_TIMER_BATCH", "2000"))
-MAX_IN_FLIGHT = int(os.environ.get("AUTOMATIONS_TIMER_IN_FLIGHT", "250"))
+FIRING_INTERVAL = env_number("AUTOMATIONS_TIMER_INTERVAL", "0.2", float)
+MAX_PER_PASS = env_number("AUTOMATIONS_TIMER_BATCH", "2000")
+MAX_IN_FLIGHT = env_number("AUTOMATIONS_TIMER_IN_FLIGHT", "250")
 RESEND_AFTER_SECONDS = 30.0
 
 in_flight = FiringWindow(MAX_IN_FLIGHT, RESEND_AFTER_SECONDS)

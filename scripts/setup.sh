@@ -30,10 +30,17 @@ if ! command -v kcat >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     { $as_root apt-get update -qq >/dev/null 2>&1 && $as_root apt-get install -y -qq kcat >/dev/null 2>&1; } ||
     echo "warning: could not install kcat; install it to read topics by hand (tests that need it will fail)" >&2
 fi
+command -v kcat >/dev/null 2>&1 ||
+  echo "warning: kcat is not installed (Debian/Ubuntu: apt-get install kcat; others: see its README); the test that reads the run-status topic with it will fail" >&2
 
+# A venv whose creation failed half way (Debian without python3.X-venv) has a
+# python but no pip: made again, and a clear error if it fails again.
+if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv with $PYTHON"
-  "$PYTHON" -m venv .venv
+  "$PYTHON" -m venv .venv || { rm -rf .venv; echo "error: $PYTHON -m venv failed (Debian/Ubuntu: install the ${PYTHON##*/}-venv package)" >&2; exit 1; }
 fi
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then

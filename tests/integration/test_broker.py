@@ -3,6 +3,9 @@ answers real Kafka requests at 127.0.0.1:$AUTOMATIONS_BROKER_PORT, and takes the
 topics' settings as the project creates them."""
 
 import asyncio
+import os
+import subprocess
+import sys
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -10,7 +13,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from broker import kafka
 from processors.kafka_io import ensure_topics
-from tests.integration.harness import delete_topics, isolated_settings
+from tests.integration.harness import ROOT, delete_topics, isolated_settings
 
 pytestmark = pytest.mark.integration
 
@@ -53,3 +56,17 @@ def test_topics_are_created_up_front_with_their_retention_and_cleanup_policy():
     assert found[topics.dead_letter]["retention.ms"] == "-1"
     assert found[topics.actions]["retention.ms"] != "-1", "the rest take the broker's retention"
     assert found[topics.definitions]["cleanup.policy"] == "compact"
+
+
+def test_sending_to_topics_no_worker_has_created_says_so_at_once(tmp_path):
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"id": "e1", "type": "user.tag_added", "school": "s1", "user": "u1", '
+                      '"occurred_at": "2027-03-01T09:00:00Z", "data": {"tag": "x"}}\n')
+    settings = isolated_settings()  # a prefix nobody created topics for
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "events", "send", str(events)], capture_output=True, text=True,
+        env={**os.environ, "AUTOMATIONS_KAFKA_BOOTSTRAP": settings.bootstrap_servers,
+             "AUTOMATIONS_TOPIC_PREFIX": settings.topics.prefix}, timeout=30)
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"error: topic {settings.topics.school_events} does not exist" in result.stderr

@@ -67,3 +67,39 @@ def test_broker_not_running(tmp_path):
 def test_author_command_without_broker():
     result = run_cli("list")
     assert_one_line_error(result, "no Kafka broker answers")
+
+
+def run_cli_with(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True,
+                          env={**os.environ, "AUTOMATIONS_KAFKA_BOOTSTRAP": f"127.0.0.1:{closed_port()}", **env},
+                          timeout=60)
+
+
+def test_a_setting_that_is_not_a_number_names_the_variable():
+    for name, args in [("AUTOMATIONS_PARTITIONS", ("list",)), ("AUTOMATIONS_API_PORT", ("api",)),
+                       ("AUTOMATIONS_SESSION_TIMEOUT", ("list",))]:
+        assert_one_line_error(run_cli_with({name: "abc"}, *args), f"{name} must be", "'abc'")
+    without_bootstrap = {k: v for k, v in os.environ.items() if k != "AUTOMATIONS_KAFKA_BOOTSTRAP"}
+    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "list"], capture_output=True, text=True,
+                            env={**without_bootstrap, "AUTOMATIONS_BROKER_PORT": "x"}, timeout=60)
+    assert_one_line_error(result, "AUTOMATIONS_BROKER_PORT must be a whole number")
+
+
+def test_a_folder_where_a_file_belongs(tmp_path):
+    assert_one_line_error(run_cli("events", "send", str(tmp_path)), "is a folder, not a JSONL file")
+
+
+def test_a_token_file_that_is_missing_or_unreadable(tmp_path):
+    assert_one_line_error(run_cli("tokens", "list", "--file", str(tmp_path / "none.yaml")), "no token file at")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tokens: [\n")
+    result = run_cli("tokens", "list", "--file", str(bad))
+    assert_one_line_error(result, "cannot read the token file")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_option_values_outside_their_choices_are_refused_before_any_broker_is_asked():
+    assert_one_line_error(run_cli("list", "--status", "bogus"), "--status must be one of active, inactive, finishing")
+    assert_one_line_error(run_cli("list", "--format", "xml"), "--format must be one of table, json")
+    assert_one_line_error(run_cli("dead-letters", "list", "--format", "xml"), "--format must be one of table, jsonl")
+    assert_one_line_error(run_cli("dead-letters", "resend", "--input", "3-7"), "--input takes PARTITION/OFFSET")
