@@ -253,10 +253,13 @@ def _save(command: SaveAutomation, state: DefinitionsState, current: Automation 
     if refusal:
         return refusal
     problems = validate_automation(automation)
-    if current is not None and current.status == "active" and problems:
+    if current is not None and current.activated_at is not None and problems:
+        # Learners inside an active or deactivated automation go on through its current
+        # steps (ruling 11): an invalid step would fail them silently.
+        state_now = "is active" if current.status == "active" else "has been active (learners may still be inside)"
         return Rejected(
-            reason=f"automation '{automation.id}' is active, so this edit cannot be saved over "
-            f"it with {_count(problems)}; fix them, or deactivate it first.",
+            reason=f"automation '{automation.id}' {state_now}, so this edit cannot be saved over "
+            f"it with {_count(problems)}; fix them first.",
             problems=tuple(problems),
         )
     saved = automation.model_copy(
@@ -407,8 +410,11 @@ def evolve(state: DefinitionsState, event: LifecycleEvent) -> DefinitionsState:
         )
     if isinstance(event, AutomationDeactivated):
         return _put(state, current.model_copy(update={"status": "inactive", "version": event.version}))
-    if isinstance(event, AutomationDeleted) and event.mode == "finishing":
-        return _put(state, current.model_copy(update={"status": "finishing", "version": event.version}))
+    if isinstance(event, AutomationDeleted):
+        # Finishing: read-only until the last run ends. Immediate: removed next, but the
+        # version moves now, so workers waiting for it have seen the delete.
+        status = "finishing" if event.mode == "finishing" else current.status
+        return _put(state, current.model_copy(update={"status": status, "version": event.version}))
     return state
 
 

@@ -129,9 +129,19 @@ def test_an_invalid_edit_is_refused_over_an_active_automation_with_its_problems(
     assert isinstance(result, Rejected)
     assert result.reason == (
         "automation 'welcome' is active, so this edit cannot be saved over it with 2 problems; "
-        "fix them, or deactivate it first."
+        "fix them first."
     )
     assert [p.path for p in result.problems] == ["flow[0].template", "flow[1].conditions"]
+
+
+def test_an_invalid_edit_is_refused_over_a_deactivated_automation_learners_may_still_be_in():
+    invalid = definition(flow=[{"id": "s1", "type": "send_email"}])
+    state = given(SAVED, ACTIVE, DeactivateAutomation(automation_id="welcome", now=T1))
+
+    result = when(SaveAutomation(automation=invalid, now=T1), state)
+
+    assert isinstance(result, Rejected) and "has been active (learners may still be inside)" in result.reason
+    assert [p.path for p in result.problems] == ["flow[0].template"]
 
 
 def test_an_edit_that_removes_steps_names_them():
@@ -208,6 +218,18 @@ def test_delete_without_learners_removes_at_once():
     after = then_state(state, events)
     assert after.automations == {}
     assert after.deleted == {"welcome"}
+
+
+def test_an_immediate_delete_moves_the_version_workers_wait_for_before_the_removal():
+    state = given(SAVED, ACTIVE)
+    deleted, _ = when(DeleteAutomation(automation_id="welcome", has_learners_inside=True, mode="immediate", now=T1), state)
+
+    assert then_state(state, [deleted]).automations["welcome"].version == deleted.version == 3
+    # the definitions record the workers' broadcast waits on names that version
+    from processors.definitions_log import to_record
+
+    _, record = to_record(deleted, then_state(state, [deleted]), state)
+    assert (record["event"], record["mode"], record["version"]) == ("deleted", "immediate", 3)
 
 
 def test_delete_with_learners_inside_needs_a_mode():
