@@ -17,6 +17,13 @@ from typing import Annotated, Callable, Iterator, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Numbers and true/false as written, never converted: "10" or true as a wait's
+# amount would be a wait the author did not write, and the JSON Schema (the
+# contract editors check against) refuses them too.
+StrictInt = Annotated[int, Field(strict=True)]
+StrictNumber = Annotated[float, Field(strict=True)]
+StrictBool = Annotated[bool, Field(strict=True)]
+
 # ---------------------------------------------------------------- base
 
 
@@ -103,13 +110,13 @@ class FieldContains(Model):
 class FieldGreater(Model):
     type: Literal["field_greater"]
     field: str | None = None
-    value: float | None = None
+    value: StrictNumber | None = None
 
 
 class FieldLess(Model):
     type: Literal["field_less"]
     field: str | None = None
-    value: float | None = None
+    value: StrictNumber | None = None
 
 
 class FieldIsEmpty(Model):
@@ -210,9 +217,9 @@ class EventMatcher(Model):
     product: str | None = None
     certificate: str | None = None
     assessment: str | None = None
-    passed: bool | None = None
+    passed: StrictBool | None = None
     kind: str | None = None
-    days: int | None = None  # user.inactive only
+    days: StrictInt | None = None  # user.inactive only
 
 
 class Trigger(EventMatcher):
@@ -320,7 +327,7 @@ class WaitDuration(Model):
 
     type: Literal["wait_duration"]
     id: str | None = None
-    amount: int | None = None
+    amount: StrictInt | None = None
     unit: TimeUnit = "days"
     timezone: str = "UTC"
 
@@ -367,7 +374,7 @@ class WaitFieldDuration(Model):
 class RunBefore(Model):
     """"Run before the moment": fire this long before the field's date."""
 
-    amount: int
+    amount: StrictInt
     unit: OffsetUnit = "days"
 
 

@@ -111,7 +111,10 @@ def _sample(annotation):
     if typing.get_origin(annotation) is typing.Literal:
         return typing.get_args(annotation)[0]
     options = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
-    return _SAMPLES[options[0]]
+    first = options[0]
+    if typing.get_origin(first) is typing.Annotated:  # a strict number or bool
+        first = typing.get_args(first)[0]
+    return _SAMPLES[first]
 
 
 @pytest.mark.parametrize("cls", list(_CHECKS), ids=[c.__name__ for c in _CHECKS])

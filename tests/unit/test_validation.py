@@ -700,6 +700,23 @@ def test_a_wrong_type_still_stops_the_rules():
     assert [p.path for p in validate_document(document)[1]] == ["flow[0].amount"]
 
 
+@pytest.mark.parametrize(
+    "document, path, message",
+    [
+        (automation(flow=[wait(True), email()]), "flow[0].amount", "Expected a whole number here, found true"),
+        (automation(flow=[wait("10"), email()]), "flow[0].amount", "Expected a whole number here, found the text '10'"),
+        (automation(triggers=[trigger("assessment.submitted", passed=1)]), "triggers[0].passed",
+         "Expected true or false here, found the number 1"),
+        (automation(triggers=[trigger("user.inactive", days="3")]), "triggers[0].days", "Expected a whole number"),
+        (automation(triggers=[trigger(conditions=[{"type": "field_greater", "field": "age", "value": "18"}])]),
+         "triggers[0].conditions[0].value", "Expected a number here, found the text '18'"),
+    ],
+)
+def test_numbers_and_true_false_are_taken_as_written_like_the_json_schema_says(document, path, message):
+    parsed, problems = validate_document(document)
+    assert parsed is None and [p.path for p in problems] == [path] and message in problems[0].message
+
+
 def test_a_problem_reads_as_path_then_sentence():
     assert str(Problem(path="flow[0].amount", message="Enter how long to wait.")) == (
         "flow[0].amount: Enter how long to wait."
