@@ -22,9 +22,8 @@ from aiokafka import AIOKafkaProducer
 from api.views import DefinitionsView, ReceiptWaiters
 from engine.school_events import EventRejected, SchoolEvent
 from processors.config import Settings
-from processors.ingest import encode_event
+from processors.ingest import edge_event, encode_event
 from processors.receipts import RECEIPT_HEADER
-from schemas.school_events import parse_json_line
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def read_events(raw: bytes, school: str, limit: int) -> tuple[list[SchoolEvent],
         return [], [{"index": None, "event_id": None, "reason": f"{len(items)} events; at most {limit} per request"}]
     events, problems = [], []
     for index, item in enumerate(items):
-        parsed = parse_json_line(json.dumps(item))
+        parsed = edge_event(json.dumps(item))
         if isinstance(parsed, EventRejected):
             problems.append({"index": index, "event_id": parsed.event_id, "reason": parsed.reason})
         elif parsed.school != school:

@@ -22,8 +22,9 @@ from rich.table import Table
 from console.errors import CliError
 from engine.definitions import Automation, assign_ids
 from engine.documents import DocumentProblem, load_document, parse_automation
-from engine.school_events import EventRejected, SchoolEvent, parse_school_event
+from engine.school_events import EventRejected, SchoolEvent
 from engine.simulation import SimulationResult, simulate as run_simulation
+from processors.ingest import edge_event
 
 app = typer.Typer(help="Simulate automations over recorded school events (no Kafka).")
 DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
@@ -58,10 +59,7 @@ def load_events(path: Path) -> tuple[list[SchoolEvent], list[str]]:
     for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            parsed = parse_school_event(json.loads(line))
-        except json.JSONDecodeError as error:
-            parsed = EventRejected(reason=f"not JSON: {error.msg}")
+        parsed = edge_event(line)  # as `events send` and the HTTP ingest take it
         if isinstance(parsed, EventRejected):
             problems.append(f"{path}:{number}: {parsed.reason}")
         else:

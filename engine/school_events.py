@@ -8,7 +8,8 @@ Parsing never raises on bad input.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import datetime, timezone
 from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -17,6 +18,11 @@ Subject = Literal["user", "lead", "visitor"]
 FieldValue = str | int | float | bool | None
 
 MAX_ID_LENGTH = 200
+# The instants an event may carry: a school event from before 1970 or after 2999 is a
+# bug in the platform, and one near the end of the calendar would overflow the
+# engine's date math (an inactivity timer is due up to 365 days later).
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(3000, 1, 1, tzinfo=timezone.utc)
 
 
 class _Payload(BaseModel):
@@ -123,11 +129,21 @@ class SchoolEvent(BaseModel):
             raise ValueError(f"must be at most {MAX_ID_LENGTH} characters")
         return value
 
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _written_as_a_date_time(cls, value: Any) -> Any:
+        # Without this, a number (or a text of digits) is read as Unix seconds in UTC.
+        if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().lstrip("-").replace(".", "").isdigit()):
+            raise ValueError("must be an RFC 3339 date-time with a UTC offset, not a number")
+        return value
+
     @field_validator("occurred_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("must carry a UTC offset (RFC 3339)")
+        if not EARLIEST <= value < LATEST:
+            raise ValueError("must lie between 1970 and 2999")
         return value
 
     @property
@@ -161,11 +177,46 @@ def parse_school_event(raw: Any) -> SchoolEvent | EventRejected:
     payload_model = PAYLOADS.get(event.type)
     if payload_model is None:
         return EventRejected(reason=f"unknown event type {event.type!r}", event_id=event_id)
+    refusal = _not_from_a_platform(event)
+    if refusal:
+        return EventRejected(reason=refusal, event_id=event_id)
     try:
         payload = payload_model.model_validate(event.data)
     except ValidationError as error:
         return EventRejected(reason=_describe(error, prefix="data"), event_id=event_id)
-    return event.model_copy(update={"data": payload.model_dump(exclude_none=False)})
+    data = payload.model_dump(exclude_none=False)
+    not_finite = _not_finite(data, "data")
+    if not_finite:
+        return EventRejected(reason=f"{not_finite}: not a finite number", event_id=event_id)
+    return event.model_copy(update={"data": data})
+
+
+def _not_from_a_platform(event: SchoolEvent) -> str | None:
+    """What only the engine may put in an event, or a key that could name two learners."""
+    if event.type == "user.inactive":
+        return "user.inactive is made by the engine (at last activity + N days, ruling 3), not sent by a platform"
+    if event.cause:
+        return "cause is the engine's own (the chain of a derived event, ruling 13); a platform event has none"
+    if ":" in event.school:
+        return "school: must not contain ':' (it separates school and user in every key)"
+    return None
+
+
+def _not_finite(value: Any, path: str) -> str | None:
+    """The path of the first NaN or infinite number in `value` (JSON allows 1e400)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            found = _not_finite(item, f"{path}.{_printable(name)}")
+            if found:
+                return found
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _not_finite(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
 
 
 def _describe(error: ValidationError, prefix: str = "") -> str:

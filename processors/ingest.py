@@ -29,6 +29,16 @@ class LineProblem:
         return f"line {self.line}: {self.reason}"
 
 
+def edge_event(line: str) -> SchoolEvent | EventRejected:
+    """A JSON event as every edge takes it (HTTP, `events send`, `simulate`): the contract,
+    then the size limit the worker applies (processors.records.MAX_EVENT_BYTES)."""
+    parsed = parse_json_line(line)
+    if isinstance(parsed, EventRejected):
+        return parsed
+    too_big = size_problem(encode_event(parsed)[1])
+    return EventRejected(reason=too_big, event_id=parsed.id) if too_big is not None else parsed
+
+
 def read_jsonl(path: Path) -> tuple[list[SchoolEvent], list[LineProblem]]:
     """Parse every non-blank line; returns the events and the problems, never raises on content."""
     events: list[SchoolEvent] = []
@@ -37,11 +47,9 @@ def read_jsonl(path: Path) -> tuple[list[SchoolEvent], list[LineProblem]]:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            parsed = parse_json_line(line)
+            parsed = edge_event(line)
             if isinstance(parsed, EventRejected):
                 problems.append(LineProblem(number, parsed.reason))
-            elif (too_big := size_problem(encode_event(parsed)[1])) is not None:
-                problems.append(LineProblem(number, too_big))
             else:
                 events.append(parsed)
     return events, problems

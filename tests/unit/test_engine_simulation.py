@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -72,8 +74,23 @@ def test_bad_event_lines_are_reported_and_skipped(tmp_path):
     events = tmp_path / "events.jsonl"
     events.write_text('{"id": "x"}\nnot json\n' + (EXAMPLES / "events.jsonl").read_text())
     parsed, problems = load_events(events)
-    assert len(problems) == 2 and problems[1].startswith(f"{events}:2: not JSON")
+    assert len(problems) == 2 and problems[1].startswith(f"{events}:2: invalid JSON")
     assert len(parsed) == len((EXAMPLES / "events.jsonl").read_text().splitlines())
+
+
+def test_simulate_takes_events_as_the_live_edge_does(tmp_path):
+    line = {"id": "e1", "type": "user.tag_added", "school": "s", "user": "u", "occurred_at": "2027-03-01T09:00:00Z"}
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps({**line, **change}) for change in (
+        {"id": "big", "data": {"tag": "x" * 70_000}},  # over the size limit the worker applies
+        {"id": "nan", "type": "user.updated", "data": {"fields": {"score": float("nan")}}},
+        {"id": "extra", "data": {"tag": "vip", "plan": "pro"}},  # a key the contract does not read
+    )))
+
+    parsed, problems = load_events(events)
+
+    assert [p.split(": ", 1)[1][:27] for p in problems] == ["school event is 70065 bytes", "invalid JSON: NaN is not a "]
+    assert [(e.id, e.data) for e in parsed] == [("extra", {"tag": "vip"})]
 
 
 def test_two_processes_with_different_hash_seeds_print_the_same_bytes():

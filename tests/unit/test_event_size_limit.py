@@ -50,3 +50,15 @@ def test_a_dead_letter_keeps_at_most_the_first_64_kib_of_the_input_and_says_so()
     assert letter["reason"] == f"too big (dead letter keeps the first {MAX_VALUE_KEPT} of {MAX_VALUE_KEPT + 5} bytes)"
     small = SimpleNamespace(topic="t", partition=0, offset=8, key=b"s:u", value=b"abc")
     assert decode("dead_letter", dead_letter_record(small, "bad"))["value"] == b"abc"
+
+
+def test_the_http_ingest_refuses_an_event_over_the_limit_as_the_jsonl_edge_does():
+    from api.ingest import read_events
+
+    body = f"[{line('ok')}, {line('x' * MAX_EVENT_BYTES)}]".encode()
+
+    events, problems = read_events(body, "s", 1000)
+
+    assert [e.data["tag"] for e in events] == ["ok"]
+    assert [(p["index"], p["event_id"]) for p in problems] == [(1, "e1")]
+    assert f"over the limit of {MAX_EVENT_BYTES}" in problems[0]["reason"]
