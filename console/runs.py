@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api import commands
-from console.errors import CliError
+from console.errors import CliError, one_of
 from console.topic_views import load_definitions, load_parts
 from processors import config
 from projections import queries
@@ -59,8 +59,7 @@ def list_runs(
     limit: int = typer.Option(100, min=1, help="At most this many, newest first."),
 ) -> None:
     """An automation's runs, newest first."""
-    if status is not None and status not in STATUSES:
-        raise CliError(f"--status must be one of {', '.join(STATUSES)}; got {status!r}")
+    one_of("--status", status, STATUSES)
     parts = load_parts()
     schools = sorted({s for part in parts for (s, a) in part.stats if a == automation and (school in (None, s))})
     rows = [r for s in schools for r in queries.runs_of_automation(parts, s, automation, status=status)]
