@@ -26,6 +26,12 @@ from processors.ingest import edge_event, encode_event
 from processors.receipts import RECEIPT_HEADER
 
 
+# A body this large (up to the server's client_max_size, with thousands of bad fields
+# to report) can take seconds to validate; it is read on a thread so that other
+# requests are answered meanwhile. Smaller ones are read at once.
+PARSE_OFF_THE_LOOP_BYTES = 64 * 1024
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -45,7 +51,12 @@ def read_events(raw: bytes, school: str, limit: int) -> tuple[list[SchoolEvent],
         return [], [{"index": None, "event_id": None, "reason": f"{len(items)} events; at most {limit} per request"}]
     events, problems = [], []
     for index, item in enumerate(items):
-        parsed = edge_event(json.dumps(item))
+        try:
+            line = json.dumps(item)
+        except RecursionError:  # json.loads nests deeper than json.dumps can go back
+            problems.append({"index": index, "event_id": None, "reason": "invalid JSON: nested too deeply"})
+            continue
+        parsed = edge_event(line)
         if isinstance(parsed, EventRejected):
             problems.append({"index": index, "event_id": parsed.event_id, "reason": parsed.reason})
         elif parsed.school != school:
@@ -77,7 +88,10 @@ async def ingest(
     limit: int,
     timeout: float,
 ) -> Answer:
-    events, problems = read_events(raw, school, limit)
+    if len(raw) > PARSE_OFF_THE_LOOP_BYTES:
+        events, problems = await asyncio.to_thread(read_events, raw, school, limit)
+    else:
+        events, problems = read_events(raw, school, limit)
     if problems:
         return Answer(400, {"error": f"{len(problems)} invalid event(s); nothing was sent", "problems": problems})
     synchronous = [definitions.could_run_synchronously(event) for event in events]

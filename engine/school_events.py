@@ -9,6 +9,7 @@ Parsing never raises on bad input.
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timezone
 from typing import Any, Literal, Mapping
 
@@ -18,6 +19,17 @@ Subject = Literal["user", "lead", "visitor"]
 FieldValue = str | int | float | bool | None
 
 MAX_ID_LENGTH = 200
+# An offset, when there is one, is Z or +hh:mm; one without is refused later with its
+# own reason (the date-time is read, then found to carry no offset).
+_RFC_3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# What a rejection's reason names at most: problems, and characters of a field name.
+MAX_REASONS = 5
+MAX_NAME_CHARS = 80
+# How deep an event's data may nest (real payloads nest two or three levels).
+MAX_DATA_DEPTH = 32
+# The workers' fan-out of a definition change to every learner names this user.
+RESERVED_USER = "*"
 # The instants an event may carry: a school event from before 1970 or after 2999 is a
 # bug in the platform, and one near the end of the calendar would overflow the
 # engine's date math (an inactivity timer is due up to 365 days later).
@@ -132,9 +144,12 @@ class SchoolEvent(BaseModel):
     @field_validator("occurred_at", mode="before")
     @classmethod
     def _written_as_a_date_time(cls, value: Any) -> Any:
-        # Without this, a number (or a text of digits) is read as Unix seconds in UTC.
-        if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().lstrip("-").replace(".", "").isdigit()):
+        # Without this, a number (or a text pydantic reads as one: "1e3", "+1700000000")
+        # is taken as Unix seconds in UTC, and "+0000" offsets pass.
+        if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
             raise ValueError("must be an RFC 3339 date-time with a UTC offset, not a number")
+        if isinstance(value, str) and not _RFC_3339.fullmatch(value):
+            raise ValueError("must be an RFC 3339 date-time with a UTC offset, such as 2027-03-01T09:00:00Z")
         return value
 
     @field_validator("occurred_at")
@@ -185,9 +200,9 @@ def parse_school_event(raw: Any) -> SchoolEvent | EventRejected:
     except ValidationError as error:
         return EventRejected(reason=_describe(error, prefix="data"), event_id=event_id)
     data = payload.model_dump(exclude_none=False)
-    not_finite = _not_finite(data, "data")
-    if not_finite:
-        return EventRejected(reason=f"{not_finite}: not a finite number", event_id=event_id)
+    unfit = _unfit_value(data, "data")
+    if unfit:
+        return EventRejected(reason=unfit, event_id=event_id)
     return event.model_copy(update={"data": data})
 
 
@@ -199,38 +214,54 @@ def _not_from_a_platform(event: SchoolEvent) -> str | None:
         return "cause is the engine's own (the chain of a derived event, ruling 13); a platform event has none"
     if ":" in event.school:
         return "school: must not contain ':' (it separates school and user in every key)"
+    if event.user == RESERVED_USER:
+        return f"user: {RESERVED_USER!r} is reserved (it addresses every learner of a partition)"
     return None
 
 
-def _not_finite(value: Any, path: str) -> str | None:
-    """The path of the first NaN or infinite number in `value` (JSON allows 1e400)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path
-    if isinstance(value, Mapping):
-        for name, item in value.items():
-            found = _not_finite(item, f"{path}.{_printable(name)}")
-            if found:
-                return found
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = _not_finite(item, f"{path}[{index}]")
-            if found:
-                return found
+def _unfit_value(value: Any, path: str) -> str | None:
+    """Why `value` cannot be carried on: the first NaN or infinite number (JSON allows
+    1e400), or nesting deeper than MAX_DATA_DEPTH (every record and trace that copies
+    the data would have to serialise it). None when it fits.
+
+    Walked with a stack of its own: JSON nests up to ~1,000 levels deep, past what a
+    recursive walk can take on a worker's already deep stack."""
+    pending: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while pending:
+        item, where, depth = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{where}: not a finite number"
+        if isinstance(item, Mapping):
+            children = [(child, f"{where}.{_printable(name)}", depth + 1) for name, child in item.items()]
+        elif isinstance(item, (list, tuple)):
+            children = [(child, f"{where}[{index}]", depth + 1) for index, child in enumerate(item)]
+        else:
+            continue
+        if depth >= MAX_DATA_DEPTH:
+            return f"{where}: nested deeper than {MAX_DATA_DEPTH} levels"
+        pending.extend(reversed(children))
     return None
 
 
 def _describe(error: ValidationError, prefix: str = "") -> str:
+    # A reason names the first few problems: an event with thousands of bad fields
+    # would otherwise carry megabytes of reason to the dead-letter topic and back to
+    # its sender.
     parts = []
-    for item in error.errors():
+    for item in error.errors(include_url=False, include_context=False, include_input=False)[:MAX_REASONS]:
         location = ".".join(_printable(p) for p in item["loc"])
         if prefix:
             location = f"{prefix}.{location}" if location else prefix
         parts.append(f"{location}: {item['msg']}" if location else item["msg"])
+    more = error.error_count() - MAX_REASONS
+    if more > 0:
+        parts.append(f"and {more} more")
     return "; ".join(parts)
 
 
 def _printable(part: Any) -> str:
     # Input keys may hold newlines or lone surrogates; a reason must stay one
-    # line that can itself be written to the dead-letter topic.
+    # line that can itself be written to the dead-letter topic, and short.
     text = str(part)
-    return text if text.isprintable() else repr(text)
+    text = text if text.isprintable() else repr(text)
+    return text if len(text) <= MAX_NAME_CHARS else f"{text[:MAX_NAME_CHARS]}..."

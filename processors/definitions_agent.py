@@ -6,16 +6,17 @@ that removes steps moves on those waiting there, "advance everyone waiting in
 step S" does what it says, and an activation schedules inactivity checks. This
 agent (one worker per record, thanks to the consumer group) sends each such
 change once to every partition of the control topic; whoever owns a
-partition applies it there to the learners it holds (`learner_agent`).
+partition applies it there to the learners it holds (`learner_agent`). A record
+whose automation cannot be read goes to the dead-letter topic.
 """
 
 from __future__ import annotations
 
 from engine.commands import AdvanceWaiting, ApplyDefinitionChange
-from processors.app import app, control_topic, definitions_topic, settings
-from processors.dead_letters import decode_or_dead_letter
-from processors.definitions_table import automation_of
-from processors.records import control_record
+from processors.app import app, control_topic, dead_letter_topic, definitions_topic, settings
+from processors.dead_letters import dead_letter_record, decode_or_dead_letter
+from processors.definitions_table import UnreadableDefinition, automation_of
+from processors.records import BROADCAST_USER, control_record
 
 
 def _has_inactivity_trigger(record: dict) -> bool:
@@ -51,10 +52,14 @@ async def definition_changes(stream):
         record = await decode_or_dead_letter("definition", event)
         if record is None:
             continue
-        command = broadcast_for(record)
+        try:
+            command = broadcast_for(record)
+        except UnreadableDefinition as error:
+            await dead_letter_topic.send(key=event.key, value=dead_letter_record(event.message, str(error)))
+            continue
         if command is None:
             continue
         school = record["school"]
-        value = control_record(command, school, "*", record["at"], version=record["version"])
+        value = control_record(command, school, BROADCAST_USER, record["at"], version=record["version"])
         for partition in range(settings.partitions):
-            await control_topic.send(key=f"{school}:*".encode(), value=value, partition=partition)
+            await control_topic.send(key=f"{school}:{BROADCAST_USER}".encode(), value=value, partition=partition)

@@ -28,13 +28,20 @@ log = logging.getLogger(__name__)
 GONE = {"removed"}
 
 
+class UnreadableDefinition(ValueError):
+    """A definitions record whose automation cannot be read (only a hand-made record is)."""
+
+
 def automation_of(record: dict) -> Automation | None:
     """The automation a definitions record leaves in the catalog, or None if gone."""
     if record["event"] in GONE or (record["event"] == "deleted" and record.get("mode") != "finishing"):
         return None
     if not record.get("automation_json"):
         return None
-    automation = Automation.model_validate(json.loads(record["automation_json"]))
+    try:
+        automation = Automation.model_validate(json.loads(record["automation_json"]))
+    except (ValueError, RecursionError) as error:  # JSON, validation, a 5,000-digit number
+        raise UnreadableDefinition(f"automation_json of {record['automation_id']!r} is unreadable: {error}") from None
     if record["event"] == "deleted":
         automation = automation.model_copy(update={"status": "finishing"})
     return automation
@@ -133,7 +140,7 @@ class DefinitionsTable(Service):
             batch = await consumer.getmany(timeout_ms=500)
             for tp, messages in batch.items():
                 for message in messages:
-                    self.apply(message.key.decode() if message.key else "", message.value)
+                    self.apply(message.key.decode("utf-8", "replace") if message.key else "", message.value)
                 if tp in behind and await consumer.position(tp) >= ends[tp]:
                     behind.discard(tp)
             if batch:

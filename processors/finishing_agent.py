@@ -19,11 +19,11 @@ from faust.types import TP
 
 from engine import lifecycle as lc
 from processors import definitions_log
-from processors.app import app, automation_runs_topic, clock, live_runs_table, settings
+from processors.app import app, automation_runs_topic, clock, dead_letter_topic, live_runs_table, settings
 from processors.definitions_table import definitions
-from processors.dead_letters import decode_or_dead_letter
+from processors.dead_letters import dead_letter_record, decode_or_dead_letter
 from processors.input_positions import InputPositions
-from processors.records import TERMINAL
+from processors.records import TERMINAL, membership_change
 
 CHECK_INTERVAL = 2.0
 
@@ -48,9 +48,24 @@ async def _take_in(event) -> list:
     """Apply one run start or end (a Faust event or a record read again); returns a dead letter's send."""
     sends: list = []
     record = await decode_or_dead_letter("run_status", event, sends)
-    if record is not None:
+    if record is None:
+        return sends
+    problem = not_a_run_membership(event.key, record)
+    if problem is not None:
+        sends.append(await dead_letter_topic.send(key=event.key, value=dead_letter_record(event.message, problem)))
+    else:
         _apply(event.key, record)
     return sends
+
+
+def not_a_run_membership(automation_key: bytes | None, record: dict) -> str | None:
+    """Why a record on this topic is not a run start or end (only a hand-made one is not)."""
+    if not membership_change(record):
+        return (f"a {record['kind']} record (status {record.get('status')!r}, run_id {record.get('run_id')!r}); "
+                "this topic holds run starts and ends only")
+    if not automation_key:
+        return "a run start or end without its key (school:automation)"
+    return None
 
 
 def _apply(automation_key: bytes, record: dict) -> None:

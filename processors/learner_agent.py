@@ -31,7 +31,6 @@ from processors.input_positions import InputPositions
 from processors.learner_processing import input_timestamp_ms, process
 from processors.receipts import receipt_record, refusal_receipt, wants_receipt
 
-BROADCAST_USER = "*"
 _DECODERS = {
     settings.topics.school_events: records.school_event_command,
     settings.topics.fired_timers: records.fired_timer_command,
@@ -67,7 +66,7 @@ async def _handle(item) -> list:
             sends.append(await receipts_topic.send(key=message.key, value=receipt))
         return sends
     timestamp_ms = input_timestamp_ms(message)
-    if user == BROADCAST_USER:
+    if user == records.BROADCAST_USER:
         return await _broadcast(command, school, message.partition, input_id, timestamp_ms, version)
     outputs, sends = await process(school, user, command, input_id, timestamp_ms)
     if isinstance(command, HandleSchoolEvent) and wants_receipt(message.headers):

@@ -41,6 +41,11 @@ def _utc(instant: datetime) -> datetime:
 # Each decoder returns (command, school, user, definitions version to wait for).
 LearnerInput = tuple[Any, str, str, int]
 
+# The user of a definition change's fan-out: one control record per partition, applied
+# to every learner of the school that partition holds. No learner input may name it.
+BROADCAST_USER = "*"
+BROADCAST_COMMANDS = (AdvanceWaiting, ApplyDefinitionChange)
+
 
 def learner_input(decoders: dict, message) -> LearnerInput:
     """Decode a learner-processor input and check it sits under its learner's key."""
@@ -56,6 +61,8 @@ def learner_input(decoders: dict, message) -> LearnerInput:
         # A record under another key sits in another learner's partition; applying it
         # would split one learner's state across partitions.
         raise Undecodable(f"message key {key!r} does not match the record's school:user {expected!r}")
+    if user == BROADCAST_USER and not isinstance(command, BROADCAST_COMMANDS):
+        raise Undecodable(f"user {BROADCAST_USER!r} is reserved for broadcast commands; a {type(command).__name__} cannot name it")
     return command, school, user, version
 
 

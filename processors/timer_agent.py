@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from processors.app import app, delays_topic, settings, timer_ids_table, timer_index_table
-from processors.dead_letters import decode_or_dead_letter
+from processors.app import app, dead_letter_topic, delays_topic, settings, timer_ids_table, timer_index_table
+from processors.dead_letters import dead_letter_record, decode_or_dead_letter
 from processors.input_positions import InputPositions
 from processors.timer_firing import in_flight
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def due_key(due_at: datetime, timer_id: str) -> bytes:
@@ -43,6 +46,11 @@ async def _index(event) -> list:
     sends: list = []
     record = await decode_or_dead_letter("timer", event, sends)
     if record is None:
+        return sends
+    if record["op"] == "scheduled" and record["due_at"] < EPOCH:
+        # Its index key would sort outside the due range, so it would never fire.
+        reason = f"timer {record['timer_id']!r} is due at {record['due_at'].isoformat()}, before 1970"
+        sends.append(await dead_letter_topic.send(key=event.key, value=dead_letter_record(event.message, reason)))
         return sends
     timer_id = record["timer_id"].encode()
     key = due_key(record["due_at"], record["timer_id"])
