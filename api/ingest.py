@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 
 from api.views import DefinitionsView, ReceiptWaiters
+from engine import strict_json
 from engine.school_events import EventRejected, SchoolEvent
 from processors.config import Settings
 from processors.ingest import edge_event, encode_event
@@ -41,7 +42,7 @@ class Answer:
 def read_events(raw: bytes, school: str, limit: int) -> tuple[list[SchoolEvent], list[dict]]:
     """The body's events, or every problem: [{index, event_id, reason}]."""
     try:
-        document = json.loads(raw.decode("utf-8", errors="strict"))
+        document = strict_json.loads(raw.decode("utf-8", errors="strict"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         return [], [{"index": None, "event_id": None, "reason": f"the body is not JSON: {error}"}]
     items = document if isinstance(document, list) else [document]

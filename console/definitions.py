@@ -23,7 +23,7 @@ import typer
 
 from console.errors import CliError
 from engine.definitions import Automation
-from engine.documents import DocumentProblem, load_document, locate
+from engine.documents import DocumentProblem, load_document, locator
 from engine.json_schema import schema_text
 from engine.validation import validate_document
 
@@ -86,9 +86,9 @@ def read_definition(file: str) -> FileReport:
     if isinstance(loaded, DocumentProblem):
         return FileReport(file, None, [LocatedProblem(loaded.message, "", loaded.line, loaded.column)])
     automation, problems = validate_document(loaded)
-    located = []
+    located, where = [], locator(text)
     for problem in problems:
-        line, column = locate(text, problem.path) or (None, None)
+        line, column = where(problem.path) or (None, None)
         located.append(LocatedProblem(problem.message, problem.path, line, column))
     return FileReport(file, automation, located)
 

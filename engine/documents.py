@@ -8,7 +8,10 @@ list of `Problem`s whose paths read like `flow[3].yes[0].amount`) and the
 YAML is read with YAML 1.2 habits, because YAML 1.1 quietly changes what an
 administrator wrote: the branch keys `yes:` and `no:` would become booleans,
 `12:30` the number 750 and `2027-03-01` a date object. Anchors and aliases are
-refused, so a small file cannot expand into an enormous one.
+refused, so a small file cannot expand into an enormous one, and so are explicit
+tags (`!!float`) and, in JSON, a key given twice. `document_problems` names
+what no automation may hold however it was read (text that is not Unicode,
+numbers past 64 bits or not finite, nesting deeper than 64 levels).
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ import copy
 import difflib
 import json
 import re
-from typing import Any, Mapping, get_args
+from typing import Any, Callable, Mapping, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from engine import definitions as d
+from engine import strict_json
 
 
 class Problem(BaseModel):
@@ -52,6 +56,70 @@ class DocumentProblem(BaseModel):
         return f"{where}: {self.message}"
 
 
+# ---------------------------------------------------------------- values every tool can carry
+
+# Past these, a definition that parses could not be saved or run: the store's
+# serialiser stops at about 250 levels, Avro numbers are 64-bit, and Kafka's
+# records are UTF-8. A branch nests two levels (its list and its step), so this
+# still allows branches about 30 deep.
+MAX_DOCUMENT_DEPTH = 64
+_LONG_RANGE = range(-(2**63), 2**63)
+
+
+def document_problems(raw: Any) -> list[Problem]:
+    """What no automation may hold, wherever it is: text that is not Unicode, a number
+    out of the 64-bit range or not finite, nesting deeper than MAX_DOCUMENT_DEPTH.
+    Walked with a stack of its own, so any depth a reader produced is safe here."""
+    problems: list[Problem] = []
+    too_deep = False
+    pending: list[tuple[Any, str, int]] = [(raw, "", 0)]
+    while pending:
+        value, path, depth = pending.pop()
+        if isinstance(value, str):
+            if not _is_unicode(value):
+                problems.append(Problem(path=path, message="This text holds a character that is not valid Unicode."))
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int):
+            if value not in _LONG_RANGE:
+                problems.append(Problem(path=path, message=f"This number is too large: numbers lie between "
+                                        f"{_LONG_RANGE.start} and {_LONG_RANGE.stop - 1}."))
+        elif isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                problems.append(Problem(path=path, message="Numbers must be finite (not NaN or infinity)."))
+        elif isinstance(value, (dict, list)):
+            if depth >= MAX_DOCUMENT_DEPTH:
+                if not too_deep:  # the first spot says it; its siblings would only repeat it
+                    problems.append(Problem(path=path, message=f"This is nested too deeply (more than {MAX_DOCUMENT_DEPTH} levels)."))
+                too_deep = True
+                continue
+            if isinstance(value, dict):
+                children = []
+                for key, child in value.items():
+                    child_path = _child_path(path, key)
+                    if isinstance(key, str) and not _is_unicode(key):
+                        problems.append(Problem(path=child_path, message="This key holds a character that is not valid Unicode."))
+                    children.append((child, child_path, depth + 1))
+            else:
+                children = [(child, f"{path}[{index}]", depth + 1) for index, child in enumerate(value)]
+            pending.extend(reversed(children))
+    return problems
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 escapes can make
+        return False
+    return True
+
+
+def _child_path(path: str, key: Any) -> str:
+    if isinstance(key, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key) if isinstance(key, str) else key}]"
+
+
 # ---------------------------------------------------------------- text -> mapping
 
 
@@ -61,7 +129,7 @@ def load_document(text: str, filename: str) -> dict | DocumentProblem:
         not filename.lower().endswith((".yaml", ".yml")) and text.lstrip().startswith("{")
     )
     try:
-        data = json.loads(text) if as_json else yaml.load(text, Loader=_DefinitionLoader)
+        data = strict_json.loads(text) if as_json else yaml.load(text, Loader=_DefinitionLoader)
     except json.JSONDecodeError as error:
         return DocumentProblem(
             filename=filename,
@@ -88,6 +156,10 @@ def load_document(text: str, filename: str) -> dict | DocumentProblem:
         )
     except RecursionError:
         return DocumentProblem(filename=filename, message="the file is nested too deeply to read.")
+    except ValueError as error:  # a repeated JSON key, NaN, a number of over 4,300 digits
+        if "digits" in str(error):
+            return DocumentProblem(filename=filename, message="the file holds a number too long to read (over 4,300 digits).")
+        return DocumentProblem(filename=filename, message=f"this is not valid JSON: {error}.")
     if data is None:
         return DocumentProblem(filename=filename, message="the file is empty.")
     if not isinstance(data, dict):
@@ -109,6 +181,13 @@ class _DefinitionLoader(yaml.SafeLoader):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
                 None, None, "anchors and aliases (*name) are not supported", event.start_mark
+            )
+        event = self.peek_event()
+        if getattr(event, "tag", None) is not None and event.tag != "!":
+            # `!!float`, `!!timestamp`...: types an automation never needs, and some of
+            # them make the YAML reader itself fail on an odd value.
+            raise yaml.composer.ComposerError(
+                None, None, f"explicit tags ({event.tag}) are not supported", event.start_mark
             )
         return super().compose_node(parent, index)
 
@@ -168,23 +247,32 @@ def locate(text: str, path: str) -> tuple[int, int] | None:
     """Line and column (1-based) of a document path's key in the text, or of its
     nearest parent that exists (a missing setting points at its step); None
     when the text does not parse or the path is the whole document."""
+    return locator(text)(path)
+
+
+def locator(text: str) -> Callable[[str], tuple[int, int] | None]:
+    """`locate` for many paths of one text: the text is read once, not once per path."""
     try:
-        node = yaml.compose(text, Loader=_DefinitionLoader)
-    except (yaml.YAMLError, RecursionError):
-        return None
-    mark = None
-    for part in _path_parts(path):
-        if isinstance(node, yaml.MappingNode):
-            pair = next((kv for kv in node.value if getattr(kv[0], "value", None) == part), None)
-            if pair is None:
+        root = yaml.compose(text, Loader=_DefinitionLoader)
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return lambda path: None
+
+    def where(path: str) -> tuple[int, int] | None:
+        node, mark = root, None
+        for part in _path_parts(path):
+            if isinstance(node, yaml.MappingNode):
+                pair = next((kv for kv in node.value if getattr(kv[0], "value", None) == part), None)
+                if pair is None:
+                    break
+                mark, node = pair[0].start_mark, pair[1]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+                node = node.value[part]
+                mark = node.start_mark
+            else:
                 break
-            mark, node = pair[0].start_mark, pair[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            mark = node.start_mark
-        else:
-            break
-    return (mark.line + 1, mark.column + 1) if mark else None
+        return (mark.line + 1, mark.column + 1) if mark else None
+
+    return where
 
 
 def _path_parts(path: str) -> list:

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 
 from engine import definitions as d
 from engine.condition_rules import condition_problems, is_missing, parse_iso
-from engine.documents import Problem, parse_automation, without_unknown_keys
+from engine.documents import Problem, document_problems, parse_automation, without_unknown_keys
 from engine.local_time import load_zone
 
 MAX_TRIGGERS = 10
@@ -49,6 +49,9 @@ def validate_automation(automation: d.Automation) -> list[Problem]:
 
 def validate_document(raw: Any) -> tuple[d.Automation | None, list[Problem]]:
     """Parse a decoded JSON/YAML document and validate it; never raises."""
+    unfit = document_problems(raw)
+    if unfit:
+        return None, unfit
     parsed = parse_automation(raw)
     if isinstance(parsed, list):
         # Unknown keys alone do not stop the rules: every problem is reported at once.
@@ -80,6 +83,9 @@ def _identity(automation: d.Automation) -> Iterator[Problem]:
         yield Problem(path="id", message="Give the automation an id.")
     if _blank(automation.school):
         yield Problem(path="school", message="Say which school the automation belongs to.")
+    elif ":" in automation.school:
+        # As in school events: ':' separates the school from the user or automation in every key.
+        yield Problem(path="school", message="A school id cannot contain ':'.")
     if _blank(automation.name):
         yield Problem(path="name", message="Give the automation a name.")
 

@@ -12,10 +12,10 @@ Nothing here raises on bad input.
 
 from __future__ import annotations
 
-import json
 from datetime import timezone
 from typing import Any, Mapping
 
+from engine import strict_json
 from engine.school_events import PAYLOADS, EventRejected, SchoolEvent, parse_school_event
 from schemas.codec import SHIPPED, DecodeError, EncodeError
 
@@ -93,7 +93,7 @@ def parse_json_line(line: str) -> SchoolEvent | EventRejected:
     if len(line) > MAX_LINE_CHARS:
         return EventRejected(reason=f"event is {len(line)} characters, over {MAX_LINE_CHARS}")
     try:
-        raw = json.loads(line, parse_constant=_refuse_constant)
+        raw = strict_json.loads(line)
     except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
         return EventRejected(reason=f"invalid JSON: {error}")
     event = parse_school_event(raw)
@@ -104,10 +104,6 @@ def parse_json_line(line: str) -> SchoolEvent | EventRejected:
     if problem is not None:
         return EventRejected(reason=problem, event_id=_printable_id(event.id))
     return event.model_copy(update={"data": record["data"][1]})
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
 
 
 def _avro_problem(value: Any, path: str) -> str | None:

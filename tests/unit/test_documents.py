@@ -48,10 +48,17 @@ MALFORMED = [
     ),
     pytest.param(
         "a.yaml", "a: !!python/object:os.system x\n", 1, 4,
-        "this is not valid YAML: could not determine a constructor for the tag "
-        "'tag:yaml.org,2002:python/object:os.system'.",
+        "this is not valid YAML: explicit tags (tag:yaml.org,2002:python/object:os.system) are not supported.",
         id="python tag refused",
     ),
+    pytest.param("a.yaml", "!!float", 1, 1,
+                 "this is not valid YAML: explicit tags (tag:yaml.org,2002:float) are not supported.",
+                 id="a tag whose reader fails on an empty value"),
+    pytest.param("a.yaml", "x: !!timestamp x", 1, 4,
+                 "this is not valid YAML: explicit tags (tag:yaml.org,2002:timestamp) are not supported.",
+                 id="a tag whose reader fails on text"),
+    pytest.param("a.yaml", "x: !local y", 1, 4, "this is not valid YAML: explicit tags (!local) are not supported.",
+                 id="a local tag"),
     pytest.param(
         "a.json", '{"id": "x",\n "name": }', 2, 10,
         "this is not valid JSON: Expecting value.",

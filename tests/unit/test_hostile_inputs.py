@@ -11,8 +11,11 @@ from types import SimpleNamespace
 import pytest
 
 from engine.commands import AdvanceWaiting, FireTimer, ReplayRun, Timer
+from engine.definitions import Automation
+from engine.documents import DocumentProblem, load_document, locator
 from engine.school_events import EventRejected, SchoolEvent, parse_school_event
 from processors import records
+from engine.validation import validate_document
 from processors.ingest import edge_event
 
 AT = datetime(2027, 3, 1, 9, tzinfo=timezone.utc)
@@ -132,3 +135,102 @@ def test_the_http_body_with_a_list_deeper_than_json_dumps_goes_reports_it():
 
     assert events == []
     assert problems and all(problem["reason"] for problem in problems)
+
+
+# ---------------------------------------------------------------- definitions
+
+
+def automation_with(**changes) -> dict:
+    return {"id": "a1", "school": "s1", "name": "n", "triggers": [{"event": "user.tag_added", "tag": "t"}],
+            "flow": [{"type": "add_tag", "tag": "done"}], **changes}
+
+
+@pytest.mark.parametrize("flow, message", [
+    ([{"type": "set_field", "field": "f", "value": 10**400}],
+     "This number is too large: numbers lie between -9223372036854775808 and 9223372036854775807."),
+    ([{"type": "wait_duration", "amount": 10**30, "unit": "days"}],
+     "This number is too large: numbers lie between -9223372036854775808 and 9223372036854775807."),
+    ([{"type": "set_field", "field": "f", "value": float("inf")}], "Numbers must be finite (not NaN or infinity)."),
+    ([{"type": "set_field", "field": "f", "value": float("nan")}], "Numbers must be finite (not NaN or infinity)."),
+])
+def test_a_number_no_record_can_carry_is_a_problem_not_a_crash_at_run_time(flow, message):
+    automation, problems = validate_document(automation_with(flow=flow))
+
+    assert automation is None
+    assert [(problem.path, problem.message) for problem in problems] == [(f"flow[0].{next(iter(set(flow[0]) - {'type', 'field', 'unit'}))}", message)]
+
+
+def test_text_that_is_not_unicode_is_a_problem_not_a_failed_save():
+    automation, problems = validate_document(automation_with(name="n\udc00", flow=[{"type": "add_tag", "tag": "t", "\ud800": 1}]))
+
+    assert automation is None
+    assert [str(problem) for problem in problems] == [
+        "name: This text holds a character that is not valid Unicode.",
+        'flow[0]["\\ud800"]: This key holds a character that is not valid Unicode.',
+    ]
+
+
+def nested_branches(depth: int) -> list:
+    flow: list = [{"type": "add_tag", "tag": "t"}]
+    for _ in range(depth):
+        flow = [{"type": "branch", "conditions": [{"type": "has_tag", "tag": "vip"}], "yes": flow, "no": []}]
+    return flow
+
+
+def test_branches_nest_about_thirty_deep_and_no_deeper():
+    fine, problems = validate_document(automation_with(flow=nested_branches(30)))
+    assert fine is not None and problems == []
+    assert Automation.model_validate_json(fine.model_dump_json()) == fine  # it can be saved and read back
+
+    refused, problems = validate_document(automation_with(flow=nested_branches(150)))
+    assert refused is None
+    assert [problem.message for problem in problems] == ["This is nested too deeply (more than 64 levels)."]
+
+
+def test_deep_nesting_under_an_unknown_key_is_a_problem_not_a_recursion_error():
+    automation, problems = validate_document(automation_with(extra=json.loads("[" * 900 + "]" * 900)))
+
+    assert automation is None
+    assert [problem.message for problem in problems] == ["This is nested too deeply (more than 64 levels)."]
+
+
+def test_a_school_with_a_colon_cannot_be_activated():
+    _, problems = validate_document(automation_with(school="s1:x"))
+
+    assert [str(problem) for problem in problems] == ["school: A school id cannot contain ':'."]
+
+
+@pytest.mark.parametrize("text, filename, message", [
+    ('{"id": "a", "id": "b"}', "a.json", "this is not valid JSON: the key 'id' appears twice in one object."),
+    ('{"id": NaN}', "a.json", "this is not valid JSON: NaN is not a JSON value."),
+    ("x: " + "1" * 5000, "a.yaml", "the file holds a number too long to read (over 4,300 digits)."),
+    ('{"x": ' + "1" * 5000 + "}", "a.json", "the file holds a number too long to read (over 4,300 digits)."),
+])
+def test_files_that_used_to_raise_or_mean_two_things_are_document_problems(text, filename, message):
+    problem = load_document(text, filename)
+
+    assert isinstance(problem, DocumentProblem) and problem.message == message
+
+
+def test_locating_many_problems_reads_the_file_once(monkeypatch):
+    import yaml
+
+    reads = []
+    real_compose = yaml.compose
+    monkeypatch.setattr(yaml, "compose", lambda *args, **kwargs: reads.append(1) or real_compose(*args, **kwargs))
+    text = "id: a1\nschool: s1\nname: n\ntriggers: []\nflow:\n" + "".join("  - type: add_tag\n" for _ in range(50))
+
+    where = locator(text)
+    spots = [where(f"flow[{index}]") for index in range(50)]
+
+    assert len(reads) == 1
+    assert spots[49] == (55, 5)
+
+
+def test_a_school_event_with_a_repeated_key_is_refused_not_read_as_its_last_value():
+    line = json.dumps(event())[:-1] + ', "user": "other"}'
+
+    refused = edge_event(line)
+
+    assert isinstance(refused, EventRejected)
+    assert refused.reason == "invalid JSON: the key 'user' appears twice in one object"

@@ -73,7 +73,7 @@ def raw_events(draw: st.DrawFn) -> dict[str, Any]:
         "id": draw(_name),
         "type": event_type,
         "school": draw(_name.filter(lambda name: ":" not in name)),
-        "user": draw(_name),
+        "user": draw(_name.filter(lambda name: name != "*")),  # the workers' broadcast user
         "subject": draw(st.sampled_from(["user", "lead", "visitor"])),
         "occurred_at": draw(_rfc3339_moments).isoformat(),
         "data": draw(PAYLOAD_VALUES[PAYLOADS[event_type].__name__]),

@@ -134,7 +134,7 @@ actions = st.one_of(
     st.builds(lambda t: {"type": "send_email", "template": t}, names),
     st.builds(lambda t: {"type": "add_tag", "tag": t}, names),
     st.builds(lambda c: {"type": "enroll_in_course", "course": c}, names),
-    st.builds(lambda f, v: {"type": "set_field", "field": f, "value": v}, names, st.none() | st.booleans() | st.integers() | names),
+    st.builds(lambda f, v: {"type": "set_field", "field": f, "value": v}, names, st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | names),
 )
 waits = st.one_of(
     st.builds(
