@@ -149,7 +149,7 @@ def demo(
         log = open(ROOT / "var" / "demo-worker.log", "w")
         worker = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "worker"], stdout=log, stderr=log, cwd=ROOT)
         definition_files = sorted(automations.glob("*.y*ml")) + sorted(automations.glob("*.json"))
-        lifecycle.apply(definition_files)
+        lifecycle.apply(definition_files, yes=False)
         for path in definition_files:
             lifecycle.activate(lifecycle.read_automation(path).id)
         with out.status("waiting for the worker..."):

@@ -20,16 +20,19 @@ from rich.console import Console
 from rich.table import Table
 
 from console.definitions import read_definition
-from console.errors import CliError, one_of
+from console.errors import CliError, confirmed, one_of
+from console.topic_views import load_parts
 from engine import lifecycle as lc
 from engine.definitions import Automation, assign_ids, iter_steps
 from engine.validation import validate_automation
 from processors import config, definitions_log
 from processors.kafka_io import read_to_end
 from projections.automation_stats import fold
+from projections.step_stats import StepStats
 from schemas.codec import decode
 
 console = Console()
+_NOBODY = StepStats("")
 
 
 def _now() -> datetime:
@@ -112,12 +115,19 @@ def _get(automation_id: str) -> Automation:
     return automation
 
 
-def apply(files: list[Path] = typer.Argument(..., help="Definition files (YAML or JSON).")) -> None:
+def apply(
+    files: list[Path] = typer.Argument(..., help="Definition files (YAML or JSON)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Confirm that learners waiting in a wait step the edit "
+                             "removes move on to the next step at once."),
+) -> None:
     """Save definitions (create or edit). Invalid ones are saved inactive, with their problems."""
     automations = [read_automation(path) for path in files]
     state = _state()
     for automation in automations:
-        automation = with_ids(automation, state.automations.get(automation.id))
+        current = state.automations.get(automation.id)
+        automation = with_ids(automation, current)
+        if current is not None:
+            _confirm_moving_on(current, automation, yes)
         _, state = _run(lc.SaveAutomation(automation=automation, now=_now()))
         saved = state.automations[automation.id]
         typer.echo(f"saved {saved.id} (version {saved.version}, {saved.status})")
@@ -126,6 +136,23 @@ def apply(files: list[Path] = typer.Argument(..., help="Definition files (YAML o
             typer.echo(f"  {len(problems)} problem(s) block activation:")
             for problem in problems:
                 typer.echo(f"  {problem}")
+
+
+def _confirm_moving_on(current: Automation, edited: Automation, yes: bool) -> None:
+    """The guide's confirmation before a wait step with learners in it is deleted. The edit
+    and the moving on are one record: saved together, or (refused, failed) neither is."""
+    removed = lc.removed_step_ids(current, edited)
+    waits = [step.id for _, step in iter_steps(current.flow) if step.id in removed and step.type.startswith("wait_")]
+    if not waits:
+        return
+    key = (current.school, current.id)
+    waiting = {step_id: sum(len(part.steps.get(key, {}).get(step_id, _NOBODY).waiting) for part in load_parts())
+               for step_id in waits}
+    inside = {step_id: count for step_id, count in waiting.items() if count}
+    if inside:
+        where = ", ".join(f"{count} in {step_id!r}" for step_id, count in inside.items())
+        confirmed(f"{current.id}: learners are waiting in wait steps this edit removes ({where}); "
+                  "saving moves them on to the next step at once.", yes)
 
 
 def activate(automation_id: str) -> None:
@@ -228,6 +255,7 @@ def delete(
     automation_id: str,
     finishing: bool = typer.Option(False, "--finishing", help="Let learners inside complete."),
     immediate: bool = typer.Option(False, "--immediate", help="Remove learners, cancel their steps."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Confirm: deleting cannot be undone."),
 ) -> None:
     """Delete an automation; with learners inside, say --finishing or --immediate."""
     if finishing and immediate:
@@ -237,6 +265,8 @@ def delete(
     stats = _stats().get((automation.school, automation_id)) if automation else None
     inside = stats.learners_inside if stats else 0
     mode = "finishing" if finishing else "immediate" if immediate else None
+    if automation is not None and (mode or not inside):  # what the decider would refuse needs no yes
+        confirmed(f"Delete {automation_id}{_deleting(mode, inside)}? This cannot be undone.", yes)
     events, _ = _run(
         lc.DeleteAutomation(
             automation_id=automation_id, mode=mode, has_learners_inside=inside > 0, now=_now()
@@ -244,6 +274,14 @@ def delete(
     )
     gone = any(isinstance(e, lc.AutomationRemoved) for e in events)
     typer.echo(f"deleted {automation_id}" + ("" if gone else f" (finishing: {inside} learner(s) inside)"))
+
+
+def _deleting(mode: str | None, inside: int) -> str:
+    if not inside:
+        return ""
+    if mode == "immediate":
+        return f" and remove the {inside} learner(s) inside, cancelling their pending steps"
+    return f" once the {inside} learner(s) inside have finished"
 
 
 def register(app: typer.Typer) -> None:

@@ -95,9 +95,13 @@ def test_export_import_round_trip_keeps_exit_conditions(cli, tmp_path):
     assert imported["status"] == "inactive"
 
 
-def test_delete_without_learners_removes_at_once(cli):
+def test_delete_without_learners_removes_at_once_once_confirmed(cli):
     cli("apply", str(WELCOME))
-    assert "deleted welcome-tag" in cli("delete", "welcome-tag").stdout
+    unconfirmed = cli("delete", "welcome-tag", ok=False)
+    assert "Delete welcome-tag? This cannot be undone. Nothing was done; add --yes to confirm." in unconfirmed.stderr
+    assert listed(cli) == ["welcome-tag"]
+
+    assert "deleted welcome-tag" in cli("delete", "welcome-tag", "--yes").stdout
     assert "no automation 'welcome-tag'" in cli("show", "welcome-tag", ok=False).stderr
     assert "it was deleted" in cli("delete", "welcome-tag", ok=False).stderr
 
@@ -116,12 +120,14 @@ def test_delete_with_learners_inside_needs_a_mode_then_finishing_or_immediate(cl
     refused = cli("delete", "course-onboarding", ok=False)
     assert "learners are inside" in refused.stderr
 
-    finishing = cli("delete", "course-onboarding", "--finishing")
+    unconfirmed = cli("delete", "course-onboarding", "--finishing", ok=False)
+    assert "Delete course-onboarding once the 2 learner(s) inside have finished? This cannot be undone." in unconfirmed.stderr
+    finishing = cli("delete", "course-onboarding", "--finishing", "--yes")
     assert "finishing: 2 learner(s) inside" in finishing.stdout
     assert listed(cli, "--status", "finishing") == ["course-onboarding"]
     assert "read-only" in cli("apply", str(ONBOARDING), ok=False).stderr
 
-    cli("delete", "course-onboarding", "--immediate")
+    cli("delete", "course-onboarding", "--immediate", "-y")
     statuses = worker.wait_for(
         "run_status", lambda rs: sum(r.get("status") == "cancelled" for r in rs) == 2
     )
@@ -136,7 +142,7 @@ def test_a_finishing_automation_is_removed_once_its_last_learner_leaves(cli, wor
     worker.send([SchoolEvent(id="enr-cy", type="course.enrolled", school="demo-school", user="cy",
                              occurred_at=at, data={"course": "python-101"})])
     worker.wait_for("run_status", lambda rs: any(r.get("status") == "pending" for r in rs))
-    cli("delete", "course-onboarding", "--finishing")
+    cli("delete", "course-onboarding", "--finishing", "--yes")
     assert listed(cli, "--status", "finishing") == ["course-onboarding"]
 
     # the last learner reaches the goal: the exit condition ends the run
@@ -149,3 +155,25 @@ def test_a_finishing_automation_is_removed_once_its_last_learner_leaves(cli, wor
         pass  # each `list` reads the definitions topic anew
     assert listed(cli) == []
     assert "it was deleted" in cli("delete", "course-onboarding", ok=False).stderr
+
+
+def test_an_edit_that_removes_a_wait_with_learners_in_it_is_saved_only_once_confirmed(cli, worker, tmp_path):
+    cli("apply", str(ONBOARDING))
+    cli("activate", "course-onboarding")
+    at = datetime.now(timezone.utc) + timedelta(seconds=1)
+    worker.send([SchoolEvent(id="enr-di", type="course.enrolled", school="demo-school", user="di",
+                             occurred_at=at, data={"course": "python-101"})])
+    worker.wait_for("run_status", lambda rs: any(r.get("status") == "pending" for r in rs))
+    edited = tmp_path / "course-onboarding.yaml"
+    text = ONBOARDING.read_text()
+    start, end = text.index("  - id: wait-two-days"), text.index("  - id: started-yet")
+    edited.write_text(text[:start] + text[end:])
+
+    unconfirmed = cli("apply", str(edited), ok=False)
+    assert ("course-onboarding: learners are waiting in wait steps this edit removes (1 in 'wait-two-days'); "
+            "saving moves them on to the next step at once. Nothing was done; add --yes to confirm.") in unconfirmed.stderr
+    assert json.loads(cli("show", "course-onboarding").stdout)["version"] == 2  # saved, activated: no third
+
+    assert "saved course-onboarding (version 3, active)" in cli("apply", str(edited), "--yes").stdout
+    moved = worker.wait_for("run_status", lambda rs: any(r.get("step_id") == "nudge-email" for r in rs))
+    assert any(r.get("step_id") == "nudge-email" and r["user"] == "di" for r in moved)

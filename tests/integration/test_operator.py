@@ -98,7 +98,7 @@ def test_replaying_a_failed_run_creates_a_linked_new_run(start_worker, start_api
     pending = api.eventually(
         lambda: api.school("s1", "GET", "/automations/nurture/runs?status=pending")[1]["runs"], bool)[0]
     assert api.school("s1", "GET", f"/runs/{pending['run_id']}")[1]["replayable"] is True
-    deleted = api.cli("delete", "nurture", "--finishing")
+    deleted = api.cli("delete", "nurture", "--finishing", "--yes")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     api.eventually(lambda: api.school("s1", "GET", f"/runs/{pending['run_id']}")[1]["replayable"], lambda r: r is False)
     status, answer = api.school("s1", "POST", f"/runs/{pending['run_id']}/replay")
