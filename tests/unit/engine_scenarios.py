@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tests import strict_yaml
 
 from engine.catalog import Catalog
 from engine.commands import AdvanceWaiting, ApplyDefinitionChange, CancelRun, HandleSchoolEvent, ReplayRun
@@ -212,4 +212,4 @@ class Scenario:
 
 
 def load(path: Path) -> dict:
-    return yaml.safe_load(path.read_text())
+    return strict_yaml.load(path.read_text())

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
-import yaml
+from tests import strict_yaml
 from typer.testing import CliRunner
 
 from console.simulate import as_jsonl, load_definitions, load_events, register
@@ -31,7 +31,7 @@ def test_examples_parse_with_the_plain_yaml_reader():
     files = sorted((EXAMPLES / "automations").glob("*.yaml"))
     assert len(files) >= 4
     for file in files:
-        automation = Automation.model_validate(yaml.safe_load(file.read_text()))
+        automation = Automation.model_validate(strict_yaml.load(file.read_text()))
         assert assign_ids(automation, lambda path: path) == automation, f"{file.name} lacks explicit ids"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
-import yaml
+from tests import strict_yaml
 from pydantic import TypeAdapter, ValidationError
 
 from engine.definitions import (
@@ -32,7 +32,7 @@ OUTCOMES = {"wait": WaitUntil, "continue": ContinueNow, "end": EndRun, "fail": F
 
 def _scenarios():
     for path in sorted(SCENARIOS.glob("*.yaml")):
-        for number, scenario in enumerate(yaml.safe_load(path.read_text()), start=1):
+        for number, scenario in enumerate(strict_yaml.load(path.read_text()), start=1):
             yield pytest.param(scenario, id=f"{path.stem}#{number}: {scenario['name']}")
 
 
@@ -66,7 +66,7 @@ def test_scenario_files_cover_every_wait_kind():
     kinds = {
         scenario["given"]["step"]["type"]
         for path in SCENARIOS.glob("*.yaml")
-        for scenario in yaml.safe_load(path.read_text())
+        for scenario in strict_yaml.load(path.read_text())
     }
     assert kinds == {model.model_fields["type"].annotation.__args__[0] for model in WAIT_TYPES}
 
