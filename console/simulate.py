@@ -21,7 +21,7 @@ from rich.table import Table
 
 from console.errors import CliError
 from engine.definitions import Automation, assign_ids
-from engine.documents import DocumentProblem, load_document, parse_automation
+from engine.documents import DocumentProblem, document_problems, load_document, parse_automation
 from engine.school_events import EventRejected, SchoolEvent
 from engine.simulation import SimulationResult, simulate as run_simulation
 from processors.ingest import edge_event
@@ -40,14 +40,19 @@ def load_definitions(paths: list[Path]) -> list[Automation]:
             files.append(path)
         else:
             raise CliError(f"no such file or directory: {path}")
-    automations = []
+    automations: list[Automation] = []
+    seen: dict[str, Path] = {}
     for file in files:
         raw = load_document(file.read_text(encoding="utf-8", errors="replace"), str(file))
         if isinstance(raw, DocumentProblem):
             raise CliError(str(raw))
-        parsed = parse_automation(raw)
+        parsed = document_problems(raw) or parse_automation(raw)
         if isinstance(parsed, list):
             raise CliError(f"{file}: " + "; ".join(str(p) for p in parsed))
+        if parsed.id in seen:
+            # As when saving: an id names one automation, whatever its school.
+            raise CliError(f"{file}: the automation id {parsed.id!r} is also the one in {seen[parsed.id]}")
+        seen[parsed.id] = file
         automations.append(assign_ids(parsed, lambda where, a=parsed: f"{a.id}:{where}"))
     return automations
 

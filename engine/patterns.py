@@ -2,7 +2,13 @@
 
 Owns compiling and matching author-supplied patterns under RE2, a linear-time
 engine, so no pattern (however hostile) can make a worker backtrack for
-minutes. Validation uses `pattern_problem`; conditions use `full_match`.
+minutes. Validation uses `pattern_problem`; conditions use `search`.
+
+Matching ignores letter case, as the plain "email is" does: `Kate@Gmail.com` is
+the guide's kate@gmail.com for `^(kate|kathreine|katerina)@gmail\\.com$`, and a
+platform's capitalisation of an address is no reason to skip a learner. A
+pattern matches anywhere in the address unless the author anchors it with ^
+and $, as the guide's example does.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import re2
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
+_OPTIONS.case_sensitive = False
 
 
 @lru_cache(maxsize=4096)

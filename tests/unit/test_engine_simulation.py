@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 import typer
-from tests import strict_yaml
 from typer.testing import CliRunner
 
 from console.simulate import as_jsonl, load_definitions, load_events, register
 from engine.definitions import Automation, assign_ids
 from engine.simulation import simulate
+from tests import strict_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -109,3 +109,26 @@ def test_two_processes_with_different_hash_seeds_print_the_same_bytes():
         for seed in ("1", "2")
     ]
     assert outputs[0] and outputs[0] == outputs[1]
+
+
+def test_two_definitions_with_one_id_are_refused_not_one_silently_dropped(tmp_path):
+    from console.errors import CliError
+
+    for school in ("s1", "s2"):
+        (tmp_path / f"{school}.yaml").write_text(
+            f"id: welcome\nschool: {school}\nname: n\ntriggers: [{{event: user.tag_added, tag: t}}]\n"
+            "flow: [{type: add_tag, tag: done}]\n")
+
+    with pytest.raises(CliError, match=r"s2.yaml: the automation id 'welcome' is also the one in .*s1.yaml"):
+        load_definitions([tmp_path])
+
+
+def test_a_definition_no_record_could_carry_is_refused(tmp_path):
+    from console.errors import CliError
+
+    (tmp_path / "big.yaml").write_text(
+        "id: big\nschool: s1\nname: n\ntriggers: [{event: user.tag_added, tag: t}]\n"
+        f"flow: [{{type: set_field, field: f, value: {10**30}}}]\n")
+
+    with pytest.raises(CliError, match=r"big.yaml: flow\[0\].value: This number is too large"):
+        load_definitions([tmp_path])
