@@ -34,13 +34,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tests import strict_yaml
-
 from engine.catalog import Catalog
 from engine.commands import AdvanceWaiting, ApplyDefinitionChange, CancelRun, HandleSchoolEvent, ReplayRun
 from engine.definitions import Automation
 from engine.school_events import parse_school_event
 from engine.simulation import VirtualWorld
+from tests import strict_yaml
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "engine"
 EXAMPLE_AUTOMATIONS = Path(__file__).resolve().parents[2] / "examples" / "automations"

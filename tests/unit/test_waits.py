@@ -9,7 +9,6 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
-from tests import strict_yaml
 from pydantic import TypeAdapter, ValidationError
 
 from engine.definitions import (
@@ -23,6 +22,7 @@ from engine.definitions import (
 )
 from engine.local_time import load_zone
 from engine.waits import ContinueNow, EndRun, FailRun, WaitResolution, WaitUntil, resolve_wait
+from tests import strict_yaml
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "waits"
 STEP = TypeAdapter(Step)
