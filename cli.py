@@ -51,12 +51,13 @@ def _mount() -> None:
 def _known_errors() -> tuple[type[BaseException], ...]:
     from aiokafka.errors import KafkaError
 
+    from api.auth import TokenFileError
     from broker.kafka import BrokerError
     from processors.config import ConfigError
     from processors.kafka_io import BrokerUnavailable, MissingTopic
 
     return (
-        CliError, BrokerError, BrokerUnavailable, MissingTopic, ConfigError, KafkaError,
+        CliError, BrokerError, BrokerUnavailable, MissingTopic, ConfigError, KafkaError, TokenFileError,
         FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
     )
 

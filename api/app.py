@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
@@ -33,6 +35,8 @@ from projections import queries
 RUN_STATUSES = ("pending", "executing", "fulfilled", "completed_via_exit", "failed", "failed_silently", "cancelled")
 AUTOMATION_STATUSES = ("active", "inactive", "finishing")
 MAX_LIMIT = 1000
+MAX_BODY_BYTES = 8 * 1024 * 1024  # after decompression
+log = logging.getLogger(__name__)
 
 
 class Service:
@@ -151,7 +155,9 @@ def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | 
 
 def _limit(request: web.Request) -> int:
     raw = request.query.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # ASCII digits only: str.isdigit also takes '²' and other scripts' digits, and int()
+    # refuses a text of over 4,300 digits.
+    if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise web.HTTPBadRequest(
             text=json.dumps({"error": f"limit must be a whole number from 1 to {MAX_LIMIT}; got {raw!r}"}),
             content_type="application/json",
@@ -328,10 +334,13 @@ async def rebuild_projections(request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}
     except ValueError:
         return _error(400, "the body must be JSON, e.g. {\"partitions\": [0, 1]}")
-    partitions = body.get("partitions") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return _error(400, "the body must be a JSON object, e.g. {\"partitions\": [0, 1]}")
+    partitions = body.get("partitions")
     if partitions is None:
         partitions = list(feed.partitions)
-    if not isinstance(partitions, list) or any(p not in feed.partitions for p in partitions):
+    # type() and not isinstance: true and 1.0 equal 1, and are no partition number.
+    if not isinstance(partitions, list) or any(type(p) is not int or p not in feed.partitions for p in partitions):
         return _error(400, f"partitions must be a list of {feed.topic}'s partitions {feed.partitions}")
     await feed.rewind(partitions)
     read, total = feed.progress(partitions)
@@ -363,8 +372,27 @@ ROUTES = [
 ]
 
 
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer is JSON, also aiohttp's own (404 for an unknown path, 405, 413 for a
+    body over MAX_BODY_BYTES) and a failure no handler expected (500, logged in full)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400 or error.content_type == "application/json":
+            raise
+        default = f"{error.status}: {error.reason}"  # aiohttp's text when it has nothing to add
+        response = _error(error.status, error.reason if error.text in (None, "", default) else error.text)
+        if "Allow" in error.headers:
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
+    except Exception:  # noqa: BLE001 - the answer is a 500, the details go to the log
+        log.exception("%s %s failed", request.method, request.path)
+        return _error(500, "the server failed on this request; its log has the details")
+
+
 def build_app(service: Service) -> web.Application:
-    app = web.Application(client_max_size=8 * 1024 * 1024)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors])
     app[SERVICE] = service
     for route in ROUTES:
         app.router.add_route(route.method, route.path, _guarded(route))

@@ -87,6 +87,12 @@ class TopicFeed:
         self.targets = {tp.partition: ends[tp] for tp in tps}
         self._check_caught_up()
         self._task = asyncio.create_task(self._run(), name=f"feed {self.topic}")
+        self._task.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            # Nothing awaits this task until shutdown; without this its end would go unseen.
+            log.error("%s: the feed stopped: %r", self.topic, task.exception())
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -135,7 +141,13 @@ class TopicFeed:
         consumer = self._consumer
         while True:
             while not self._rewinds.empty():
-                await self._apply_rewind(self._rewinds.get_nowait())
+                request = self._rewinds.get_nowait()
+                try:
+                    await self._apply_rewind(request)
+                except Exception as error:  # noqa: BLE001 - the feed goes on; the caller hears why
+                    log.exception("%s: rewinding %s failed", self.topic, request.partitions)
+                    if not request.done.done():
+                        request.done.set_exception(error)
             batch = await consumer.getmany(timeout_ms=200, max_records=2000)
             for tp, messages in batch.items():
                 for message in messages:

@@ -31,6 +31,9 @@ from processors.receipts import RECEIPT_HEADER
 # to report) can take seconds to validate; it is read on a thread so that other
 # requests are answered meanwhile. Smaller ones are read at once.
 PARSE_OFF_THE_LOOP_BYTES = 64 * 1024
+# At most this many such bodies are read at once; more wait their turn, so a burst of
+# large requests cannot take the server's memory with it.
+_PARSING = asyncio.Semaphore(2)
 
 
 @dataclass(frozen=True)
@@ -42,14 +45,13 @@ class Answer:
 def read_events(raw: bytes, school: str, limit: int) -> tuple[list[SchoolEvent], list[dict]]:
     """The body's events, or every problem: [{index, event_id, reason}]."""
     try:
-        document = strict_json.loads(raw.decode("utf-8", errors="strict"))
+        items = strict_json.items(raw.decode("utf-8", errors="strict"), limit)
+    except strict_json.TooMany:
+        return [], [{"index": None, "event_id": None, "reason": f"more than {limit} events; at most {limit} per request"}]
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         return [], [{"index": None, "event_id": None, "reason": f"the body is not JSON: {error}"}]
-    items = document if isinstance(document, list) else [document]
     if not items:
         return [], [{"index": None, "event_id": None, "reason": "the list holds no event"}]
-    if len(items) > limit:
-        return [], [{"index": None, "event_id": None, "reason": f"{len(items)} events; at most {limit} per request"}]
     events, problems = [], []
     for index, item in enumerate(items):
         try:
@@ -90,7 +92,8 @@ async def ingest(
     timeout: float,
 ) -> Answer:
     if len(raw) > PARSE_OFF_THE_LOOP_BYTES:
-        events, problems = await asyncio.to_thread(read_events, raw, school, limit)
+        async with _PARSING:
+            events, problems = await asyncio.to_thread(read_events, raw, school, limit)
     else:
         events, problems = read_events(raw, school, limit)
     if problems:
