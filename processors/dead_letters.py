@@ -41,15 +41,21 @@ def dead_letter_record(message, reason: str, received_at: datetime | None = None
     )
 
 
+async def dead_letter(message, reason: str):
+    """Send a consumed message to the dead-letter topic with the reason; returns the send
+    (for an agent that records its position once its sends are acknowledged)."""
+    from processors.app import dead_letter_topic  # the app imports nothing from here
+
+    return await dead_letter_topic.send(key=message.key, value=dead_letter_record(message, reason))
+
+
 async def decode_or_dead_letter(kind: TopicKind, event, sends: list | None = None) -> dict | None:
     """The record a consumed Faust event carries, or None once it went to the dead-letter topic
     (its send appended to `sends`, for an agent that records its position itself)."""
-    from processors.app import dead_letter_topic  # the app imports nothing from here
-
     try:
         return decode(kind, event.value)
     except DecodeError as error:
-        send = await dead_letter_topic.send(key=event.key, value=dead_letter_record(event.message, str(error)))
+        send = await dead_letter(event.message, str(error))
         if sends is not None:
             sends.append(send)
         return None

@@ -13,8 +13,8 @@ whose automation cannot be read goes to the dead-letter topic.
 from __future__ import annotations
 
 from engine.commands import AdvanceWaiting, ApplyDefinitionChange
-from processors.app import app, control_topic, dead_letter_topic, definitions_topic, settings
-from processors.dead_letters import dead_letter_record, decode_or_dead_letter
+from processors.app import app, control_topic, definitions_topic, settings
+from processors.dead_letters import dead_letter, decode_or_dead_letter
 from processors.definitions_table import UnreadableDefinition, automation_of
 from processors.records import BROADCAST_USER, control_record
 
@@ -55,7 +55,7 @@ async def definition_changes(stream):
         try:
             command = broadcast_for(record)
         except UnreadableDefinition as error:
-            await dead_letter_topic.send(key=event.key, value=dead_letter_record(event.message, str(error)))
+            await dead_letter(event.message, str(error))
             continue
         if command is None:
             continue

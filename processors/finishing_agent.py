@@ -19,9 +19,9 @@ from faust.types import TP
 
 from engine import lifecycle as lc
 from processors import definitions_log
-from processors.app import app, automation_runs_topic, clock, dead_letter_topic, live_runs_table, settings
+from processors.app import app, automation_runs_topic, clock, live_runs_table, settings
 from processors.definitions_table import definitions
-from processors.dead_letters import dead_letter_record, decode_or_dead_letter
+from processors.dead_letters import dead_letter, decode_or_dead_letter
 from processors.input_positions import InputPositions
 from processors.records import TERMINAL, membership_change
 
@@ -52,7 +52,7 @@ async def _take_in(event) -> list:
         return sends
     problem = not_a_run_membership(event.key, record)
     if problem is not None:
-        sends.append(await dead_letter_topic.send(key=event.key, value=dead_letter_record(event.message, problem)))
+        sends.append(await dead_letter(event.message, problem))
     else:
         _apply(event.key, record)
     return sends

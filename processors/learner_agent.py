@@ -19,13 +19,12 @@ from processors import records
 from processors.app import (
     app,
     clock,
-    dead_letter_topic,
     learner_inputs,
     learners_table,
     receipts_topic,
     settings,
 )
-from processors.dead_letters import dead_letter_record
+from processors.dead_letters import dead_letter
 from processors.definitions_table import definitions
 from processors.input_positions import InputPositions
 from processors.learner_processing import input_timestamp_ms, process
@@ -60,7 +59,7 @@ async def _handle(item) -> list:
     try:
         command, school, user, version = records.learner_input(_DECODERS, message)
     except records.Undecodable as error:
-        sends = [await dead_letter_topic.send(key=message.key, value=dead_letter_record(message, str(error)))]
+        sends = [await dead_letter(message, str(error))]
         if message.topic == settings.topics.school_events and wants_receipt(message.headers):
             receipt = refusal_receipt(message, str(error), clock.now())
             sends.append(await receipts_topic.send(key=message.key, value=receipt))

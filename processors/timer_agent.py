@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from processors.app import app, dead_letter_topic, delays_topic, settings, timer_ids_table, timer_index_table
-from processors.dead_letters import dead_letter_record, decode_or_dead_letter
+from processors.app import app, delays_topic, settings, timer_ids_table, timer_index_table
+from processors.dead_letters import dead_letter, decode_or_dead_letter
 from processors.input_positions import InputPositions
 from processors.timer_firing import in_flight
 
@@ -50,7 +50,7 @@ async def _index(event) -> list:
     if record["op"] == "scheduled" and record["due_at"] < EPOCH:
         # Its index key would sort outside the due range, so it would never fire.
         reason = f"timer {record['timer_id']!r} is due at {record['due_at'].isoformat()}, before 1970"
-        sends.append(await dead_letter_topic.send(key=event.key, value=dead_letter_record(event.message, reason)))
+        sends.append(await dead_letter(event.message, reason))
         return sends
     timer_id = record["timer_id"].encode()
     key = due_key(record["due_at"], record["timer_id"])

@@ -22,6 +22,7 @@ from engine.commands import Timer
 from engine.definitions import assign_ids
 from engine.documents import load_document
 from engine.validation import validate_document
+from processors.app import dead_letter_topic
 from processors.definitions_table import DefinitionsTable, UnreadableDefinition, automation_of
 from processors.records import timer_record
 from schemas.codec import decode, encode
@@ -36,8 +37,7 @@ def dead_letters(monkeypatch) -> list[dict]:
     async def send(key=None, value=None, **_):
         sent.append(decode("dead_letter", value))
 
-    for agent in (learner_agent, finishing_agent, timer_agent, definitions_agent):
-        monkeypatch.setattr(agent.dead_letter_topic, "send", send)
+    monkeypatch.setattr(dead_letter_topic, "send", send)
     return sent
 
 
