@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from processors import metrics
 from schemas.codec import DecodeError, TopicKind, decode, encode
 
 
@@ -46,6 +47,7 @@ async def dead_letter(message, reason: str):
     (for an agent that records its position once its sends are acknowledged)."""
     from processors.app import dead_letter_topic  # the app imports nothing from here
 
+    metrics.count("automations_dead_letters_total", source_topic=message.topic)
     return await dead_letter_topic.send(key=message.key, value=dead_letter_record(message, reason))
 
 

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from processors import metrics
 from processors.config import Settings
 from processors.tracked_table import TrackedTable
 
@@ -136,6 +137,7 @@ class InputPositions:
         `ReadAgain` (both have `.message`)."""
         for item in await self.ahead_of(event.message) + [event]:
             self.handled(item.message, await handle(item))
+            metrics.count("automations_inputs_total", topic=item.message.topic)
 
     def _write(self, topic: str, partition: int, offset: int) -> None:
         """Inside stream iteration: the table writes to the current partition."""

@@ -18,7 +18,7 @@ from typing import Iterable
 
 from engine.commands import FireTimer
 from engine.decider import handle
-from processors import learner_store
+from processors import learner_store, metrics
 from processors.app import app, clock, learners_table, topics
 from processors.definitions_table import definitions
 from processors.records import automation_runs_key, output_records, timer_record
@@ -64,6 +64,7 @@ def decide_outputs(entry: learner_store.LearnerEntry, command, input_id: str):
         outputs.append(("delays", timer_record("fired", command.timer, fired_at=now)))
     if outcome.rejected is not None:
         outputs.append(("dead_letter", rejection_record(outcome.rejected.reason, input_id, entry.state.key)))
+        metrics.count("automations_dead_letters_total", source_topic=input_id.rsplit("/", 2)[0])
     return outcome.state, outputs
 
 
@@ -91,6 +92,7 @@ def input_timestamp_ms(message) -> int | None:
 def _skipped_as_decided(input_id: str) -> None:
     global _skipped
     _skipped += 1
+    metrics.count("automations_inputs_decided_before_total")
     if _skipped % _SKIPS_LOGGED_EVERY == 1:
         log.info("%s was decided before (reprocessing): nothing decided or sent again; %d such inputs so far",
                  input_id, _skipped)

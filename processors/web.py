@@ -1,8 +1,9 @@
-"""The worker's HTTP surface: readiness, and the test clock when enabled.
+"""The worker's HTTP surface: readiness, metrics, and the test clock when enabled.
 
 `GET /ready/` answers 200 once the worker has loaded the definitions and
 holds partitions, 503 before; scripts and tests wait on it instead of
-sleeping. `/test/clock/` and `/test/definitions/` exist only when the worker
+sleeping. `GET /metrics/` gives `processors.metrics`' counters and the
+gauges read here, in Prometheus' text format. `/test/clock/` and `/test/definitions/` exist only when the worker
 was started with AUTOMATIONS_TEST_CLOCK=1 (see `processors.clock`).
 """
 
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 
 from faust.web import View
 
+from processors import metrics
 from processors.app import app, clock
 from processors.definitions_table import definitions
 
@@ -19,10 +21,38 @@ from processors.definitions_table import definitions
 @app.page("/ready/")
 class Ready(View):
     async def get(self, request):
-        assigned = app.assignor.assigned_actives()
-        is_ready = definitions.is_ready and not app.rebalancing and bool(assigned)
-        body = {"ready": is_ready, "partitions": len(assigned), "now": clock.now().isoformat()}
+        is_ready = _ready()
+        body = {"ready": is_ready, "partitions": len(app.assignor.assigned_actives()), "now": clock.now().isoformat()}
         return self.json(body, status=200 if is_ready else 503)
+
+
+def _ready() -> bool:
+    return definitions.is_ready and not app.rebalancing and bool(app.assignor.assigned_actives())
+
+
+def gauges() -> list[tuple[str, dict[str, str], float]]:
+    from processors import finishing_agent, learner_agent, timer_agent  # the agents import this app
+    from processors.timer_firing import in_flight
+
+    found = []
+    for positions in (learner_agent.positions, timer_agent.positions, finishing_agent.positions):
+        for tp in sorted(app.assignor.assigned_actives()):
+            if tp.topic not in positions.topics:
+                continue
+            end, progress = app.consumer.highwater(tp), positions.progress(tp.topic, tp.partition)
+            if end is not None and progress is not None:
+                found.append(("automations_input_lag", {"topic": tp.topic, "partition": str(tp.partition)},
+                              max(0, end - progress)))
+    found.append(("automations_timers_in_flight", {}, len(in_flight)))
+    found.append(("automations_definitions_loaded", {}, len(definitions.versions)))
+    found.append(("automations_ready", {}, int(_ready())))
+    return found
+
+
+@app.page("/metrics/")
+class Metrics(View):
+    async def get(self, request):
+        return self.text(metrics.render(gauges()), content_type="text/plain; version=0.0.4")
 
 
 if clock.controllable:

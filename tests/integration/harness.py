@@ -30,7 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from engine import lifecycle as lc
 from engine.definitions import Automation
 from engine.school_events import SchoolEvent
-from processors import definitions_log
+from processors import definitions_log, metrics
 from processors.config import Settings, Topics
 from processors.ingest import send_events
 from processors.kafka_io import ensure_topics, read_to_end
@@ -144,6 +144,11 @@ class Worker:
         if pin is not None or self.pinned is not None:
             self.pinned = now
         return now
+
+    def metrics(self) -> dict:
+        """The worker's `GET /metrics/`, parsed: (name, labels) -> value."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/metrics/", timeout=5) as r:
+            return metrics.parse(r.read().decode())
 
     def loaded_definitions(self) -> dict[str, int]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/test/definitions/", timeout=5) as r:

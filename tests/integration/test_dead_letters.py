@@ -142,6 +142,15 @@ def test_malformed_events_are_dead_lettered_with_the_reason_and_the_rest_is_proc
     assert len({a["idempotency_key"] for a in actions}) == len(actions) == 2 * len(valid)
     assert worker.process.poll() is None, "the worker is still running"
 
+    # What monitoring sees of it (GET /metrics/).
+    figures, topic = worker.metrics(), worker.settings.topics.school_events
+    assert figures[("automations_inputs_total", (("topic", topic),))] == len(batch)
+    assert figures[("automations_dead_letters_total", (("source_topic", topic),))] == len(dead)
+    assert figures[("automations_ready", ())] == 1 and figures[("automations_definitions_loaded", ())] == 1
+    lags = {labels: lag for (name, labels), lag in figures.items() if name == "automations_input_lag"}
+    school_event_lags = [lag for labels, lag in lags.items() if ("topic", topic) in labels]
+    assert len(school_event_lags) == 4 and sum(school_event_lags) == 0
+
 
 def dead_letter(reason: str, source_topic: str, key: str, value: bytes, offset: int) -> bytes:
     """A dead letter as a worker writes one (here: as an older worker, or another agent, wrote it)."""
