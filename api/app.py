@@ -401,5 +401,7 @@ def build_app(service: Service) -> web.Application:
     return app
 
 
-def serve(settings: Settings, api_settings: ApiSettings) -> None:
-    web.run_app(build_app(Service(settings, api_settings)), host=api_settings.host, port=api_settings.port, print=None)
+def serve(settings: Settings, api_settings: ApiSettings, announce: Callable[[], None] | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; `announce` is called once the server listens."""
+    web.run_app(build_app(Service(settings, api_settings)), host=api_settings.host, port=api_settings.port,
+                print=(lambda _banner: announce()) if announce else None)

@@ -107,7 +107,7 @@ class Authenticator:
         self._tokens: dict[str, str] = {}
         self._stamp: tuple[int, int] | None = None
         if self._path is not None:
-            read_tokens(self._path)  # a server does not start on a file it cannot wholly read
+            read_token_file(self._path)  # a server does not start on a file it cannot read at all
         self._refresh()
 
     def _refresh(self) -> None:

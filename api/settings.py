@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from processors.config import env_number
+from processors.config import PORT, env_number
 
 
 def _env(name: str, default: str) -> str:
@@ -19,7 +19,7 @@ def _env(name: str, default: str) -> str:
 @dataclass(frozen=True)
 class ApiSettings:
     host: str = field(default_factory=lambda: _env("AUTOMATIONS_API_HOST", "127.0.0.1"))
-    port: int = field(default_factory=lambda: env_number("AUTOMATIONS_API_PORT", "8080"))
+    port: int = field(default_factory=lambda: env_number("AUTOMATIONS_API_PORT", "8080", within=PORT))
     # JSON or YAML file of school tokens, stored as sha256 hex (`automations tokens add`).
     tokens_file: str = field(default_factory=lambda: _env("AUTOMATIONS_API_TOKENS", ""))
     # sha256 hex of the operator token, which may act for every school.
@@ -27,7 +27,7 @@ class ApiSettings:
         default_factory=lambda: _env("AUTOMATIONS_OPERATOR_TOKEN_SHA256", "").strip().lower()
     )
     # How long a synchronous ingest waits for the worker's receipt (504 after that).
-    sync_timeout: float = field(default_factory=lambda: env_number("AUTOMATIONS_SYNC_TIMEOUT", "10", float))
+    sync_timeout: float = field(default_factory=lambda: env_number("AUTOMATIONS_SYNC_TIMEOUT", "10", float, within=(0.001, None)))
     max_events_per_request: int = field(
         default_factory=lambda: env_number("AUTOMATIONS_MAX_EVENTS_PER_REQUEST", "1000")
     )

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from api import settings as api_config
+from console.errors import CliError
 from processors import config
 from processors.kafka_io import ensure_topics
 
@@ -34,5 +35,10 @@ def api(
     asyncio.run(ensure_topics(settings))
     from api.app import serve
 
-    typer.echo(f"API on http://{api_settings.host}:{api_settings.port} (OpenAPI at /openapi.json)")
-    serve(settings, api_settings)
+    def listening() -> None:
+        typer.echo(f"API on http://{api_settings.host}:{api_settings.port} (OpenAPI at /openapi.json)")
+
+    try:
+        serve(settings, api_settings, announce=listening)
+    except OSError as error:  # the port is taken, the host is no address of this machine
+        raise CliError(f"cannot listen on {api_settings.host}:{api_settings.port}: {error.strerror or error}") from None

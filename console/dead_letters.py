@@ -16,7 +16,9 @@ the rest is listed with today's reason (`--include-refused` sends those too).
 A dead letter that kept only the start of an oversized input, or none of it
 (an engine rejection), cannot be sent again. Sending the same dead letter
 twice sends its event twice: the engine takes the second for a re-delivery
-(the same event id makes the same run ids), but send each once.
+(the same event id makes the same run ids), but send each once. One run of
+`resend` sends an input once, however many dead letters it has (an input
+refused again when its partition was reprocessed has two).
 """
 
 from __future__ import annotations
@@ -76,6 +78,26 @@ def why_not_sendable(letter: DeadLetter, school_events_topic: str, decodes: Call
     return decodes(record["key"], record["value"])
 
 
+def choose(letters: list[DeadLetter], school_events_topic: str, decodes: Callable[[str | None, bytes], str | None],
+           include_refused: bool = False) -> tuple[list[DeadLetter], list[tuple[DeadLetter, str]]]:
+    """The dead letters to send, and the others with why not. An input refused again (its
+    partition reprocessed) has a dead letter per refusal; its event is sent once."""
+    chosen: list[DeadLetter] = []
+    left: list[tuple[DeadLetter, str]] = []
+    sources: set[str] = set()
+    for letter in letters:
+        if letter.source in sources:
+            why: str | None = "another dead letter of the same input is sent"
+        else:
+            why = why_not_sendable(letter, school_events_topic, decodes)
+        if why is None or (include_refused and why.startswith("still refused")):
+            chosen.append(letter)
+            sources.add(letter.source)
+        else:
+            left.append((letter, why))
+    return chosen, left
+
+
 def refusal_today(topic: str) -> Callable[[str | None, bytes], str | None]:
     """The learner processor's decoding and key check, as it is now: None if accepted."""
 
@@ -104,16 +126,20 @@ def _matching(letters: list[DeadLetter], reason_contains: Optional[str], inputs:
     if reason_contains:
         letters = [letter for letter in letters if reason_contains in letter.record["reason"]]
     if inputs:
-        wanted = set(inputs)
-        letters = [letter for letter in letters if f"{letter.record['partition']}/{letter.record['offset']}" in wanted]
+        wanted = set(_positions(inputs))
+        letters = [letter for letter in letters if (letter.record["partition"], letter.record["offset"]) in wanted]
     return letters
 
 
-def _check_inputs(inputs: list[str]) -> None:
+def _positions(inputs: list[str]) -> list[tuple[int, int]]:
+    """(partition, offset) of each --input, as numbers (so 01/100 is 1/100)."""
+    found = []
     for item in inputs:
         partition, _, offset = item.partition("/")
-        if not (partition.isdigit() and offset.isdigit()):
+        if not (partition.isascii() and partition.isdigit() and offset.isascii() and offset.isdigit()):
             raise CliError(f"--input takes PARTITION/OFFSET of the source topic, such as 3/1042; got {item!r}")
+        found.append((int(partition), int(offset)))
+    return found
 
 
 REASON = typer.Option(None, "--reason-contains", help="Only dead letters whose reason holds this text.")
@@ -124,14 +150,14 @@ INPUT = typer.Option([], "--input", help="Only the input at PARTITION/OFFSET of 
 def list_dead_letters(
     reason_contains: Optional[str] = REASON,
     inputs: list[str] = INPUT,
-    limit: int = typer.Option(50, help="Show at most this many, the newest."),
+    limit: int = typer.Option(50, min=1, help="Show at most this many, the newest."),
     output: str = typer.Option("table", "--format", help="table or jsonl"),
 ) -> None:
     """Show refused input: where it came from, its key and why it was refused."""
     one_of("--format", output, ("table", "jsonl"))
-    _check_inputs(inputs)
+    _positions(inputs)
     letters = _matching(asyncio.run(_read(config.load())), reason_contains, inputs)
-    shown = letters[-limit:] if limit > 0 else letters
+    shown = letters[-limit:]
     if output == "jsonl":
         for letter in shown:
             typer.echo(json.dumps(letter.as_json()))
@@ -153,18 +179,11 @@ def resend(
     dry_run: bool = typer.Option(False, help="Say what would be sent; send nothing."),
 ) -> None:
     """Send refused school events again, as new records on the school-events topic."""
-    _check_inputs(inputs)
+    _positions(inputs)
     settings = config.load()
     topic = settings.topics.school_events
     letters = _matching(asyncio.run(_read(settings)), reason_contains, inputs)
-    decodes = refusal_today(topic)
-    chosen, left = [], []
-    for letter in letters:
-        why = why_not_sendable(letter, topic, decodes)
-        if why is None or (include_refused and why.startswith("still refused")):
-            chosen.append(letter)
-        else:
-            left.append((letter, why))
+    chosen, left = choose(letters, topic, refusal_today(topic), include_refused)
     for letter, why in left:
         typer.echo(f"not sent: {letter.source}: {why}")
     if dry_run:
@@ -172,6 +191,6 @@ def resend(
             typer.echo(f"would send: {letter.source} (key {letter.record['key']})")
         typer.echo(f"{len(chosen)} would be sent, {len(left)} not (dry run)")
         return
-    records = [(letter.record["key"] or "", letter.record["value"]) for letter in chosen]
+    records = [(letter.record["key"], letter.record["value"]) for letter in chosen]
     sent = asyncio.run(produce(settings, topic, records)) if records else 0
     typer.echo(f"sent {sent} school event(s) again to {topic}; {len(left)} not sent")

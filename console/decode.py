@@ -21,6 +21,10 @@ import typer
 from console.errors import CliError
 from schemas.codec import TOPIC_KINDS, DecodeError, decode
 
+# Far above Kafka's own limits (message.max.bytes is 1 MiB by default).
+MAX_RECORD_BYTES = 2**31 - 1
+
+
 class FramingError(Exception):
     """The input is not in the announced framing; the message says where."""
 
@@ -48,6 +52,8 @@ def kcat_values(stream: BinaryIO) -> Iterator[bytes | None]:
         if length < 0:
             yield None
             continue
+        if length > MAX_RECORD_BYTES:  # reading it would only try to allocate it
+            raise FramingError(f"record {number}: a length of {length} bytes, more than any Kafka record holds")
         value = stream.read(length)
         if len(value) < length:
             raise FramingError(f"record {number}: input ends after {len(value)} of {length} bytes")

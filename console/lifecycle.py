@@ -123,11 +123,13 @@ def apply(
     """Save definitions (create or edit). Invalid ones are saved inactive, with their problems."""
     automations = [read_automation(path) for path in files]
     state = _state()
+    # Every file's question first: a refusal of the last must not leave the first saved.
     for automation in automations:
         current = state.automations.get(automation.id)
-        automation = with_ids(automation, current)
         if current is not None:
-            _confirm_moving_on(current, automation, yes)
+            _confirm_moving_on(current, with_ids(automation, current), yes)
+    for automation in automations:
+        automation = with_ids(automation, state.automations.get(automation.id))
         _, state = _run(lc.SaveAutomation(automation=automation, now=_now()))
         saved = state.automations[automation.id]
         typer.echo(f"saved {saved.id} (version {saved.version}, {saved.status})")
@@ -241,6 +243,8 @@ def duplicate(
     name: Optional[str] = typer.Option(None, help="Name of the copy."),
 ) -> None:
     """An inactive copy of the triggers and flow; exit conditions are never copied."""
+    if new_id is not None and not new_id.strip():
+        raise CliError("--new-id must not be empty (leave it out for a generated id)")
     copy_id = new_id or f"{automation_id}-copy-{uuid.uuid4().hex[:6]}"
     events, _ = _run(
         lc.DuplicateAutomation(automation_id=automation_id, new_id=copy_id, new_name=name, now=_now())

@@ -16,7 +16,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable, Optional
 
 import typer
@@ -72,13 +72,13 @@ def _api(method: str, path: str, body: dict | None = None) -> dict:
     client = ClientSettings()
     if not client.token:
         raise CliError("set AUTOMATIONS_API_TOKEN to the operator token (projections live in the API server)")
-    request = urllib.request.Request(
-        client.url + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={"Authorization": f"Bearer {client.token}", "Content-Type": "application/json"},
-    )
     try:
+        request = urllib.request.Request(
+            client.url + path,
+            data=json.dumps(body).encode() if body is not None else None,
+            method=method,
+            headers={"Authorization": f"Bearer {client.token}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
@@ -86,6 +86,8 @@ def _api(method: str, path: str, body: dict | None = None) -> dict:
         raise CliError(f"{client.url}{path} answered {error.code}: {detail}") from None
     except OSError as error:
         raise CliError(f"no API server answers at {client.url} (start one with `automations api`): {error}") from None
+    except ValueError as error:  # not a URL at all
+        raise CliError(f"AUTOMATIONS_API_URL {client.url!r} is not an http:// URL: {error}") from None
 
 
 def _rebuild(partition: Optional[int], timeout: float | None) -> None:
@@ -147,6 +149,9 @@ def replay(
         _reprocess(partition, from_offset, since, watch, timeout)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def _instant(text: str) -> datetime:
     try:
         instant = datetime.fromisoformat(text)
@@ -154,4 +159,6 @@ def _instant(text: str) -> datetime:
         raise CliError(f"--from-time {text!r} is not an ISO 8601 time, e.g. 2027-03-01T09:00:00+00:00") from None
     if instant.tzinfo is None:
         raise CliError("--from-time needs an offset, e.g. 2027-03-01T09:00:00+00:00")
+    if instant < EPOCH:  # Kafka's timestamps start at 1970; the broker refuses an earlier one
+        raise CliError(f"--from-time {text!r} is before 1970, where every Kafka timestamp starts")
     return instant

@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from api import commands
 from console.errors import CliError, one_of
@@ -32,7 +32,10 @@ def _short(instant: str | None) -> str:
 
 
 def _runs_table(rows: list[dict], title: str) -> Table:
-    table = Table("run", "school", "learner", "automation", "status", "started", "ended", "note", title=title)
+    # Run ids are what an operator copies into `runs show` or `runs replay`: never cut short,
+    # however narrow the terminal (or the 80 columns of a pipe); the other columns wrap.
+    run_column = Column("run", no_wrap=True, min_width=max((len(row["run_id"]) for row in rows), default=3))
+    table = Table(run_column, "school", "learner", "automation", "status", "started", "ended", "note", title=title)
     for row in rows:
         note = row["error"] or (f"exit {row['exit_id']}" if row["exit_id"] else "") or (
             f"waiting in {row['waiting_in']}" if row["waiting_in"] else ""
@@ -57,13 +60,19 @@ def list_runs(
     status: Optional[str] = typer.Option(None, help=f"Only runs in this status: {', '.join(STATUSES)}."),
     school: Optional[str] = typer.Option(None, help="The automation's school (default: the one that has runs of it)."),
     limit: int = typer.Option(100, min=1, help="At most this many, newest first."),
+    output: str = typer.Option("table", "--format", help="table, or jsonl (one run summary per line) for scripts."),
 ) -> None:
     """An automation's runs, newest first."""
     one_of("--status", status, STATUSES)
+    one_of("--format", output, ("table", "jsonl"))
     parts = load_parts()
     schools = sorted({s for part in parts for (s, a) in part.stats if a == automation and (school in (None, s))})
     rows = [r for s in schools for r in queries.runs_of_automation(parts, s, automation, status=status)]
     rows.sort(key=lambda r: r["started_at"], reverse=True)
+    if output == "jsonl":
+        for row in rows[:limit]:
+            typer.echo(json.dumps(row, default=str))
+        return
     console.print(_runs_table(rows[:limit], f"runs of {automation}" + (f" ({status})" if status else "")))
 
 

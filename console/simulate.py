@@ -24,6 +24,7 @@ from engine.definitions import Automation, assign_ids
 from engine.documents import DocumentProblem, document_problems, load_document, parse_automation
 from engine.school_events import EventRejected, SchoolEvent
 from engine.simulation import SimulationResult, simulate as run_simulation
+from engine.validation import validate_automation
 from processors.ingest import edge_event
 
 app = typer.Typer(help="Simulate automations over recorded school events (no Kafka).")
@@ -58,6 +59,8 @@ def load_definitions(paths: list[Path]) -> list[Automation]:
 
 
 def load_events(path: Path) -> tuple[list[SchoolEvent], list[str]]:
+    if path.is_dir():
+        raise CliError(f"{path} is a folder, not a JSONL file of events")
     if not path.is_file():
         raise CliError(f"no such file: {path}")
     events, problems = [], []
@@ -130,10 +133,22 @@ def simulate(
     if output not in ("table", "jsonl"):
         raise CliError(f"--format must be table or jsonl, not {output!r}")
     automations = load_definitions(definitions)
+    if not automations:
+        raise CliError(f"no automation files (.yaml, .yml, .json) in {', '.join(map(str, definitions))}")
+    for automation in automations:
+        blocking = validate_automation(automation)
+        if blocking:
+            # The author's dry run runs what is written, but says it could not go live.
+            typer.echo(f"warning: {automation.id}: {len(blocking)} problem(s) block activation "
+                       f"(first: {blocking[0]}); simulated as written", err=True)
     school_events, problems = load_events(events)
     for problem in problems:
         typer.echo(problem, err=True)
-    result = run_simulation(automations, school_events, parse_until(until))
+    end = parse_until(until)
+    later = sum(1 for event in school_events if end is not None and event.occurred_at > end)
+    if later:
+        typer.echo(f"note: {later} of {len(school_events)} event(s) come after --until {until} and are left out", err=True)
+    result = run_simulation(automations, school_events, end)
     if output == "jsonl":
         typer.echo(as_jsonl(result), nl=False)
     else:

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import typer
 
+from console.errors import CliError, one_of
 from processors import config
 from processors.kafka_io import ensure_topics
+
+LOG_LEVELS = ("crit", "error", "warn", "info", "debug")
+
+
+def _web_port_free(port: int) -> None:
+    """Faust would find a taken port only after joining the group, and end with a traceback."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise CliError(f"the worker's web port 127.0.0.1:{port} is taken ({error.strerror}); "
+                           "set AUTOMATIONS_WEB_PORT to a free one") from None
+
 
 app = typer.Typer(help="Run a worker: create the topics if missing, then process until stopped.")
 
@@ -17,7 +33,9 @@ def worker(
     loglevel: str = typer.Option("warn", help="crit, error, warn, info or debug."),
 ) -> None:
     """Run a worker until SIGINT/SIGTERM. Settings come from AUTOMATIONS_* variables."""
+    one_of("--loglevel", loglevel, LOG_LEVELS)
     settings = config.load()
+    _web_port_free(settings.web_port)
     created = asyncio.run(ensure_topics(settings))
     if created:
         typer.echo(f"created topics: {', '.join(created)}")

@@ -18,14 +18,23 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def env_number(name: str, default: str, kind: type = int):
-    """The variable as a whole number (`int`) or a number (`float`), or a ConfigError naming it."""
+PORT = (1, 65535)
+
+
+def env_number(name: str, default: str, kind: type = int, within: tuple[float, float | None] = (1, None)):
+    """The variable as a whole number (`int`) or a number (`float`) within `within` (a
+    bound of None is open; whole numbers start at 1 unless said), or a ConfigError naming it."""
     text = _env(name, default)
+    what = "a whole number" if kind is int else "a number"
     try:
-        return kind(text)
+        value = kind(text)
     except ValueError:
-        what = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{name} must be {what}, got {text!r}") from None
+    low, high = within
+    if not (value >= low and (high is None or value <= high)):  # NaN is within nothing
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise ConfigError(f"{name} must be {what} {bounds}, got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ class Settings:
     bootstrap_servers: str = field(
         default_factory=lambda: _env(
             "AUTOMATIONS_KAFKA_BOOTSTRAP",
-            f"127.0.0.1:{env_number('AUTOMATIONS_BROKER_PORT', '9092')}",
+            f"127.0.0.1:{env_number('AUTOMATIONS_BROKER_PORT', '9092', within=PORT)}",
         )
     )
     partitions: int = field(default_factory=lambda: env_number("AUTOMATIONS_PARTITIONS", "8"))
@@ -103,11 +112,11 @@ class Settings:
     )
     app_id: str = field(default_factory=lambda: _env("AUTOMATIONS_APP_ID", "school-automations"))
     data_dir: str = field(default_factory=lambda: _env("AUTOMATIONS_DATA_DIR", "var/worker"))
-    web_port: int = field(default_factory=lambda: env_number("AUTOMATIONS_WEB_PORT", "6066"))
+    web_port: int = field(default_factory=lambda: env_number("AUTOMATIONS_WEB_PORT", "6066", within=PORT))
     # How long the broker waits for a silent worker before giving its partitions
     # to the others: the takeover time after a crash (a clean stop hands over at once).
     session_timeout: float = field(
-        default_factory=lambda: env_number("AUTOMATIONS_SESSION_TIMEOUT", "60", float)
+        default_factory=lambda: env_number("AUTOMATIONS_SESSION_TIMEOUT", "60", float, within=(0.1, None))
     )
     # Only for tests: lets the worker's clock be pinned/advanced (see processors.clock).
     controllable_clock: bool = field(

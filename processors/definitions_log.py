@@ -68,6 +68,10 @@ async def load_state(settings: Settings) -> lc.DefinitionsState:
     return state
 
 
+# Below Kafka's default message.max.bytes (1 MiB and a few bytes of framing).
+MAX_RECORD_BYTES = 1_000_000
+
+
 async def append(settings: Settings, records: list[tuple[str, dict]]) -> None:
     await produce(
         settings,
@@ -87,6 +91,11 @@ async def execute(settings: Settings, command) -> tuple[list, lc.DefinitionsStat
         after = lc.evolve(state, event)
         records.append(to_record(event, after, state))
         state = after
+    for _, record in records:
+        size = len(encode("definition", record))
+        if size > MAX_RECORD_BYTES:
+            return lc.Rejected(reason=f"the automation is {size:,} bytes as a definitions record, over the "
+                               f"{MAX_RECORD_BYTES:,} a Kafka record holds by default; shorten its texts")
     await append(settings, records)
     return decision, state
 

@@ -23,7 +23,7 @@ class BrokerUnavailable(Exception):
 
 
 class MissingTopic(Exception):
-    """A topic the project writes to does not exist (no worker has created the topics yet)."""
+    """A topic the project reads or writes does not exist (no worker has created the topics yet)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,13 @@ class Record:
     key: str | None
     value: bytes
     timestamp_ms: int
+
+
+def _missing(settings: Settings, topic: str) -> MissingTopic:
+    return MissingTopic(
+        f"topic {topic} does not exist at {settings.bootstrap_servers}; a worker creates "
+        "the project's topics when it starts (`automations worker`)"
+    )
 
 
 def _unavailable(settings: Settings, error: Exception) -> BrokerUnavailable:
@@ -120,7 +127,7 @@ async def start_producer(settings: Settings, **options) -> AIOKafkaProducer:
 async def produce(
     settings: Settings,
     topic: str,
-    records: Iterable[tuple[str, bytes]],
+    records: Iterable[tuple[str | None, bytes]],
     headers: list[tuple[str, bytes]] | None = None,
 ) -> int:
     """Send keyed records and wait until the broker has them all; returns the count."""
@@ -129,12 +136,9 @@ async def produce(
         # Topics are never auto-created; without this check a send waits out the
         # metadata timeout (about a minute) and fails with a bare error code.
         if (await producer.client.fetch_all_metadata()).partitions_for_topic(topic) is None:
-            raise MissingTopic(
-                f"topic {topic} does not exist at {settings.bootstrap_servers}; a worker creates "
-                "the project's topics when it starts (`automations worker`)"
-            )
+            raise _missing(settings, topic)
         futures = [
-            await producer.send(topic, key=key.encode(), value=value, headers=headers)
+            await producer.send(topic, key=key.encode() if key is not None else None, value=value, headers=headers)
             for key, value in records
         ]
         await asyncio.gather(*futures)
@@ -162,7 +166,10 @@ async def read_to_end(
         partitions = consumer.partitions_for_topic(topic)
         if partitions is None:
             await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
+            partitions = consumer.partitions_for_topic(topic)
+        if partitions is None:
+            # An empty answer would read as "nothing there" under a mistyped prefix.
+            raise _missing(settings, topic)
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:
             return
@@ -182,7 +189,9 @@ async def read_to_end(
                         topic=message.topic,
                         partition=message.partition,
                         offset=message.offset,
-                        key=message.key.decode() if message.key is not None else None,
+                        # Keys come from anyone who can write the topic: a dead letter keeps
+                        # the bytes it was given, UTF-8 or not.
+                        key=message.key.decode("utf-8", "replace") if message.key is not None else None,
                         value=message.value,
                         timestamp_ms=message.timestamp,
                     )

@@ -27,7 +27,7 @@ from processors.config import env_number
 from processors.firing_window import FiringWindow
 from schemas.codec import DecodeError, decode, encode
 
-FIRING_INTERVAL = env_number("AUTOMATIONS_TIMER_INTERVAL", "0.2", float)
+FIRING_INTERVAL = env_number("AUTOMATIONS_TIMER_INTERVAL", "0.2", float, within=(0.001, None))
 MAX_PER_PASS = env_number("AUTOMATIONS_TIMER_BATCH", "2000")
 MAX_IN_FLIGHT = env_number("AUTOMATIONS_TIMER_IN_FLIGHT", "250")
 RESEND_AFTER_SECONDS = 30.0

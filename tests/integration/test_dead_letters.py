@@ -83,13 +83,14 @@ def malformed() -> list[tuple[str, bytes | None, str]]:
     ]
 
 
-async def produce_raw(bootstrap: str, topic: str, records: list[tuple[str, bytes | None]]) -> list[tuple[int, int]]:
+async def produce_raw(bootstrap: str, topic: str, records: list[tuple[str | bytes, bytes | None]]) -> list[tuple[int, int]]:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=2_000_000)
     await producer.start()
     try:
         positions = []
         for key, value in records:
-            sent = await producer.send_and_wait(topic, key=key.encode(), value=value, headers=[(RECEIPT_HEADER, b"1")])
+            raw_key = key.encode() if isinstance(key, str) else key
+            sent = await producer.send_and_wait(topic, key=raw_key, value=value, headers=[(RECEIPT_HEADER, b"1")])
             positions.append((sent.partition, sent.offset))
         return positions
     finally:
@@ -174,18 +175,20 @@ def test_refused_school_events_sent_again_once_fixed_are_processed_and_the_rest_
         (fixed.key, dead_letter("unknown writer schema, fingerprint 00ff", topics.school_events, fixed.key, avro(fixed), 7)),
         (f"{SCHOOL}:u1", dead_letter("undecodable timer v1 body", topics.delays, f"{SCHOOL}:u1", timer, 3)),
     ]))
-    # and two the worker refuses now: bad bytes, and one over the size limit (kept cut short)
+    # and three the worker refuses now: bad bytes, one over the size limit (kept cut short), one
+    # under a key that is not UTF-8 (kept as it came)
     oversized = avro(event(952, data={"tag": "x" * (MAX_EVENT_BYTES + 10)}))
     asyncio.run(produce_raw(worker.settings.bootstrap_servers, topics.school_events,
-                            [(f"{SCHOOL}:u951", b'{"id": "e951"'), (f"{SCHOOL}:u952", oversized)]))
-    worker.wait_for("dead_letter", lambda records: len(records) == 4)
+                            [(f"{SCHOOL}:u951", b'{"id": "e951"'), (f"{SCHOOL}:u952", oversized), (b"\xff\xfe", b"x")]))
+    worker.wait_for("dead_letter", lambda records: len(records) == 5)
 
     listed = cli(worker, "dead-letters", "list", "--format", "jsonl")
     assert listed.returncode == 0, listed.stderr
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert len(rows) == 4 and {r["key"] for r in rows} == {fixed.key, f"{SCHOOL}:u1", f"{SCHOOL}:u951", f"{SCHOOL}:u952"}
+    assert len(rows) == 5 and {r["key"] for r in rows} == {
+        fixed.key, f"{SCHOOL}:u1", f"{SCHOOL}:u951", f"{SCHOOL}:u952", "\ufffd\ufffd"}
     dry = cli(worker, "dead-letters", "resend", "--dry-run")
-    assert dry.returncode == 0 and "1 would be sent, 3 not (dry run)" in dry.stdout, dry.stdout + dry.stderr
+    assert dry.returncode == 0 and "1 would be sent, 4 not (dry run)" in dry.stdout, dry.stdout + dry.stderr
     assert worker.records("actions") == [], "a dry run sends nothing"
 
     sent = cli(worker, "dead-letters", "resend")
@@ -197,4 +200,9 @@ def test_refused_school_events_sent_again_once_fixed_are_processed_and_the_rest_
     assert f"came from {topics.delays}" in sent.stdout
     actions = worker.wait_for("actions", lambda records: len(records) == 2)
     assert {a["user"] for a in actions} == {"u950"}
-    assert len(worker.records("dead_letter")) == 4, "nothing sent came back refused"
+    assert len(worker.records("dead_letter")) == 5, "nothing sent came back refused"
+
+    # A mistyped topic prefix is an error, not an empty list.
+    missing = subprocess.run([sys.executable, str(ROOT / "cli.py"), "dead-letters", "list"], cwd=ROOT, timeout=120,
+                             env={**worker.env(), "AUTOMATIONS_TOPIC_PREFIX": "no-such-prefix"}, capture_output=True, text=True)
+    assert missing.returncode == 1 and "error: topic no-such-prefix.dead-letter does not exist" in missing.stderr

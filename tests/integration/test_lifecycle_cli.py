@@ -169,10 +169,11 @@ def test_an_edit_that_removes_a_wait_with_learners_in_it_is_saved_only_once_conf
     start, end = text.index("  - id: wait-two-days"), text.index("  - id: started-yet")
     edited.write_text(text[:start] + text[end:])
 
-    unconfirmed = cli("apply", str(edited), ok=False)
+    unconfirmed = cli("apply", str(WELCOME), str(edited), ok=False)
     assert ("course-onboarding: learners are waiting in wait steps this edit removes (1 in 'wait-two-days'); "
             "saving moves them on to the next step at once. Nothing was done; add --yes to confirm.") in unconfirmed.stderr
     assert json.loads(cli("show", "course-onboarding").stdout)["version"] == 2  # saved, activated: no third
+    assert listed(cli) == ["course-onboarding"], "the other file was not saved either"
 
     assert "saved course-onboarding (version 3, active)" in cli("apply", str(edited), "--yes").stdout
     moved = worker.wait_for("run_status", lambda rs: any(r.get("step_id") == "nudge-email" for r in rs))

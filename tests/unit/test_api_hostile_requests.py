@@ -192,3 +192,15 @@ def test_a_body_of_millions_of_items_is_refused_once_the_limit_is_passed():
     # The reader stops at the item past the limit: what follows it is never read.
     events, problems = read_events(b"[{}, {}, {}, this is never read", "s1", 2)
     assert problems[0]["reason"] == "more than 2 events; at most 2 per request"
+
+
+def test_a_server_starts_on_a_token_file_with_one_bad_entry_and_uses_the_others(tokens, caplog):
+    good = add_token(tokens, "s1")
+    document = json.loads(tokens.read_text())
+    document["tokens"].insert(0, {"school": "s2", "sha256": "typo"})
+    tokens.write_text(json.dumps(document))
+
+    auth = Authenticator(str(tokens), "")
+
+    assert auth.principal(f"Bearer {good}").school == "s1"
+    assert "tokens[0] needs a school and a 64-hex-digit sha256; that entry is ignored" in caplog.text

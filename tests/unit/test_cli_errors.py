@@ -103,3 +103,50 @@ def test_option_values_outside_their_choices_are_refused_before_any_broker_is_as
     assert_one_line_error(run_cli("list", "--format", "xml"), "--format must be one of table, json")
     assert_one_line_error(run_cli("dead-letters", "list", "--format", "xml"), "--format must be one of table, jsonl")
     assert_one_line_error(run_cli("dead-letters", "resend", "--input", "3-7"), "--input takes PARTITION/OFFSET")
+
+
+def test_settings_out_of_their_range_name_the_variable_and_the_range():
+    for name, value, expected in [("AUTOMATIONS_BROKER_PORT", "99999", "must be a whole number from 1 to 65535"),
+                                  ("AUTOMATIONS_PARTITIONS", "0", "must be a whole number of at least 1"),
+                                  ("AUTOMATIONS_SESSION_TIMEOUT", "nan", "must be a number of at least 0.1")]:
+        env = {k: v for k, v in os.environ.items() if k != "AUTOMATIONS_KAFKA_BOOTSTRAP"}
+        result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "list"], capture_output=True, text=True,
+                                env={**env, name: value}, timeout=60)
+        assert_one_line_error(result, f"{name} {expected}, got {value!r}")
+
+
+def test_a_worker_refuses_a_bad_log_level_and_a_taken_web_port_before_touching_kafka():
+    assert_one_line_error(run_cli("worker", "--loglevel", "bogus"), "--loglevel must be one of crit, error, warn")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli_with({"AUTOMATIONS_WEB_PORT": str(port)}, "worker")
+    assert_one_line_error(result, f"the worker's web port 127.0.0.1:{port} is taken")
+
+
+def test_operator_commands_refuse_what_they_cannot_do_in_one_line(tmp_path):
+    assert_one_line_error(run_cli("partitions", "replay", "--topic", "school-events", "--from-time", "1900-01-01T00:00:00+00:00"),
+                          "is before 1970")
+    assert_one_line_error(run_cli_with({"AUTOMATIONS_API_URL": "notaurl", "AUTOMATIONS_API_TOKEN": "x"},
+                                       "partitions", "replay", "--topic", "run-status"), "is not an http:// URL")
+    huge = subprocess.run([sys.executable, str(ROOT / "cli.py"), "decode", "run-status"], input="99999999999999999 x",
+                          capture_output=True, text=True, timeout=60)
+    assert_one_line_error(huge, "more than any Kafka record holds")
+    assert_one_line_error(run_cli("duplicate", "welcome", "--new-id", " "), "--new-id must not be empty")
+
+
+def test_simulate_says_what_it_leaves_out_and_what_could_not_go_live(tmp_path):
+    assert_one_line_error(run_cli("simulate", "-d", str(tmp_path), "-e", str(ROOT / "examples" / "events.jsonl")),
+                          "no automation files")
+    assert_one_line_error(run_cli("simulate", "-d", str(ROOT / "examples" / "automations"), "-e", str(tmp_path)),
+                          "is a folder, not a JSONL file of events")
+    (tmp_path / "quick.yaml").write_text(
+        "id: quick\nschool: demo-school\nname: n\ntriggers: [{event: user.tag_added, tag: vip}]\n"
+        "flow: [{type: wait_duration, amount: 1, unit: minutes}, {type: add_tag, tag: x}]\n")
+    result = run_cli("simulate", "-d", str(tmp_path), "-e", str(ROOT / "examples" / "events.jsonl"),
+                     "--until", "2027-03-02T00:00:00Z")
+    assert result.returncode == 0, result.stderr
+    assert "warning: quick: 1 problem(s) block activation (first: flow[0].amount: A wait must last at least 5 minutes" \
+        in result.stderr
+    assert "event(s) come after --until 2027-03-02T00:00:00Z and are left out" in result.stderr

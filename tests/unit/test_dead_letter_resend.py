@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from console.dead_letters import DeadLetter, _matching, refusal_today, why_not_sendable
+import pytest
+
+from console.dead_letters import DeadLetter, _matching, choose, refusal_today, why_not_sendable
+from console.errors import CliError
 from engine.school_events import SchoolEvent
 from processors.dead_letters import MAX_VALUE_KEPT
 from schemas.codec import encode
@@ -53,3 +56,21 @@ def test_filters_pick_by_reason_text_and_by_source_position():
     assert [item.offset for item in _matching(letters, "event type", [])] == [5]
     assert [item.offset for item in _matching(letters, None, ["1/4"])] == [4]
     assert _matching(letters, None, []) == letters
+
+
+def test_an_input_with_two_dead_letters_is_sent_once():
+    first, again = letter(offset=4), DeadLetter(3, 9, letter(offset=4).record)  # refused again on a replay
+    other = letter(offset=5)
+
+    chosen, left = choose([first, again, other], TOPIC, refusal_today(TOPIC))
+
+    assert chosen == [first, other]
+    assert left == [(again, "another dead letter of the same input is sent")]
+
+
+def test_an_input_position_is_read_as_numbers():
+    letters = [letter(offset=100)]
+
+    assert _matching(letters, None, ["01/100"]) == letters
+    with pytest.raises(CliError, match="--input takes PARTITION/OFFSET"):
+        _matching(letters, None, ["1/\u0661"])  # an Arabic-Indic digit
