@@ -333,8 +333,12 @@ def start(port: int | None = None, wait_seconds: float = 60, fresh: bool = False
         if current.running:
             if port is not None and current.address != f"{HOST}:{resolve_port(port)}":
                 raise BrokerError(f"a broker already runs at {current.address}; stop it before using port {port}")
-            print(f"{current} (already running)")
-            return current
+            if not fresh:
+                print(f"{current} (already running)")
+                return current
+            # Fresh means this home's data wiped: the broker on it goes first.
+            print(f"stopping the broker at {current.address} to start it fresh")
+            _stop(h)
         return _start(h, resolve_port(port), wait_seconds, fresh)
 
 

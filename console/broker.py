@@ -12,7 +12,7 @@ app = typer.Typer(help="Start, stop and inspect the local Kafka broker (KRaft, 1
 @app.command()
 def start(
     port: int = typer.Option(None, help="Listen port (default AUTOMATIONS_BROKER_PORT or 9092)."),
-    fresh: bool = typer.Option(False, help="Wipe the broker's data first."),
+    fresh: bool = typer.Option(False, help="Wipe the broker's data first (stopping it if it runs)."),
     wait: float = typer.Option(90.0, help="Seconds to wait for the broker to answer."),
 ) -> None:
     """Start the broker and wait until it answers Kafka requests."""

@@ -146,6 +146,8 @@ def replay(
             raise CliError("projections fold a partition from its start: run-status takes no --from-offset or --from-time")
         _rebuild(partition, timeout)
     else:
+        if timeout is not None and not watch:
+            raise CliError("--timeout limits --follow; school-events without --follow does not wait")
         _reprocess(partition, from_offset, since, watch, timeout)
 
 

@@ -70,3 +70,28 @@ def test_sending_to_topics_no_worker_has_created_says_so_at_once(tmp_path):
 
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert f"error: topic {settings.topics.school_events} does not exist" in result.stderr
+
+
+def test_starting_a_running_broker_fresh_stops_it_and_wipes_its_data(tmp_path):
+    from tests.integration.harness import free_port
+
+    env = {**os.environ, "AUTOMATIONS_KAFKA_HOME": str(tmp_path / "home"), "AUTOMATIONS_BROKER_PORT": str(free_port())}
+
+    def broker(*args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-m", "broker.kafka", *args], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    try:
+        broker("start", "--wait", "120")
+        marker = tmp_path / "home" / "data" / "left-from-before"
+        marker.write_text("x")
+
+        again = broker("start", "--fresh", "--wait", "120")
+
+        assert "to start it fresh" in again.stdout and "already running" not in again.stdout
+        assert not marker.exists()
+        assert "running" in broker("status").stdout
+    finally:
+        subprocess.run([sys.executable, "-m", "broker.kafka", "stop"], cwd=ROOT, env=env, capture_output=True, timeout=120)
