@@ -106,16 +106,19 @@ def test_delete_without_learners_removes_at_once_once_confirmed(cli):
     assert "it was deleted" in cli("delete", "welcome-tag", ok=False).stderr
 
 
-def test_delete_with_learners_inside_needs_a_mode_then_finishing_or_immediate(cli, worker):
+def onboarding_with_learners_waiting(cli, worker, *users: str) -> datetime:
+    """Course onboarding saved and active, each user enrolled and waiting in its first wait."""
     cli("apply", str(ONBOARDING))
     cli("activate", "course-onboarding")
     at = datetime.now(timezone.utc) + timedelta(seconds=1)
-    worker.send([
-        SchoolEvent(id=f"enr-{user}", type="course.enrolled", school="demo-school", user=user,
-                    occurred_at=at, data={"course": "python-101"})
-        for user in ("ann", "ben")
-    ])
-    worker.wait_for("run_status", lambda rs: sum(r.get("status") == "pending" for r in rs) == 2)
+    worker.send([SchoolEvent(id=f"enr-{user}", type="course.enrolled", school="demo-school", user=user,
+                             occurred_at=at, data={"course": "python-101"}) for user in users])
+    worker.wait_for("run_status", lambda rs: sum(r.get("status") == "pending" for r in rs) == len(users))
+    return at
+
+
+def test_delete_with_learners_inside_needs_a_mode_then_finishing_or_immediate(cli, worker):
+    onboarding_with_learners_waiting(cli, worker, "ann", "ben")
 
     refused = cli("delete", "course-onboarding", ok=False)
     assert "learners are inside" in refused.stderr
@@ -136,12 +139,7 @@ def test_delete_with_learners_inside_needs_a_mode_then_finishing_or_immediate(cl
 
 
 def test_a_finishing_automation_is_removed_once_its_last_learner_leaves(cli, worker):
-    cli("apply", str(ONBOARDING))
-    cli("activate", "course-onboarding")
-    at = datetime.now(timezone.utc) + timedelta(seconds=1)
-    worker.send([SchoolEvent(id="enr-cy", type="course.enrolled", school="demo-school", user="cy",
-                             occurred_at=at, data={"course": "python-101"})])
-    worker.wait_for("run_status", lambda rs: any(r.get("status") == "pending" for r in rs))
+    at = onboarding_with_learners_waiting(cli, worker, "cy")
     cli("delete", "course-onboarding", "--finishing", "--yes")
     assert listed(cli, "--status", "finishing") == ["course-onboarding"]
 
@@ -158,12 +156,7 @@ def test_a_finishing_automation_is_removed_once_its_last_learner_leaves(cli, wor
 
 
 def test_an_edit_that_removes_a_wait_with_learners_in_it_is_saved_only_once_confirmed(cli, worker, tmp_path):
-    cli("apply", str(ONBOARDING))
-    cli("activate", "course-onboarding")
-    at = datetime.now(timezone.utc) + timedelta(seconds=1)
-    worker.send([SchoolEvent(id="enr-di", type="course.enrolled", school="demo-school", user="di",
-                             occurred_at=at, data={"course": "python-101"})])
-    worker.wait_for("run_status", lambda rs: any(r.get("status") == "pending" for r in rs))
+    onboarding_with_learners_waiting(cli, worker, "di")
     edited = tmp_path / "course-onboarding.yaml"
     text = ONBOARDING.read_text()
     start, end = text.index("  - id: wait-two-days"), text.index("  - id: started-yet")
