@@ -38,14 +38,15 @@ _DECODERS = {
 positions = InputPositions(learners_table, settings, tuple(_DECODERS))
 
 
-async def _broadcast(command, school: str, partition: int, input_id: str, timestamp_ms: int | None, version: int) -> list:
+async def _broadcast(command, school: str, partition: int, input_id: str, timestamp_ms: int | None, version: int,
+                     acknowledged: bool) -> list:
     await definitions.wait_for_version(command.automation_id, version)
     prefix = f"{school}:".encode()
     keys = [key for key, _ in learners_table.data._dbs[partition].items() if key.startswith(prefix)]
     sends = []
     for count, key in enumerate(keys, start=1):
         _, user = key.decode().split(":", 1)
-        sends += (await process(school, user, command, input_id, timestamp_ms))[1]
+        sends += (await process(school, user, command, input_id, timestamp_ms, acknowledged))[1]
         if count % 200 == 0:
             await asyncio.sleep(0)
     return sends
@@ -65,9 +66,12 @@ async def _handle(item) -> list:
             sends.append(await receipts_topic.send(key=message.key, value=receipt))
         return sends
     timestamp_ms = input_timestamp_ms(message)
+    acknowledged = message.offset < (positions.recorded(message.topic, message.partition) or 0)
     if user == records.BROADCAST_USER:
-        return await _broadcast(command, school, message.partition, input_id, timestamp_ms, version)
-    outputs, sends = await process(school, user, command, input_id, timestamp_ms)
+        return await _broadcast(command, school, message.partition, input_id, timestamp_ms, version, acknowledged)
+    outputs, sends = await process(school, user, command, input_id, timestamp_ms, acknowledged)
+    if outputs is None:
+        return sends  # handled before: its receipt was sent then
     if isinstance(command, HandleSchoolEvent) and wants_receipt(message.headers):
         receipt = receipt_record(command.event, outputs, definitions.catalog, clock.now())
         sends.append(await receipts_topic.send(key=message.key, value=receipt))

@@ -99,18 +99,25 @@ def _skipped_as_decided(input_id: str) -> None:
 
 
 async def process(
-    school: str, user: str, command, input_id: str, timestamp_ms: int | None = None
-) -> tuple[list[tuple[str, bytes]], list[asyncio.Future]]:
-    """Apply `command` to the learner `school:user`; returns what was sent, and the sends.
-    `timestamp_ms` is the input's Kafka timestamp (see `learner_store.DecidedMarks`)."""
+    school: str, user: str, command, input_id: str, timestamp_ms: int | None = None, acknowledged: bool = False
+) -> tuple[list[tuple[str, bytes]] | None, list[asyncio.Future]]:
+    """Apply `command` to the learner `school:user`; returns what was sent (None: nothing,
+    the input was handled before), and the sends. `timestamp_ms` is the input's Kafka
+    timestamp (see `learner_store.DecidedMarks`); `acknowledged`: the input sits before
+    its partition's recorded position, so the broker has its outputs and changelog."""
     key = f"{school}:{user}".encode()
     stored = learners_table.get(key)
     entry = learner_store.load(stored, school, user)
     outputs = entry.outputs_of(input_id)
+    if outputs is not None and acknowledged:
+        # Delivered again from a committed offset that lagged the record: what it sent
+        # is known to be in Kafka, so sending it again would only make duplicates.
+        metrics.count("automations_inputs_acknowledged_before_total")
+        return None, []
     if outputs is None:
         if entry.marks.decided_before(input_id, timestamp_ms):
             _skipped_as_decided(input_id)
-            return [], []
+            return None, []
         entry.state, outputs = decide_outputs(entry, command, input_id)
         entry.remember(input_id, outputs)
         entry.marks.decided(input_id, timestamp_ms)
