@@ -46,7 +46,7 @@ async def _broadcast(command, school: str, partition: int, input_id: str, timest
     sends = []
     for count, key in enumerate(keys, start=1):
         _, user = key.decode().split(":", 1)
-        sends += (await process(school, user, command, input_id, timestamp_ms, acknowledged))[1]
+        sends += (await process(school, user, command, input_id, timestamp_ms, acknowledged, positions.recorded))[1]
         if count % 200 == 0:
             await asyncio.sleep(0)
     return sends
@@ -69,7 +69,7 @@ async def _handle(item) -> list:
     acknowledged = message.offset < (positions.recorded(message.topic, message.partition) or 0)
     if user == records.BROADCAST_USER:
         return await _broadcast(command, school, message.partition, input_id, timestamp_ms, version, acknowledged)
-    outputs, sends = await process(school, user, command, input_id, timestamp_ms, acknowledged)
+    outputs, sends = await process(school, user, command, input_id, timestamp_ms, acknowledged, positions.recorded)
     if outputs is None:
         return sends  # handled before: its receipt was sent then
     if isinstance(command, HandleSchoolEvent) and wants_receipt(message.headers):

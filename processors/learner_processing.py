@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Iterable
+from typing import Callable, Iterable
 
 from engine.commands import FireTimer
 from engine.decider import handle
@@ -99,12 +99,14 @@ def _skipped_as_decided(input_id: str) -> None:
 
 
 async def process(
-    school: str, user: str, command, input_id: str, timestamp_ms: int | None = None, acknowledged: bool = False
+    school: str, user: str, command, input_id: str, timestamp_ms: int | None = None, acknowledged: bool = False,
+    recorded: Callable[[str, int], int | None] | None = None,
 ) -> tuple[list[tuple[str, bytes]] | None, list[asyncio.Future]]:
     """Apply `command` to the learner `school:user`; returns what was sent (None: nothing,
     the input was handled before), and the sends. `timestamp_ms` is the input's Kafka
     timestamp (see `learner_store.DecidedMarks`); `acknowledged`: the input sits before
-    its partition's recorded position, so the broker has its outputs and changelog."""
+    its partition's recorded position, so the broker has its outputs and changelog;
+    `recorded(topic, partition)`: that position, to forget outputs no longer needed."""
     key = f"{school}:{user}".encode()
     stored = learners_table.get(key)
     entry = learner_store.load(stored, school, user)
@@ -119,6 +121,8 @@ async def process(
             _skipped_as_decided(input_id)
             return None, []
         entry.state, outputs = decide_outputs(entry, command, input_id)
+        if recorded is not None:
+            entry.forget_recorded(recorded)
         entry.remember(input_id, outputs)
         entry.marks.decided(input_id, timestamp_ms)
         learners_table[key] = learner_store.dump(entry)

@@ -2,7 +2,8 @@
 
 Besides the engine's `LearnerState` it keeps the outputs of the learner's
 last few inputs, keyed by where each input sits in Kafka (topic/partition/
-offset). Why: after a crash Faust re-delivers inputs since the last committed
+offset), until their partition's record passes them (`forget_recorded`): at
+most RECENT_INPUTS_KEPT, in practice those of the last moment. Why: after a crash Faust re-delivers inputs since the last committed
 offset, but the table changelog may already hold their effects while some of
 their outputs never reached the broker. Deciding again from the newer state
 would then lose those outputs (e.g. a run counts as started, so its actions
@@ -39,6 +40,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
+from typing import Callable
 
 import pydantic_core
 
@@ -117,6 +119,26 @@ class LearnerEntry:
     def remember(self, input_id: str, outputs: list[Output]) -> None:
         self.recent.append(_line(input_id, outputs))
         del self.recent[:-RECENT_INPUTS_KEPT]
+
+    def forget_recorded(self, recorded: Callable[[str, int], int | None]) -> None:
+        """Drop the outputs of inputs before their partition's record (`recorded(topic,
+        partition)`, the next offset to process): the broker has them, and delivered
+        again such an input decides nothing (its decided mark covers it). What stays is
+        the few inputs of the last moments, not the last 32 of every learner for good."""
+        if not self.recent:
+            return
+        marks, positions = self.marks._parsed(), {}
+        kept = []
+        for line in self.recent:
+            source, _, offset_text = line[: line.index(b"\t")].decode().rpartition("/")
+            offset, mark = int(offset_text), marks.get(source)
+            if source not in positions:
+                topic, _, partition = source.rpartition("/")
+                positions[source] = recorded(topic, int(partition))
+            position = positions[source]
+            if not (position is not None and offset < position and mark is not None and offset <= mark[0]):
+                kept.append(line)
+        self.recent = kept
 
 
 def load(raw: bytes | None, school: str, user: str) -> LearnerEntry:

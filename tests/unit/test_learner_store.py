@@ -184,3 +184,29 @@ def test_marks_read_back_give_the_same_answers(decided):
     for input_id, timestamp in decided:
         for probe in (timestamp - 1, timestamp, timestamp + 1):
             assert read.decided_before(input_id, probe) == entry.marks.decided_before(input_id, probe)
+
+
+def test_outputs_of_inputs_before_their_partitions_record_are_forgotten_once_marked():
+    entry = LearnerEntry(state())
+    for input_id in ("t.school-events/1/5", "t.school-events/1/9", "t.fired-timers/1/3", "t.control/2/4"):
+        entry.remember(input_id, [("actions", input_id.encode())])
+    entry.marks.decided("t.school-events/1/9", 90)
+    entry.marks.decided("t.fired-timers/1/3", 30)
+    # t.control/2 has no mark (an entry from before the marks): its outputs stay.
+    records = {("t.school-events", 1): 9, ("t.fired-timers", 1): 4, ("t.control", 2): 100}
+
+    entry.forget_recorded(lambda topic, partition: records.get((topic, partition)))
+
+    kept = [line.split(b"\t")[0].decode() for line in entry.recent]
+    assert kept == ["t.school-events/1/9", "t.control/2/4"]  # 9 is the record itself: not yet acknowledged
+    assert round_trip(entry).outputs_of("t.school-events/1/9") == [("actions", b"t.school-events/1/9")]
+
+
+def test_nothing_is_forgotten_where_no_record_is_known():
+    entry = LearnerEntry(state())
+    entry.remember("t.school-events/1/5", [])
+    entry.marks.decided("t.school-events/1/5", 50)
+
+    entry.forget_recorded(lambda topic, partition: None)
+
+    assert entry.outputs_of("t.school-events/1/5") == []
