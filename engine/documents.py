@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from engine import definitions as d
 from engine import strict_json
+from engine.nested import is_container, walk
 
 
 class Problem(BaseModel):
@@ -68,13 +69,10 @@ _LONG_RANGE = range(-(2**63), 2**63)
 
 def document_problems(raw: Any) -> list[Problem]:
     """What no automation may hold, wherever it is: text that is not Unicode, a number
-    out of the 64-bit range or not finite, nesting deeper than MAX_DOCUMENT_DEPTH.
-    Walked with a stack of its own, so any depth a reader produced is safe here."""
+    out of the 64-bit range or not finite, nesting deeper than MAX_DOCUMENT_DEPTH."""
     problems: list[Problem] = []
     too_deep = False
-    pending: list[tuple[Any, str, int]] = [(raw, "", 0)]
-    while pending:
-        value, path, depth = pending.pop()
+    for value, path, depth in walk(raw, "", _child_path, MAX_DOCUMENT_DEPTH):
         if isinstance(value, str):
             if not _is_unicode(value):
                 problems.append(Problem(path=path, message="This text holds a character that is not valid Unicode."))
@@ -87,22 +85,13 @@ def document_problems(raw: Any) -> list[Problem]:
         elif isinstance(value, float):
             if value != value or value in (float("inf"), float("-inf")):
                 problems.append(Problem(path=path, message="Numbers must be finite (not NaN or infinity)."))
-        elif isinstance(value, (dict, list)):
-            if depth >= MAX_DOCUMENT_DEPTH:
-                if not too_deep:  # the first spot says it; its siblings would only repeat it
-                    problems.append(Problem(path=path, message=f"This is nested too deeply (more than {MAX_DOCUMENT_DEPTH} levels)."))
-                too_deep = True
-                continue
-            if isinstance(value, dict):
-                children = []
-                for key, child in value.items():
-                    child_path = _child_path(path, key)
-                    if isinstance(key, str) and not _is_unicode(key):
-                        problems.append(Problem(path=child_path, message="This key holds a character that is not valid Unicode."))
-                    children.append((child, child_path, depth + 1))
-            else:
-                children = [(child, f"{path}[{index}]", depth + 1) for index, child in enumerate(value)]
-            pending.extend(reversed(children))
+        elif is_container(value) and depth >= MAX_DOCUMENT_DEPTH:
+            if not too_deep:  # the first spot says it; its siblings would only repeat it
+                problems.append(Problem(path=path, message=f"This is nested too deeply (more than {MAX_DOCUMENT_DEPTH} levels)."))
+            too_deep = True
+        elif isinstance(value, dict):
+            problems += [Problem(path=_child_path(path, key), message="This key holds a character that is not valid Unicode.")
+                         for key in value if isinstance(key, str) and not _is_unicode(key)]
     return problems
 
 

@@ -15,6 +15,8 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from engine.nested import is_container, walk
+
 Subject = Literal["user", "lead", "visitor"]
 FieldValue = str | int | float | bool | None
 
@@ -222,24 +224,12 @@ def _not_from_a_platform(event: SchoolEvent) -> str | None:
 def _unfit_value(value: Any, path: str) -> str | None:
     """Why `value` cannot be carried on: the first NaN or infinite number (JSON allows
     1e400), or nesting deeper than MAX_DATA_DEPTH (every record and trace that copies
-    the data would have to serialise it). None when it fits.
-
-    Walked with a stack of its own: JSON nests up to ~1,000 levels deep, past what a
-    recursive walk can take on a worker's already deep stack."""
-    pending: list[tuple[Any, str, int]] = [(value, path, 0)]
-    while pending:
-        item, where, depth = pending.pop()
+    the data would have to serialise it). None when it fits."""
+    for item, where, depth in walk(value, path, lambda parent, name: f"{parent}.{_printable(name)}", MAX_DATA_DEPTH):
         if isinstance(item, float) and not math.isfinite(item):
             return f"{where}: not a finite number"
-        if isinstance(item, Mapping):
-            children = [(child, f"{where}.{_printable(name)}", depth + 1) for name, child in item.items()]
-        elif isinstance(item, (list, tuple)):
-            children = [(child, f"{where}[{index}]", depth + 1) for index, child in enumerate(item)]
-        else:
-            continue
-        if depth >= MAX_DATA_DEPTH:
+        if depth >= MAX_DATA_DEPTH and is_container(item):
             return f"{where}: nested deeper than {MAX_DATA_DEPTH} levels"
-        pending.extend(reversed(children))
     return None
 
 
