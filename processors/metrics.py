@@ -34,10 +34,6 @@ def count(name: str, amount: int = 1, **labels: str) -> None:
     _counts[(name, tuple(sorted(labels.items())))] += amount
 
 
-def counted(name: str, **labels: str) -> int:
-    return _counts[(name, tuple(sorted(labels.items())))]
-
-
 def render(gauges: Iterable[tuple[str, dict[str, str], float]] = ()) -> str:
     """Every counter, then the gauges given, grouped by name with HELP and TYPE lines."""
     samples: dict[str, list[tuple[Labels, float]]] = {}
