@@ -27,12 +27,11 @@ from engine.definitions import Automation, assign_ids, iter_steps
 from engine.validation import validate_automation
 from processors import config, definitions_log
 from processors.kafka_io import read_to_end
+from projections import queries
 from projections.automation_stats import fold
-from projections.step_stats import StepStats
 from schemas.codec import decode
 
 console = Console()
-_NOBODY = StepStats("")
 
 
 def _now() -> datetime:
@@ -147,10 +146,8 @@ def _confirm_moving_on(current: Automation, edited: Automation, yes: bool) -> No
     waits = [step.id for _, step in iter_steps(current.flow) if step.id in removed and step.type.startswith("wait_")]
     if not waits:
         return
-    key = (current.school, current.id)
-    waiting = {step_id: sum(len(part.steps.get(key, {}).get(step_id, _NOBODY).waiting) for part in load_parts())
-               for step_id in waits}
-    inside = {step_id: count for step_id, count in waiting.items() if count}
+    waiting = queries.waiting_by_step(load_parts(), current.school, current.id)
+    inside = {step_id: waiting[step_id] for step_id in waits if waiting.get(step_id)}
     if inside:
         where = ", ".join(f"{count} in {step_id!r}" for step_id, count in inside.items())
         confirmed(f"{current.id}: learners are waiting in wait steps this edit removes ({where}); "

@@ -3,9 +3,10 @@
 Besides the engine's `LearnerState` it keeps the outputs of the learner's
 last few inputs, keyed by where each input sits in Kafka (topic/partition/
 offset), until their partition's record passes them (`forget_recorded`): at
-most RECENT_INPUTS_KEPT, in practice those of the last moment. Why: after a crash Faust re-delivers inputs since the last committed
-offset, but the table changelog may already hold their effects while some of
-their outputs never reached the broker. Deciding again from the newer state
+most RECENT_INPUTS_KEPT, in practice those of the last moment. Why: after a
+crash Faust re-delivers inputs since the last committed offset, but the table
+changelog may already hold their effects while some of their outputs never
+reached the broker. Deciding again from the newer state
 would then lose those outputs (e.g. a run counts as started, so its actions
 are never sent). Instead the stored outputs are sent again: a duplicate with
 the same idempotency key, never a loss.

@@ -3,8 +3,9 @@
 `GET /ready/` answers 200 once the worker has loaded the definitions and
 holds partitions, 503 before; scripts and tests wait on it instead of
 sleeping. `GET /metrics/` gives `processors.metrics`' counters and the
-gauges read here, in Prometheus' text format. `/test/clock/` and `/test/definitions/` exist only when the worker
-was started with AUTOMATIONS_TEST_CLOCK=1 (see `processors.clock`).
+gauges read here, in Prometheus' text format. `/test/clock/` and
+`/test/definitions/` exist only when the worker was started with
+AUTOMATIONS_TEST_CLOCK=1 (see `processors.clock`).
 """
 
 from __future__ import annotations
