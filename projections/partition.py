@@ -25,14 +25,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from typing import Callable
 
 from projections.automation_stats import AutomationStats
-from projections.run_views import FINISHED, NotStarted, RunView, parse_json
+from projections.run_views import FINISHED, NotStarted, RunView
 from projections.step_stats import StepStats
 
 AutomationKey = tuple[str, str]  # (school, automation id)
 LearnerKey = tuple[str, str]  # (school, user)
+# Columns whose values repeat across records (a school, a learner, an automation, its
+# steps): the views keep one string of each instead of one per record read.
+_REPEATED = ("school", "user", "automation_id", "trigger_id", "step_id", "step_type", "outcome", "status", "exit_id")
 
 
 def record_digest(record: dict) -> bytes:
@@ -73,6 +77,10 @@ class PartitionViews:
         applier = self._appliers.get(record["kind"])
         if applier is None:
             return False
+        for name in _REPEATED:
+            value = record.get(name)
+            if value is not None:
+                record[name] = sys.intern(value)
         applier(record)
         self.applied += 1
         return True
@@ -115,7 +123,7 @@ class PartitionViews:
             event_id=event_id,
             trigger_id=record.get("trigger_id"),
             reason=record.get("reason"),
-            trace=parse_json(record.get("trace_json")),
+            trace_json=record.get("trace_json"),
         )
         self.not_started.setdefault((note.school, note.user), []).append(note)
 
@@ -135,7 +143,7 @@ class PartitionViews:
             trigger_id=record.get("trigger_id"),
             trigger_event_id=record.get("trigger_event_id"),
             replay_of=record.get("replay_of"),
-            trigger_trace=parse_json(record.get("trace_json")),
+            trigger_trace_json=record.get("trace_json"),
         )
         run.history.append({"status": "executing", "at": run.started_at.isoformat()})
         self.runs[run_id] = run
@@ -181,7 +189,7 @@ class PartitionViews:
                 "step_type": record.get("step_type"),
                 "outcome": outcome,
                 "at": at.isoformat(),
-                "detail": parse_json(record.get("detail")),
+                "detail_json": record.get("detail"),
             }
         )
         step = self._step(run, step_id)
@@ -207,7 +215,7 @@ class PartitionViews:
                 "event_id": record.get("event_id"),
                 "matched": record.get("matched"),
                 "at": record["at"].isoformat(),
-                "trace": parse_json(record.get("trace_json")),
+                "trace_json": record.get("trace_json"),
             }
         )
 

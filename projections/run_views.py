@@ -6,6 +6,11 @@ linked to it, and the decision trace: the trigger trace at start plus every
 exit check) and `NotStarted` (an entry that was skipped or declined, with the
 reason: the "why didn't X get Y" half of a learner's history). Both render
 to plain JSON-ready dicts; the fold that fills them is `projections.partition`.
+
+The record's JSON columns (the decision traces, a step's detail) are kept as
+the text the record carries and parsed when a view is rendered: parsed, they
+were half the memory of the views (a trace's dicts and lists cost several times
+its text), and a view is read far more rarely than a record is folded.
 """
 
 from __future__ import annotations
@@ -53,8 +58,8 @@ class RunView:
     replayed_by: list[str] = field(default_factory=list)
     steps: list[dict] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
-    exit_checks: list[dict] = field(default_factory=list)
-    trigger_trace: Any = None
+    exit_checks: list[dict] = field(default_factory=list)  # "trace_json": text, see the module's docstring
+    trigger_trace_json: str | None = None
 
     @property
     def learner(self) -> tuple[str, str]:
@@ -90,10 +95,24 @@ class RunView:
         return {
             **self.summary(),
             "replayable": self.replayable,
-            "steps": [dict(step) for step in self.steps],
+            "steps": [_parsed(step, "detail_json", "detail") for step in self.steps],
             "history": [dict(change) for change in self.history],
-            "trace": {"trigger": self.trigger_trace, "exit_checks": [dict(c) for c in self.exit_checks]},
+            "trace": {
+                "trigger": parse_json(self.trigger_trace_json),
+                "exit_checks": [_parsed(check, "trace_json", "trace") for check in self.exit_checks],
+            },
         }
+
+
+def _parsed(row: dict, text_name: str, name: str) -> dict:
+    """A copy of `row` with its JSON column `text_name` parsed, under `name`, in its place."""
+    rendered = {}
+    for key, value in row.items():
+        if key == text_name:
+            rendered[name] = parse_json(value)
+        else:
+            rendered[key] = value
+    return rendered
 
 
 @dataclass(frozen=True)
@@ -108,7 +127,7 @@ class NotStarted:
     event_id: str | None
     trigger_id: str | None
     reason: str | None
-    trace: Any = None
+    trace_json: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -118,5 +137,5 @@ class NotStarted:
             "event_id": self.event_id,
             "trigger_id": self.trigger_id,
             "reason": self.reason,
-            "trace": self.trace,
+            "trace": parse_json(self.trace_json),
         }

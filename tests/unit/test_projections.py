@@ -6,6 +6,7 @@ check the views against what the engine decided, not against hand-made data.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import timedelta
 
@@ -73,6 +74,23 @@ def test_a_run_shows_every_step_the_exit_that_fired_and_the_error_of_a_failure()
     failed = queries.find_run(parts, cy_failed.run_id).activity()
     assert failed["status"] == "failed" and "renew_on" in failed["error"]
     assert failed["replayable"] is True
+
+
+def test_the_records_json_columns_render_as_the_json_they_hold():
+    # given the views keep a record's traces and step details as its text (for memory)
+    world = mixed_world()
+    parts = folded(world)
+    bob = next(r for r in world.report() if r.user == "bob")
+    records = [r for r in world.records if r.get("run_id") == bob.run_id]
+    # when the run's activity is rendered, then each column is the parsed JSON of its record
+    activity = queries.find_run(parts, bob.run_id).activity()
+    waited = next(r for r in records if r["kind"] == "step_recorded" and r["outcome"] == "waiting")
+    assert activity["steps"][1]["detail"] == json.loads(waited["detail"]) and isinstance(activity["steps"][1]["detail"], dict)
+    started = next(r for r in records if r["kind"] == "run_started")
+    assert activity["trace"]["trigger"] == json.loads(started["trace_json"])
+    (check,) = activity["trace"]["exit_checks"]
+    assert check["trace"] == json.loads(next(r for r in records if r["kind"] == "exit_checked")["trace_json"])
+    assert "trace_json" not in check and all("detail_json" not in step for step in activity["steps"])
 
 
 def test_waiting_counts_per_step_while_learners_wait_and_after_an_advance():
