@@ -18,7 +18,7 @@ from datetime import datetime
 
 from engine.commands import CancelRun, ReplayRun
 from engine.definitions import Automation, find_step, is_wait
-from engine.runs import replay_run_id
+from engine.runs import RECENT_FINISHED_KEPT, replay_run_id
 from processors import definitions_log
 from processors.config import Settings
 from processors.kafka_io import produce
@@ -30,6 +30,9 @@ def replay_refusal(run: RunView, automation: Automation | None) -> str | None:
     """The engine's own refusals of a replay (engine.decider), checked before asking it."""
     if run.status not in REPLAYABLE:
         return f"run {run.run_id} is {run.status}; only pending, fulfilled and failed runs can be replayed"
+    if run.forgotten:
+        return (f"run {run.run_id} finished before the learner's last {RECENT_FINISHED_KEPT} finished runs, "
+                "the only ones the engine keeps; it can no longer be replayed")
     if automation is None:
         return f"automation {run.automation_id} no longer exists; its runs cannot be replayed"
     if automation.status == "finishing":

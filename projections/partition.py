@@ -28,6 +28,7 @@ import json
 import sys
 from typing import Callable
 
+from engine.runs import RECENT_FINISHED_KEPT
 from projections.automation_stats import AutomationStats
 from projections.run_views import FINISHED, NotStarted, RunView
 from projections.step_stats import StepStats
@@ -55,6 +56,7 @@ class PartitionViews:
         self.applied = 0
         self._seen: set[bytes] = set()
         self._started_by: set[tuple[str, str, str, str | None]] = set()  # automation key + user + event
+        self._finished_count: dict[LearnerKey, int] = {}
         self._reached: set[tuple[str, str]] = set()  # (run id, step id)
         # What one decision records once, whenever it is recorded (see the docstring).
         self._decided: set[tuple] = set()
@@ -127,6 +129,34 @@ class PartitionViews:
         )
         self.not_started.setdefault((note.school, note.user), []).append(note)
 
+    def _withdraw_note(self, run: RunView) -> None:
+        """An event noted as skipped or declined for this automation started this run after
+        all (decided again after a crash lost the learner's state): it is no missed entry."""
+        notes = self.not_started.get(run.learner, [])
+        for index, note in enumerate(notes):
+            if note.automation_id == run.automation_id and note.event_id == run.trigger_event_id and note.kind != "derived_event_stopped":
+                del notes[index]
+                stats = self._stats(run.school, run.automation_id)
+                if note.kind == "skipped":
+                    stats.skipped -= 1
+                else:
+                    stats.declined -= 1
+                return
+
+    def _finished(self, run: RunView) -> None:
+        """Numbers the learner's finished runs, as the engine's state lists them, and marks
+        the one that falls out of the engine's last RECENT_FINISHED_KEPT."""
+        count = self._finished_count[run.learner] = self._finished_count.get(run.learner, 0) + 1
+        run.finished_ordinal = count
+        let_go = count - RECENT_FINISHED_KEPT
+        if let_go <= 0:
+            return
+        for run_id in self.runs_of_learner.get(run.learner, ()):
+            earlier = self.runs[run_id]
+            if earlier.finished_ordinal == let_go:
+                earlier.forgotten = True
+                return
+
     # ------------------------------------------------------------ appliers
 
     def _run_started(self, record: dict) -> None:
@@ -151,6 +181,7 @@ class PartitionViews:
         self.runs_of_learner.setdefault(run.learner, []).append(run_id)
         self._started_by.add((run.school, run.automation_id, run.user, run.trigger_event_id))
         self._stats(run.school, run.automation_id).started(run.started_at)
+        self._withdraw_note(run)
         original = self.runs.get(run.replay_of or "")
         if original is not None:
             original.replayed_by.append(run_id)
@@ -166,7 +197,10 @@ class PartitionViews:
         self._note(record, "skipped", event_id)
 
     def _entry_declined(self, record: dict) -> None:
-        if not self._first("entry", record["school"], record["automation_id"], record["user"], record.get("trigger_event_id")):
+        entry = (record["school"], record["automation_id"], record["user"], record.get("trigger_event_id"))
+        if entry in self._started_by:
+            return  # that event started a run; declining it again (the same event sent twice) is no new entry
+        if not self._first("entry", *entry):
             return
         self._stats(record["school"], record["automation_id"]).declined += 1
         self._note(record, "declined", record.get("trigger_event_id"))
@@ -239,3 +273,4 @@ class PartitionViews:
         run.history.append(change)
         if status in FINISHED:
             run.ended_at = at
+            self._finished(run)

@@ -60,6 +60,11 @@ class RunView:
     history: list[dict] = field(default_factory=list)
     exit_checks: list[dict] = field(default_factory=list)  # "trace_json": text, see the module's docstring
     trigger_trace_json: str | None = None
+    # Its place among the learner's finished runs (1 = the first to finish), and whether
+    # the learner's state has let it go: the engine keeps the last RECENT_FINISHED_KEPT
+    # finished runs of a learner and cannot replay an older one.
+    finished_ordinal: int | None = None
+    forgotten: bool = False
 
     @property
     def learner(self) -> tuple[str, str]:
@@ -67,7 +72,7 @@ class RunView:
 
     @property
     def replayable(self) -> bool:
-        return self.status in REPLAYABLE
+        return self.status in REPLAYABLE and not self.forgotten
 
     def summary(self) -> dict:
         """One line of a runs list."""

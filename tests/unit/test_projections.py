@@ -203,3 +203,51 @@ def test_an_input_decided_again_after_its_state_was_lost_changes_no_view():
         assert len(twice_decided.records) > len(once.records), "the decisions were recorded twice"
         assert queries.snapshot(folded(twice_decided)) == queries.snapshot(folded(once)), again
         assert queries.waiting_by_step(folded(twice_decided), "s1", "twice") == {"w2" if resume else "w1": 1}
+
+
+def test_an_event_that_started_a_run_is_not_also_a_missed_entry():
+    welcome = automation("welcome", {"event": "user.tag_added", "tag": "new"}, [{"id": "hello", "type": "send_email", "template": "hi"}])
+    # given the platform sends one event twice (the same id): a run, then "changed nothing"
+    resent = RecordingWorld([welcome])
+    resent.event("t1", "user.tag_added", "ada", 0, tag="new")
+    resent.event("t1", "user.tag_added", "ada", 0.5, tag="new")
+    # and an event skipped by the 60-second rule, decided again after a crash lost the
+    # state, 90 s later: then it starts a run
+    redecided = RecordingWorld([welcome])
+    redecided.event("t1", "user.tag_added", "ada", 0, tag="new")
+    redecided.event("t2", "user.tag_removed", "ada", 0.2, tag="new")
+    t3 = SchoolEvent(id="t3", type="user.tag_added", school="s1", user="ada", occurred_at=T0 + timedelta(seconds=24), data={"tag": "new"})
+    before = dict(redecided.states)
+    redecided.send(HandleSchoolEvent(event=t3), "s1", "ada", t3.occurred_at)
+    redecided.states = before
+    redecided.send(HandleSchoolEvent(event=t3), "s1", "ada", t3.occurred_at + timedelta(seconds=90))
+    assert [r["kind"] for r in redecided.records if r["kind"] in ("run_started", "run_skipped")] == ["run_started", "run_skipped", "run_started"]
+    assert [r["kind"] for r in resent.records if r["kind"] in ("run_started", "entry_declined")] == ["run_started", "entry_declined"]
+    for world, runs in ((resent, 1), (redecided, 2)):
+        # when folded, then every event that started a run is a run and nothing else
+        parts = folded(world)
+        stats = queries.stats_of(parts, "s1", "welcome")
+        assert (stats.times_executed, stats.skipped, stats.declined) == (runs, 0, 0)
+        assert queries.learner_history(parts, "s1", "ada")["not_started"] == []
+
+
+def test_a_run_older_than_the_learners_last_50_finished_runs_is_not_replayable():
+    from api.commands import replay_refusal
+    from engine.decider import decide
+    from engine.runs import RECENT_FINISHED_KEPT
+
+    # given a learner with one more finished run than the engine keeps
+    praise = automation("praise", {"event": "lesson.completed"}, [{"id": "m", "type": "send_email", "template": "well-done"}])
+    world = RecordingWorld([praise])
+    for n in range(RECENT_FINISHED_KEPT + 1):
+        world.event(f"l{n}", "lesson.completed", "ada", 2 * n, course="py", lesson=f"l{n}")
+    parts = folded(world)
+    runs = sorted((queries.find_run(parts, run_id) for part in parts for run_id in part.runs), key=lambda r: r.started_at)
+    oldest, kept = runs[0], runs[1]
+    later = T0 + timedelta(days=1)
+    # then the view and the API refuse what the engine refuses, and offer what it takes
+    assert decide(ReplayRun(run_id=oldest.run_id, command_id="c1"), world.states["s1:ada"], world.catalog, later).reason.endswith("is not known for learner s1:ada")
+    assert oldest.activity()["replayable"] is False
+    assert "last 50 finished runs" in replay_refusal(oldest, praise)
+    assert isinstance(decide(ReplayRun(run_id=kept.run_id, command_id="c1"), world.states["s1:ada"], world.catalog, later), list)
+    assert kept.activity()["replayable"] is True and replay_refusal(kept, praise) is None
