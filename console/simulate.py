@@ -107,7 +107,7 @@ def print_table(result: SimulationResult, console: Console) -> None:
     table = Table(title=f"{len(result.runs)} run(s), {len(result.skipped)} skipped", show_lines=True)
     for column, width in (("learner", 16), ("automation", 16), ("trigger", 18), ("status", 18)):
         table.add_column(column, max_width=width)
-    table.add_column("history", min_width=56)
+    table.add_column("history (UTC)", min_width=56)
     table.add_column("actions", max_width=28)
     for run in result.runs:
         outcome = run.status + (f"\nexit: {run.exit_id}" if run.exit_id else "")

@@ -3,7 +3,9 @@
 Owns `simulate`, the same code path as the live worker minus Kafka: one
 `LearnerState` per `school:user`, every input through `engine.decider.handle`,
 timers in a heap instead of the delay topic. The clock (DESIGN.md, Time):
-events in `occurred_at` order (ties in input order) with `now = occurred_at`;
+events in `occurred_at` order (ties in input order) with `now = occurred_at`
+in UTC, as a worker's clock reads (an event's own offset would put its run's
+records in its zone and the timers' in UTC);
 timers due before the next event fire first, in due order, each at its due
 time; after the last event the clock runs to `until` (or until no timer is
 left). Definitions are simulated as active; one without `activated_at`
@@ -174,8 +176,9 @@ def simulate(
     for _, event in ordered:
         if until is not None and event.occurred_at > until:
             break
-        world.fire_due(event.occurred_at, inclusive=False)
-        world.send(HandleSchoolEvent(event=event), event.school, event.user, event.occurred_at)
+        now = event.occurred_at.astimezone(timezone.utc)
+        world.fire_due(now, inclusive=False)
+        world.send(HandleSchoolEvent(event=event), event.school, event.user, now)
     world.fire_due(until, inclusive=True)
     return SimulationResult(
         runs=world.report(),

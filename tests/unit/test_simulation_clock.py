@@ -55,3 +55,17 @@ def test_a_timer_due_at_the_same_instant_as_an_event_fires_after_it():
 
 def test_a_timer_due_strictly_before_an_event_fires_first():
     assert _outcome("2027-03-02T09:00:00.001Z") == ("fulfilled", None, ["w:waiting", "w:waited", "m:done"], ["nudge"])
+
+
+def test_the_clock_reads_utc_whatever_offset_an_event_carries():
+    # given an enrollment at 10:00 +02:00 (08:00 UTC) and a completion a day later in UTC
+    result = simulate(
+        [NUDGE],
+        [_event("e1", "course.enrolled", "2027-03-01T10:00:00+02:00"), _event("e2", "course.completed", "2027-03-02T07:59:00Z")],
+    )
+    # then the run's history runs forwards, every instant in UTC, and the wait ended at 08:00 UTC
+    (run,) = result.runs
+    instants = [h["at"] for h in run.history]
+    assert instants == sorted(instants) and {at.utcoffset().total_seconds() for at in instants} == {0}
+    assert run.status == "completed_via_exit"
+    assert (run.ended_at.isoformat(), result.clock.isoformat()) == ("2027-03-02T07:59:00+00:00", "2027-03-02T07:59:00+00:00")
