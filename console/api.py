@@ -23,6 +23,8 @@ def api(
     port: Optional[int] = typer.Option(None, help="Port (default AUTOMATIONS_API_PORT or 8080)."),
 ) -> None:
     """Serve until SIGINT/SIGTERM. Tokens: AUTOMATIONS_API_TOKENS, AUTOMATIONS_OPERATOR_TOKEN_SHA256."""
+    if port is not None and not 1 <= port <= 65535:
+        raise CliError(f"--port must be a whole number from 1 to 65535, got {port}")
     settings = config.load()
     api_settings = api_config.load()
     api_settings = replace(api_settings, host=host or api_settings.host, port=port or api_settings.port)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 
 import typer
 
@@ -25,6 +26,15 @@ def _web_port_free(port: int) -> None:
                            "set AUTOMATIONS_WEB_PORT to a free one") from None
 
 
+def data_folder_ready(path: str) -> None:
+    """Faust creates only the last folder of its data path, and ends with a traceback without its parents."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(f"cannot create the worker's data folder {path} ({error.strerror or error}); "
+                       "set AUTOMATIONS_DATA_DIR to a folder the worker may write") from None
+
+
 app = typer.Typer(help="Run a worker: create the topics if missing, then process until stopped.")
 
 
@@ -36,6 +46,7 @@ def worker(
     one_of("--loglevel", loglevel, LOG_LEVELS)
     settings = config.load()
     _web_port_free(settings.web_port)
+    data_folder_ready(settings.data_dir)
     created = asyncio.run(ensure_topics(settings))
     if created:
         typer.echo(f"created topics: {', '.join(created)}")

@@ -125,6 +125,20 @@ def test_a_worker_refuses_a_bad_log_level_and_a_taken_web_port_before_touching_k
     assert_one_line_error(result, f"the worker's web port 127.0.0.1:{port} is taken")
 
 
+def test_a_worker_makes_its_data_folder_with_its_parents_or_says_why_it_cannot(tmp_path):
+    from console.worker import data_folder_ready
+
+    data_folder_ready(str(tmp_path / "var" / "worker"))  # a fresh clone has no var/ (git ignores it)
+    assert (tmp_path / "var" / "worker").is_dir()
+    (tmp_path / "file").write_text("not a folder")
+    assert_one_line_error(run_cli_with({"AUTOMATIONS_DATA_DIR": str(tmp_path / "file" / "worker")}, "worker"),
+                          "cannot create the worker's data folder", "set AUTOMATIONS_DATA_DIR")
+
+
+def test_an_api_port_out_of_range_is_one_line():
+    assert_one_line_error(run_cli("api", "--port", "70000"), "--port must be a whole number from 1 to 65535, got 70000")
+
+
 def test_operator_commands_refuse_what_they_cannot_do_in_one_line(tmp_path):
     assert_one_line_error(run_cli("partitions", "replay", "--topic", "school-events", "--from-time", "1900-01-01T00:00:00+00:00"),
                           "is before 1970")
