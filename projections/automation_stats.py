@@ -2,7 +2,8 @@
 
 Owns `AutomationStats` (times executed = runs started, replays included;
 skipped starts and declined entries apart, since they are no runs; runs by
-current status; last run) and `merge`, which adds up the figures that each
+current status; the learners inside: those with a run pending or executing,
+each once however many runs they have; last run) and `merge`, which adds up the figures that each
 partition's fold keeps (a learner's runs all live in one partition, so the
 sum is exact). `fold(records)` builds them from run-status records alone.
 """
@@ -28,19 +29,25 @@ class AutomationStats:
     declined: int = 0
     by_status: Counter = field(default_factory=Counter)
     last_run_at: datetime | None = None
+    live_runs_of: Counter = field(default_factory=Counter)  # user -> runs pending or executing
 
     @property
     def learners_inside(self) -> int:
-        return sum(self.by_status[status] for status in LIVE)
+        return len(self.live_runs_of)
 
-    def started(self, at: datetime) -> None:
+    def started(self, at: datetime, user: str) -> None:
         self.times_executed += 1
         self.by_status["executing"] += 1
+        self.live_runs_of[user] += 1
         self.last_run_at = at if self.last_run_at is None else max(self.last_run_at, at)
 
-    def moved(self, previous: str, status: str) -> None:
+    def moved(self, previous: str, status: str, user: str) -> None:
         self.by_status[previous] -= 1
         self.by_status[status] += 1
+        if previous in LIVE and status not in LIVE:
+            self.live_runs_of[user] -= 1
+            if not self.live_runs_of[user]:
+                del self.live_runs_of[user]
 
     def as_dict(self) -> dict:
         return {
@@ -60,6 +67,7 @@ def merge(school: str, automation_id: str, parts: Iterable[AutomationStats]) -> 
         total.skipped += part.skipped
         total.declined += part.declined
         total.by_status.update(part.by_status)
+        total.live_runs_of.update(part.live_runs_of)
         if part.last_run_at is not None:
             total.last_run_at = max(filter(None, (total.last_run_at, part.last_run_at)))
     return total

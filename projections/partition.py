@@ -180,7 +180,7 @@ class PartitionViews:
         self.runs_of_automation.setdefault((run.school, run.automation_id), []).append(run_id)
         self.runs_of_learner.setdefault(run.learner, []).append(run_id)
         self._started_by.add((run.school, run.automation_id, run.user, run.trigger_event_id))
-        self._stats(run.school, run.automation_id).started(run.started_at)
+        self._stats(run.school, run.automation_id).started(run.started_at, run.user)
         self._withdraw_note(run)
         original = self.runs.get(run.replay_of or "")
         if original is not None:
@@ -235,7 +235,7 @@ class PartitionViews:
         if outcome == "waiting":
             self._leave_wait(run, at)
             run.waiting_in = step_id
-            step.waiting[run.run_id] = at
+            step.waits(run.run_id, run.user, at)
         elif run.waiting_in == step_id:
             self._leave_wait(run, at)
 
@@ -263,7 +263,7 @@ class PartitionViews:
         at = record["at"]
         if status != "pending":
             self._leave_wait(run, at)
-        self._stats(run.school, run.automation_id).moved(run.status, status)
+        self._stats(run.school, run.automation_id).moved(run.status, status, run.user)
         run.status = status
         change = {"status": status, "at": at.isoformat()}
         for name in ("reason", "error", "exit_id"):

@@ -115,11 +115,12 @@ def step_funnel(parts: Parts, school: str, automation_id: str, automation: Autom
 
 
 def waiting_by_step(parts: Parts, school: str, automation_id: str) -> dict[str, int]:
+    """Learners waiting in each wait step (each once; a learner's runs are all in one partition)."""
     counts: dict[str, int] = {}
     for part in parts:
         for step_id, figures in part.steps.get((school, automation_id), {}).items():
             if figures.waiting:
-                counts[step_id] = counts.get(step_id, 0) + len(figures.waiting)
+                counts[step_id] = counts.get(step_id, 0) + figures.learners_waiting
     return dict(sorted(counts.items()))
 
 

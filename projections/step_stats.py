@@ -24,12 +24,23 @@ class StepStats:
     reached: int = 0
     outcomes: Counter = field(default_factory=Counter)
     waiting: dict[str, datetime] = field(default_factory=dict)  # run id -> waiting since
+    waiting_user: dict[str, str] = field(default_factory=dict)  # run id -> its learner
+
+    @property
+    def learners_waiting(self) -> int:
+        """Each learner once, however many of their runs wait here."""
+        return len(set(self.waiting_user.values()))
+
+    def waits(self, run_id: str, user: str, at: datetime) -> None:
+        self.waiting[run_id] = at
+        self.waiting_user[run_id] = user
     departures: int = 0
     seconds_spent: float = 0.0
     longest_seconds: float = 0.0
 
     def left(self, run_id: str, at: datetime) -> None:
         since = self.waiting.pop(run_id, None)
+        self.waiting_user.pop(run_id, None)
         if since is None:
             return
         seconds = max(0.0, (at - since).total_seconds())
@@ -44,7 +55,7 @@ class StepStats:
             "step_type": self.step_type,
             "reached": self.reached,
             "outcomes": dict(sorted((k, v) for k, v in self.outcomes.items() if v)),
-            "waiting_now": len(self.waiting),
+            "waiting_now": self.learners_waiting,
             "waiting_since_oldest": iso(oldest),
             "left_after_waiting": self.departures,
             "average_wait_seconds": round(self.seconds_spent / self.departures, 3) if self.departures else None,
@@ -59,6 +70,7 @@ def merge(step_id: str, parts: Iterable[StepStats]) -> StepStats:
         total.reached += part.reached
         total.outcomes.update(part.outcomes)
         total.waiting.update(part.waiting)
+        total.waiting_user.update(part.waiting_user)
         total.departures += part.departures
         total.seconds_spent += part.seconds_spent
         total.longest_seconds = max(total.longest_seconds, part.longest_seconds)

@@ -10,7 +10,7 @@ import json
 from collections import Counter
 from datetime import timedelta
 
-from engine.commands import AdvanceWaiting, FireTimer, HandleSchoolEvent, ReplayRun
+from engine.commands import AdvanceWaiting, CancelRun, FireTimer, HandleSchoolEvent, ReplayRun
 from engine.school_events import SchoolEvent
 from projections import queries
 from projections.automation_stats import fold
@@ -251,3 +251,35 @@ def test_a_run_older_than_the_learners_last_50_finished_runs_is_not_replayable()
     assert "last 50 finished runs" in replay_refusal(oldest, praise)
     assert isinstance(decide(ReplayRun(run_id=kept.run_id, command_id="c1"), world.states["s1:ada"], world.catalog, later), list)
     assert kept.activity()["replayable"] is True and replay_refusal(kept, praise) is None
+
+
+def test_learners_inside_and_waiting_count_each_learner_once_however_many_runs_they_have():
+    nurture = automation("nurture", {"event": "course.enrolled"}, [
+        {"id": "m", "type": "send_email", "template": "intro"},
+        {"id": "w", "type": "wait_duration", "amount": 2, "unit": "days"},
+        {"id": "n", "type": "send_email", "template": "nudge"},
+    ])
+    # given one learner enrolled in three courses (three runs waiting) and another in one
+    world = RecordingWorld([nurture])
+    for n, course in enumerate(["py", "js", "go"]):
+        world.event(f"e{n}", "course.enrolled", "ada", 5 * n, course=course)
+    world.event("b0", "course.enrolled", "bob", 20, course="py")
+    parts = folded(world)
+    stats = queries.stats_of(parts, "s1", "nurture").as_dict()
+    # then runs are counted as runs, and learners as learners
+    assert (stats["times_executed"], stats["by_status"], stats["learners_inside"]) == (4, {"pending": 4}, 2)
+    assert queries.waiting_by_step(parts, "s1", "nurture") == {"w": 2}
+    funnel = {row["step_id"]: row for row in queries.step_funnel(parts, "s1", "nurture", nurture)}
+    assert (funnel["w"]["reached"], funnel["w"]["waiting_now"]) == (4, 2)
+    # when two of ada's runs are cancelled, she is still inside and waiting, once
+    for run_id in sorted(r for part in parts for r in part.runs if part.runs[r].user == "ada")[:2]:
+        world.send(CancelRun(run_id=run_id, command_id=f"c-{run_id}"), "s1", "ada", T0 + timedelta(hours=1))
+    parts = folded(world)
+    assert queries.stats_of(parts, "s1", "nurture").as_dict()["learners_inside"] == 2
+    assert queries.waiting_by_step(parts, "s1", "nurture") == {"w": 2}
+    # and when bob's run ends, only ada is
+    world.send(CancelRun(run_id=next(r for p in parts for r in p.runs if p.runs[r].user == "bob"), command_id="c-b"),
+               "s1", "bob", T0 + timedelta(hours=1))
+    parts = folded(world)
+    assert queries.stats_of(parts, "s1", "nurture").as_dict()["learners_inside"] == 1
+    assert queries.waiting_by_step(parts, "s1", "nurture") == {"w": 1}
