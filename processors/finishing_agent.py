@@ -23,6 +23,7 @@ from processors.app import app, automation_runs_topic, clock, live_runs_table, s
 from processors.definitions_table import definitions
 from processors.dead_letters import dead_letter, decode_or_dead_letter
 from processors.input_positions import InputPositions
+from processors.periodic import every
 from processors.records import TERMINAL, membership_change
 
 CHECK_INTERVAL = 2.0
@@ -107,7 +108,7 @@ def empty_finishing_automations() -> list[str]:
     return empty
 
 
-@app.timer(interval=CHECK_INTERVAL)
+@every(CHECK_INTERVAL)
 async def remove_finished_automations() -> None:
     if not definitions.is_ready:
         return

@@ -29,6 +29,7 @@ from faust.types import TP
 
 from processors import finishing_agent, learner_agent, timer_agent
 from processors.app import app
+from processors.periodic import every
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ WATCHED = (learner_agent.positions, timer_agent.positions, finishing_agent.posit
 _unchanged_since: dict[TP, tuple[int | None, float]] = {}
 
 
-@app.timer(interval=1.0)
+@every(1.0)
 async def resume_stalled_inputs() -> None:
     if app.rebalancing:
         _unchanged_since.clear()

@@ -25,6 +25,7 @@ from typing import Iterator
 from processors.app import app, clock, fired_timers_topic, timer_index_table
 from processors.config import env_number
 from processors.firing_window import FiringWindow
+from processors.periodic import every
 from schemas.codec import DecodeError, decode, encode
 
 FIRING_INTERVAL = env_number("AUTOMATIONS_TIMER_INTERVAL", "0.2", float, within=(0.001, None))
@@ -61,7 +62,7 @@ def _next_batch(now_key: bytes, room: int) -> list[tuple[bytes, bytes]]:
     return batch
 
 
-@app.timer(interval=FIRING_INTERVAL)
+@every(FIRING_INTERVAL)
 async def fire_due_timers() -> None:
     now = clock.now()
     now_key = f"{int(now.timestamp() * 1000):015d}|\xff".encode()
