@@ -54,10 +54,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from api.auth import TokenFileError
     from broker.kafka import BrokerError
     from processors.config import ConfigError
-    from processors.kafka_io import BrokerUnavailable, MissingTopic
+    from processors.kafka_io import BrokerUnavailable, MissingTopic, PartitionsMismatch
 
     return (
-        CliError, BrokerError, BrokerUnavailable, MissingTopic, ConfigError, KafkaError, TokenFileError,
+        CliError, BrokerError, BrokerUnavailable, MissingTopic, PartitionsMismatch, ConfigError, KafkaError, TokenFileError,
         FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
     )
 

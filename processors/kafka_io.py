@@ -26,6 +26,10 @@ class MissingTopic(Exception):
     """A topic the project reads or writes does not exist (no worker has created the topics yet)."""
 
 
+class PartitionsMismatch(Exception):
+    """Existing topics have another partition count than the settings give them."""
+
+
 @dataclass(frozen=True)
 class Record:
     topic: str
@@ -91,6 +95,24 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeou
     raise KafkaError(f"topics {names} got no partition leaders within {timeout:.0f}s")
 
 
+async def _check_partitions(admin: AIOKafkaAdminClient, specs: list[NewTopic], settings: Settings) -> None:
+    """A learner's records must sit in the same partition of every topic and changelog:
+    a worker on topics of other counts than its own crashes its agents (`PartitionsMismatch`
+    in Faust) and processes nothing, so it is refused before anything is created."""
+    if not specs:
+        return
+    counts = {topic["topic"]: len(topic["partitions"]) for topic in await admin.describe_topics([s.name for s in specs])}
+    wrong = [f"{spec.name} has {counts[spec.name]}" for spec in specs
+             if spec.name in counts and counts[spec.name] != spec.num_partitions]
+    if wrong:
+        more = f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""
+        raise PartitionsMismatch(
+            f"{len(wrong)} topic(s) have another partition count than AUTOMATIONS_PARTITIONS={settings.partitions}: "
+            f"{', '.join(wrong[:3])}{more}; set it to the count they were created with "
+            "(it is set once, before the first worker)"
+        )
+
+
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create missing topics; returns the names it created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
@@ -100,7 +122,9 @@ async def ensure_topics(settings: Settings) -> list[str]:
         raise _unavailable(settings, error) from None
     try:
         existing = set(await admin.list_topics())
-        missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
+        specs = topic_specs(settings)
+        await _check_partitions(admin, [spec for spec in specs if spec.name in existing], settings)
+        missing = [spec for spec in specs if spec.name not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)

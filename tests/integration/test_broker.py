@@ -72,6 +72,39 @@ def test_sending_to_topics_no_worker_has_created_says_so_at_once(tmp_path):
     assert f"error: topic {settings.topics.school_events} does not exist" in result.stderr
 
 
+def test_a_worker_on_topics_of_another_partition_count_is_refused_before_anything_is_created(tmp_path):
+    # given topics created with 2 partitions
+    settings = isolated_settings(partitions=2)
+    asyncio.run(ensure_topics(settings))
+    try:
+        # when a worker starts with 3 (and a new app id, whose changelogs would get 3)
+        env = {**os.environ, "AUTOMATIONS_KAFKA_BOOTSTRAP": settings.bootstrap_servers, "AUTOMATIONS_PARTITIONS": "3",
+               "AUTOMATIONS_TOPIC_PREFIX": settings.topics.prefix, "AUTOMATIONS_APP_ID": f"{settings.app_id}-other",
+               "AUTOMATIONS_DATA_DIR": str(tmp_path / "data")}
+        result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "worker"], capture_output=True, text=True,
+                                env=env, timeout=60)
+
+        # then it stops with one line naming a topic, its count and the setting, and creates nothing
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: 9 topic(s) have another partition count than AUTOMATIONS_PARTITIONS=3: "), last
+        assert f"{settings.topics.school_events} has 2" in last and "set it to the count they were created with" in last
+
+        async def names() -> set[str]:
+            admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+            await admin.start()
+            try:
+                return set(await admin.list_topics())
+            finally:
+                await admin.close()
+
+        assert not any(name.startswith(f"{settings.app_id}-other") for name in asyncio.run(names()))
+        # and the same count as the topics' is taken
+        assert asyncio.run(ensure_topics(settings)) == []
+    finally:
+        delete_topics(settings)
+
+
 def test_starting_a_running_broker_fresh_stops_it_and_wipes_its_data(tmp_path):
     from tests.integration.harness import free_port
 
