@@ -30,10 +30,11 @@ class AutomationStats:
     by_status: Counter = field(default_factory=Counter)
     last_run_at: datetime | None = None
     live_runs_of: Counter = field(default_factory=Counter)  # user -> runs pending or executing
+    merged_learners_inside: int = 0  # a merged total's: the partitions' learners inside, added up
 
     @property
     def learners_inside(self) -> int:
-        return len(self.live_runs_of)
+        return len(self.live_runs_of) + self.merged_learners_inside
 
     def started(self, at: datetime, user: str) -> None:
         self.times_executed += 1
@@ -67,7 +68,7 @@ def merge(school: str, automation_id: str, parts: Iterable[AutomationStats]) -> 
         total.skipped += part.skipped
         total.declined += part.declined
         total.by_status.update(part.by_status)
-        total.live_runs_of.update(part.live_runs_of)
+        total.merged_learners_inside += part.learners_inside  # exact: a learner's runs share a partition
         if part.last_run_at is not None:
             total.last_run_at = max(filter(None, (total.last_run_at, part.last_run_at)))
     return total

@@ -23,6 +23,7 @@ folded in a test.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import sys
@@ -56,7 +57,9 @@ class PartitionViews:
         self.applied = 0
         self._seen: set[bytes] = set()
         self._started_by: set[tuple[str, str, str, str | None]] = set()  # automation key + user + event
-        self._finished_count: dict[LearnerKey, int] = {}
+        # Each learner's finished runs in the order they finished, trimmed now and then to the
+        # last RECENT_FINISHED_KEPT (a list of shared ids: cheaper per learner than a deque).
+        self._finished_order: dict[LearnerKey, list[str]] = {}
         self._reached: set[tuple[str, str]] = set()  # (run id, step id)
         # What one decision records once, whenever it is recorded (see the docstring).
         self._decided: set[tuple] = set()
@@ -105,7 +108,7 @@ class PartitionViews:
 
     def _leave_wait(self, run: RunView, at) -> None:
         if run.waiting_in is not None:
-            self._step(run, run.waiting_in).left(run.run_id, at)
+            self._step(run, run.waiting_in).left(run.run_id, run.user, at)
             run.waiting_in = None
 
     def _first(self, *key) -> bool:
@@ -129,9 +132,14 @@ class PartitionViews:
         )
         self.not_started.setdefault((note.school, note.user), []).append(note)
 
+    def _start_order(self, run_id: str) -> tuple:
+        return self.runs[run_id].started_at, run_id
+
     def _withdraw_note(self, run: RunView) -> None:
         """An event noted as skipped or declined for this automation started this run after
         all (decided again after a crash lost the learner's state): it is no missed entry."""
+        if ("entry", run.school, run.automation_id, run.user, run.trigger_event_id) not in self._decided:
+            return  # the common case, every start: nothing noted for this entry
         notes = self.not_started.get(run.learner, [])
         for index, note in enumerate(notes):
             if note.automation_id == run.automation_id and note.event_id == run.trigger_event_id and note.kind != "derived_event_stopped":
@@ -144,18 +152,14 @@ class PartitionViews:
                 return
 
     def _finished(self, run: RunView) -> None:
-        """Numbers the learner's finished runs, as the engine's state lists them, and marks
-        the one that falls out of the engine's last RECENT_FINISHED_KEPT."""
-        count = self._finished_count[run.learner] = self._finished_count.get(run.learner, 0) + 1
-        run.finished_ordinal = count
-        let_go = count - RECENT_FINISHED_KEPT
-        if let_go <= 0:
-            return
-        for run_id in self.runs_of_learner.get(run.learner, ()):
-            earlier = self.runs[run_id]
-            if earlier.finished_ordinal == let_go:
-                earlier.forgotten = True
-                return
+        """Marks the run that falls out of the learner's last RECENT_FINISHED_KEPT finished
+        runs, the ones the engine's state keeps (and can replay)."""
+        order = self._finished_order.setdefault(run.learner, [])
+        order.append(run.run_id)
+        if len(order) > RECENT_FINISHED_KEPT:
+            self.runs[order[-RECENT_FINISHED_KEPT - 1]].forgotten = True
+            if len(order) >= 2 * RECENT_FINISHED_KEPT:
+                del order[:-RECENT_FINISHED_KEPT]
 
     # ------------------------------------------------------------ appliers
 
@@ -177,7 +181,13 @@ class PartitionViews:
         )
         run.history.append({"status": "executing", "at": run.started_at.isoformat()})
         self.runs[run_id] = run
-        self.runs_of_automation.setdefault((run.school, run.automation_id), []).append(run_id)
+        # Kept in start order (newest last) for the runs list to merge the partitions' newest
+        # first; starts come in that order but for a clock that differs across a failover.
+        started = self.runs_of_automation.setdefault((run.school, run.automation_id), [])
+        if started and self._start_order(started[-1]) > self._start_order(run_id):
+            bisect.insort(started, run_id, key=self._start_order)
+        else:
+            started.append(run_id)
         self.runs_of_learner.setdefault(run.learner, []).append(run_id)
         self._started_by.add((run.school, run.automation_id, run.user, run.trigger_event_id))
         self._stats(run.school, run.automation_id).started(run.started_at, run.user)

@@ -10,6 +10,8 @@ order (what a rebuild must reproduce exactly).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from typing import Iterable, Sequence
 
 from engine.definitions import Automation, is_wait, iter_steps
@@ -63,15 +65,20 @@ def automation_row(parts: Parts, automation: Automation) -> dict:
 def runs_of_automation(
     parts: Parts, school: str, automation_id: str, status: str | None = None, limit: int | None = None
 ) -> list[dict]:
-    """Newest first; `status` keeps the runs whose current status it is."""
-    runs = [
-        part.runs[run_id]
-        for part in parts
-        for run_id in part.runs_of_automation.get((school, automation_id), ())
-    ]
-    runs = [run for run in runs if status is None or run.status == status]
-    runs.sort(key=lambda run: (run.started_at, run.run_id), reverse=True)
-    return [run.summary() for run in runs[:limit]]
+    """Newest first; `status` keeps the runs whose current status it is.
+
+    Each partition keeps an automation's runs in start order, so their newest-first
+    merge stops at `limit` instead of sorting every run the automation ever had."""
+    key = (school, automation_id)
+    newest_first = [_newest_first(part, part.runs_of_automation[key]) for part in parts if key in part.runs_of_automation]
+    merged = heapq.merge(*newest_first, key=lambda run: (run.started_at, run.run_id), reverse=True)
+    chosen = (run for run in merged if status is None or run.status == status)
+    return [run.summary() for run in itertools.islice(chosen, limit)]
+
+
+def _newest_first(part: PartitionViews, run_ids: list[str]) -> Iterable[RunView]:
+    runs = part.runs
+    return (runs[run_id] for run_id in reversed(run_ids))
 
 
 def find_run(parts: Parts, run_id: str, school: str | None = None) -> RunView | None:

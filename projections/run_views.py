@@ -60,10 +60,8 @@ class RunView:
     history: list[dict] = field(default_factory=list)
     exit_checks: list[dict] = field(default_factory=list)  # "trace_json": text, see the module's docstring
     trigger_trace_json: str | None = None
-    # Its place among the learner's finished runs (1 = the first to finish), and whether
-    # the learner's state has let it go: the engine keeps the last RECENT_FINISHED_KEPT
-    # finished runs of a learner and cannot replay an older one.
-    finished_ordinal: int | None = None
+    # Whether the learner's state has let it go: the engine keeps the last
+    # RECENT_FINISHED_KEPT finished runs of a learner and cannot replay an older one.
     forgotten: bool = False
 
     @property

@@ -236,21 +236,23 @@ def test_a_run_older_than_the_learners_last_50_finished_runs_is_not_replayable()
     from engine.decider import decide
     from engine.runs import RECENT_FINISHED_KEPT
 
-    # given a learner with one more finished run than the engine keeps
+    # given a learner with more than twice as many finished runs as the engine keeps
     praise = automation("praise", {"event": "lesson.completed"}, [{"id": "m", "type": "send_email", "template": "well-done"}])
     world = RecordingWorld([praise])
-    for n in range(RECENT_FINISHED_KEPT + 1):
+    for n in range(2 * RECENT_FINISHED_KEPT + 5):
         world.event(f"l{n}", "lesson.completed", "ada", 2 * n, course="py", lesson=f"l{n}")
     parts = folded(world)
     runs = sorted((queries.find_run(parts, run_id) for part in parts for run_id in part.runs), key=lambda r: r.started_at)
-    oldest, kept = runs[0], runs[1]
+    forgotten, kept = runs[:-RECENT_FINISHED_KEPT], runs[-RECENT_FINISHED_KEPT:]
     later = T0 + timedelta(days=1)
     # then the view and the API refuse what the engine refuses, and offer what it takes
-    assert decide(ReplayRun(run_id=oldest.run_id, command_id="c1"), world.states["s1:ada"], world.catalog, later).reason.endswith("is not known for learner s1:ada")
-    assert oldest.activity()["replayable"] is False
-    assert "last 50 finished runs" in replay_refusal(oldest, praise)
-    assert isinstance(decide(ReplayRun(run_id=kept.run_id, command_id="c1"), world.states["s1:ada"], world.catalog, later), list)
-    assert kept.activity()["replayable"] is True and replay_refusal(kept, praise) is None
+    for run in (forgotten[0], forgotten[-1]):
+        refused = decide(ReplayRun(run_id=run.run_id, command_id="c1"), world.states["s1:ada"], world.catalog, later)
+        assert refused.reason.endswith("is not known for learner s1:ada")
+    assert not any(run.activity()["replayable"] for run in forgotten)
+    assert "last 50 finished runs" in replay_refusal(forgotten[-1], praise)
+    assert isinstance(decide(ReplayRun(run_id=kept[0].run_id, command_id="c1"), world.states["s1:ada"], world.catalog, later), list)
+    assert all(run.activity()["replayable"] for run in kept) and replay_refusal(kept[0], praise) is None
 
 
 def test_learners_inside_and_waiting_count_each_learner_once_however_many_runs_they_have():
@@ -283,3 +285,22 @@ def test_learners_inside_and_waiting_count_each_learner_once_however_many_runs_t
     parts = folded(world)
     assert queries.stats_of(parts, "s1", "nurture").as_dict()["learners_inside"] == 1
     assert queries.waiting_by_step(parts, "s1", "nurture") == {"w": 1}
+
+
+def test_runs_lists_merge_the_partitions_newest_first_also_after_a_clock_went_back():
+    # given runs of one automation in every partition, one started by a worker whose clock
+    # was behind (after a failover: its start is folded after later ones)
+    nurture = automation("nurture", {"event": "course.enrolled"}, [{"id": "w", "type": "wait_duration", "amount": 2, "unit": "days"}])
+    world = RecordingWorld([nurture])
+    for n in range(12):
+        world.event(f"e{n}", "course.enrolled", f"learner-{n}", 7 * n, course="py")
+    for n in range(3):  # a start at minute 20-22, folded after those up to minute 77
+        world.event(f"late-{n}", "course.enrolled", f"late-learner-{n}", 20 + n, course="js")
+    parts = folded(world)
+    everything = sorted((run for part in parts for run in part.runs.values()), key=lambda r: (r.started_at, r.run_id), reverse=True)
+    assert len(everything) == 15 and all(part.runs for part in parts)
+    # then every list is the newest first, cut at its limit, and filtered by status
+    assert [r["run_id"] for r in queries.runs_of_automation(parts, "s1", "nurture")] == [r.run_id for r in everything]
+    assert [r["run_id"] for r in queries.runs_of_automation(parts, "s1", "nurture", limit=4)] == [r.run_id for r in everything[:4]]
+    assert queries.runs_of_automation(parts, "s1", "nurture", status="fulfilled") == []
+    assert len(queries.runs_of_automation(parts, "s1", "nurture", status="pending", limit=5)) == 5
