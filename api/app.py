@@ -179,8 +179,11 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    loaded = _service(request).loaded
-    return _json({"ready": loaded}, status=200 if loaded else 503)
+    # Not while partitions are rebuilt either: their figures are being counted again from zero.
+    service = _service(request)
+    rebuilding = sorted(service.feeds["run_status"].rewinding)
+    ready = service.loaded and not rebuilding
+    return _json({"ready": ready, "rebuilding": rebuilding}, status=200 if ready else 503)
 
 
 async def openapi_document(request: web.Request) -> web.Response:
@@ -322,6 +325,7 @@ async def projections_status(request: web.Request) -> web.Response:
             "total": total,
             "position": sum(feed.positions.values()),
             "records_applied": sum(part.applied for part in service.parts),
+            "records_applied_by_partition": {str(p): part.applied for p, part in sorted(service.runs.parts.items())},
             "undecodable": service.runs.undecodable,
         }
     )

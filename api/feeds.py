@@ -117,10 +117,11 @@ class TopicFeed:
         await done
 
     def progress(self, partitions: list[int] | None = None) -> tuple[int, int]:
-        """(records read, records to read) of `partitions` up to their targets."""
+        """(records read, records to read) of `partitions`: up to their targets while catching
+        up, up to where the feed has read once past them (the topic grows after the start)."""
         chosen = self.partitions if partitions is None else partitions
-        done = sum(min(self.positions.get(p, 0), self.targets.get(p, 0)) for p in chosen)
-        return done, sum(self.targets.get(p, 0) for p in chosen)
+        ends = {p: max(self.positions.get(p, 0), self.targets.get(p, 0)) for p in chosen}
+        return sum(min(self.positions.get(p, 0), end) for p, end in ends.items()), sum(ends.values())
 
     async def _apply_rewind(self, request: Rewind) -> None:
         consumer = self._consumer

@@ -48,7 +48,7 @@ SCHOOL_ERRORS = (401, 403, 503)
 OPERATIONS: dict[tuple[str, str], dict] = {
     ("GET", "/health"): {"summary": "The server process answers.", "responses": _ok("Always ok.")},
     ("GET", "/ready"): {
-        "summary": "Whether the views have caught up with Kafka since the server started.",
+        "summary": "Whether the views have caught up with Kafka, and are not being rebuilt (`rebuilding` lists the partitions that are).",
         "responses": {**_ok("Ready."), **_errors(503)},
     },
     ("GET", "/openapi.json"): {"summary": "This document.", "responses": _ok("OpenAPI 3.1.")},

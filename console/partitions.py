@@ -101,7 +101,8 @@ def _rebuild(partition: Optional[int], timeout: float | None) -> None:
 
     follow("run-status", read, timeout)
     status = _api("GET", "/operator/projections")
-    typer.echo(f"projections rebuilt: {status['records_applied']} record(s) applied")
+    applied = sum(status["records_applied_by_partition"].get(str(p), 0) for p in started["rebuilding"])
+    typer.echo(f"projections rebuilt: {applied} record(s) applied to partition(s) {started['rebuilding']}")
 
 
 def _reprocess(partition: Optional[int], from_offset: Optional[int], from_time: Optional[datetime],

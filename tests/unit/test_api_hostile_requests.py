@@ -26,6 +26,7 @@ class Feed:
 
     def __init__(self) -> None:
         self.rewound: list[list[int]] = []
+        self.rewinding: set[int] = set()
 
     async def rewind(self, partitions: list[int]) -> None:
         self.rewound.append(partitions)
@@ -146,6 +147,22 @@ def test_a_rebuild_of_anything_but_a_list_of_partition_numbers_is_refused(tmp_pa
 
     status, _, _ = request(service, "POST", "/operator/projections/rebuild", headers=bearer("op"), json={"partitions": [1]})
     assert status == 202 and service.feeds["run_status"].rewound == [[1]]
+
+
+def test_ready_says_no_while_partitions_are_rebuilt_and_progress_counts_what_came_since(tmp_path):
+    from api.feeds import TopicFeed
+    from processors.config import Settings
+
+    # given a server whose views have loaded, then an operator's rebuild of partition 1
+    service = Service(tmp_path / "none.json")
+    assert request(service, "GET", "/ready")[:2] == (200, {"ready": True, "rebuilding": []})
+    service.feeds["run_status"].rewinding = {1}
+    # then it is not ready until the partition has caught up again (its figures count from zero)
+    assert request(service, "GET", "/ready")[:2] == (503, {"ready": False, "rebuilding": [1]})
+    # and a feed that has read past the ends it aimed at when it started counts the records since
+    feed = TopicFeed(Settings(), "run-status", lambda record: None)
+    feed.partitions, feed.targets, feed.positions = [0, 1], {0: 100, 1: 50}, {0: 60, 1: 80}
+    assert feed.progress() == (140, 180) and feed.progress([1]) == (80, 80)
 
 
 # ---------------------------------------------------------------- the token file
