@@ -1,0 +1,160 @@
+"""The API server's views at scale: fold cost, memory per run and query latency.
+
+Folds synthetic run-status records (the fields a worker writes, as decoded
+dicts) into `projections.PartitionViews`, four partitions, and times the
+queries the API answers. Two shapes that stress different things:
+
+- `automation`: one automation every learner enters (an email, a 7-day wait,
+  an email), half the runs still waiting, beside 999 one-step automations:
+  the runs list, the automation's row and funnel, the waiting counts and the
+  automations page, against the number of runs;
+- `learner`: one learner with very many runs (and five declined entries per
+  run): a busy learner's fold must not slow down with their history.
+
+Times are the best of three; memory is the growth of the process's resident
+set over the fold (the records are made one run at a time and dropped, so
+what stays is the views).
+
+    python bench/api_views.py [--runs 100000 1000000] [--learner-runs 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+import zlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.definitions import Automation  # noqa: E402
+from projections import queries  # noqa: E402
+from projections.partition import PartitionViews  # noqa: E402
+
+T0 = datetime(2027, 3, 1, tzinfo=timezone.utc)
+PARTITIONS = 4
+COLUMNS = ("automation_version", "run_id", "status", "step_id", "step_type", "outcome", "detail", "trigger_id",
+           "trigger_event_id", "event_id", "matched", "exit_id", "error", "reason", "replay_of", "trace_json")
+TRACE = '[{"trigger": "t0", "event": "user.registered", "fired": true, "match": "all", "result": true, "conditions": []}]'
+WELCOME = Automation.model_validate({
+    "id": "welcome", "school": "s", "name": "Welcome", "status": "active",
+    "triggers": [{"id": "t0", "event": "user.registered"}],
+    "flow": [{"id": "hello", "type": "send_email", "template": "h"},
+             {"id": "pause", "type": "wait_duration", "amount": 7, "unit": "days"},
+             {"id": "nudge", "type": "send_email", "template": "n"}],
+})
+OTHERS = [Automation.model_validate({
+    "id": f"other-{n:03d}", "school": "s", "name": f"other {n}", "status": "active",
+    "triggers": [{"id": "t0", "event": "user.registered"}], "flow": [{"id": "hello", "type": "send_email", "template": "h"}],
+}) for n in range(999)]
+PROGRESS_EVERY = 5.0
+
+
+def record(kind: str, user: str, automation_id: str, seconds: float, **columns) -> dict:
+    found = {"kind": kind, "school": "s", "user": user, "automation_id": automation_id, "at": T0 + timedelta(seconds=seconds)}
+    found.update(dict.fromkeys(COLUMNS))
+    found.update(columns)
+    return found
+
+
+def welcome_run(n: int) -> list[dict]:
+    user, run_id = f"learner-{n}", f"run-{n}"
+    records = [
+        record("run_started", user, "welcome", n, run_id=run_id, trigger_event_id=f"e{n}", trigger_id="t0",
+               automation_version=0, trace_json=TRACE),
+        record("step_recorded", user, "welcome", n, run_id=run_id, step_id="hello", step_type="send_email", outcome="done",
+               detail='{"idempotency_key": "%s:hello"}' % run_id),
+        record("step_recorded", user, "welcome", n, run_id=run_id, step_id="pause", step_type="wait_duration",
+               outcome="waiting", detail='{"until": "2027-03-08T00:00:00+00:00"}'),
+        record("run_status_changed", user, "welcome", n, run_id=run_id, status="pending", step_id="pause"),
+    ]
+    if n % 2 == 0:  # half have waited and finished
+        records += [
+            record("run_status_changed", user, "welcome", n + 1, run_id=run_id, status="executing", step_id="pause"),
+            record("step_recorded", user, "welcome", n + 1, run_id=run_id, step_id="pause", step_type="wait_duration", outcome="waited"),
+            record("step_recorded", user, "welcome", n + 1, run_id=run_id, step_id="nudge", step_type="send_email", outcome="done"),
+            record("run_status_changed", user, "welcome", n + 1, run_id=run_id, status="fulfilled"),
+        ]
+    return records
+
+
+def best_ms(query, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        query()
+        times.append(time.perf_counter() - began)
+    return min(times) * 1000
+
+
+def resident_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
+
+
+def fold(parts: list[PartitionViews], runs, label: str) -> tuple[int, float, float]:
+    """Applies every run's records; returns records, fold seconds and bytes the views hold."""
+    gc.collect()
+    resident_before = resident_bytes()
+    count, folding, report_at = 0, 0.0, time.perf_counter() + PROGRESS_EVERY
+    for part_index, records in runs:
+        part = parts[part_index]
+        began = time.perf_counter()
+        for item in records:
+            part.apply(item)
+        folding += time.perf_counter() - began
+        count += len(records)
+        if time.perf_counter() > report_at:
+            print(f"  {label}: {count:,} records folded", file=sys.stderr, flush=True)
+            report_at += PROGRESS_EVERY
+    return count, folding, resident_bytes() - resident_before
+
+
+def one_automation(total: int) -> None:
+    parts = [PartitionViews() for _ in range(PARTITIONS)]
+    runs = ((zlib.crc32(f"learner-{n}".encode()) % PARTITIONS, welcome_run(n)) for n in range(total))
+    count, folding, held = fold(parts, runs, f"{total:,} runs")
+    print(f"automation, {total:,} runs ({total // 2:,} waiting): {count:,} records folded at {folding / count * 1e6:.1f} us each, "
+          f"resident set +{held / total:,.0f} B per run")
+    print(f"  runs limit=50 {best_ms(lambda: queries.runs_of_automation(parts, 's', 'welcome', limit=50)):.1f} ms; "
+          f"status=pending limit=50 {best_ms(lambda: queries.runs_of_automation(parts, 's', 'welcome', status='pending', limit=50)):.1f} ms; "
+          f"row + funnel {best_ms(lambda: (queries.automation_row(parts, WELCOME), queries.step_funnel(parts, 's', 'welcome', WELCOME))):.1f} ms; "
+          f"waiting by step {best_ms(lambda: queries.waiting_by_step(parts, 's', 'welcome')):.1f} ms; "
+          f"automations page (1,000) {best_ms(lambda: queries.automations_page(parts, [WELCOME, *OTHERS], 's')):.1f} ms", flush=True)
+
+
+def busy_learner(total: int, declined_per_run: int) -> None:
+    def runs():
+        for n in range(total):
+            automation_id = f"other-{n % 20:03d}"
+            records = [record("entry_declined", "busy", automation_id, n, trigger_event_id=f"d{n}-{k}", trigger_id="t0",
+                              reason="conditions not met") for k in range(declined_per_run)]
+            records += [
+                record("run_started", "busy", automation_id, n, run_id=f"run-{n}", trigger_event_id=f"e{n}", trigger_id="t0", automation_version=0),
+                record("step_recorded", "busy", automation_id, n, run_id=f"run-{n}", step_id="hello", step_type="send_email", outcome="done"),
+                record("run_status_changed", "busy", automation_id, n, run_id=f"run-{n}", status="fulfilled"),
+            ]
+            yield 0, records
+
+    parts = [PartitionViews()]
+    count, folding, _ = fold(parts, runs(), f"learner, {total:,} runs")
+    print(f"learner with {total:,} runs, {declined_per_run} declined entries per run: {count:,} records folded in {folding:.2f} s "
+          f"({folding / count * 1e6:.1f} us each); their history {best_ms(lambda: queries.learner_history(parts, 's', 'busy')):.1f} ms",
+          flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--learner-runs", type=int, default=20_000)
+    args = parser.parse_args()
+    for total in args.runs:
+        one_automation(total)
+    for declined in (0, 5):
+        busy_learner(args.learner_runs, declined)
+
+
+if __name__ == "__main__":
+    main()
