@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from api.views import DefinitionsView, ReceiptWaiters
 from engine import strict_json
@@ -105,12 +106,19 @@ async def ingest(
             key = (event.school, event.user, event.id)
             expected[index] = (key, waiters.expect(key))
     try:
-        sent = []
-        for event, wait in zip(events, synchronous):
-            key, value = encode_event(event)
-            headers = [(RECEIPT_HEADER, b"1")] if wait else None
-            sent.append(await producer.send(settings.topics.school_events, key=key.encode(), value=value, headers=headers))
-        await asyncio.gather(*sent)
+        try:
+            sent = []
+            for event, wait in zip(events, synchronous):
+                key, value = encode_event(event)
+                headers = [(RECEIPT_HEADER, b"1")] if wait else None
+                sent.append(await producer.send(settings.topics.school_events, key=key.encode(), value=value, headers=headers))
+            await asyncio.gather(*sent)
+        except KafkaError as error:  # the broker is away or refuses: the caller should try again, not file a bug
+            return Answer(503, {
+                "error": f"Kafka did not take the events ({type(error).__name__}); some may be in, none is confirmed: "
+                         "send them again (an event id starts its runs once)",
+                "event_ids": [event.id for event in events],
+            })
         if not expected:
             return Answer(202, {"accepted": len(events), "event_ids": [event.id for event in events]})
         futures = [future for _, future in expected.values()]

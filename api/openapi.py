@@ -26,7 +26,7 @@ def _errors(*statuses: int) -> dict:
         404: "Not found in this school: other schools' ids are never found.",
         409: "Not possible in the run's or automation's current state.",
         413: "The body is over 8 MiB (after decompression).",
-        503: "The views are still loading from Kafka.",
+        503: "The views are still loading from Kafka, or (ingest) Kafka did not take the events: send them again.",
         504: "A synchronous ingest got no receipt in time; the events are in Kafka.",
     }
     return {
@@ -107,14 +107,15 @@ OPERATIONS: dict[tuple[str, str], dict] = {
         "description": "An event that could trigger an active synchronous automation is answered (200) after "
         "its runs ran up to their first wait or end, with the runs and the actions; otherwise 202 once the "
         "events are durably in Kafka. Every invalid event is reported (400) and then nothing is sent. A list "
-        "holds at most AUTOMATIONS_MAX_EVENTS_PER_REQUEST events, a body at most 8 MiB (413).",
+        "holds at most AUTOMATIONS_MAX_EVENTS_PER_REQUEST events, a body at most 8 MiB (413). 503: Kafka did "
+        "not take the events (send them again).",
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/SchoolEvent"},
                 {"type": "array", "items": {"$ref": "#/components/schemas/SchoolEvent"}}]}}},
         },
         "responses": {**_ok("Synchronous: per event, runs and actions."), **_ok("Accepted.", "202"),
-                      **_errors(400, 413, 504, *SCHOOL_ERRORS)},
+                      **_errors(400, 413, 503, 504, *SCHOOL_ERRORS)},
     },
     ("GET", "/operator/projections"): {
         "summary": "Operator: the projections' progress: partitions being rebuilt, records read of total (during a rebuild), "

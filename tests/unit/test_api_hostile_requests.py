@@ -221,3 +221,24 @@ def test_a_server_starts_on_a_token_file_with_one_bad_entry_and_uses_the_others(
 
     assert auth.principal(f"Bearer {good}").school == "s1"
     assert "tokens[0] needs a school and a 64-hex-digit sha256; that entry is ignored" in caplog.text
+
+
+# ---------------------------------------------------------------- the broker away
+
+
+def test_events_kafka_does_not_take_are_a_503_that_says_to_send_them_again():
+    from aiokafka.errors import KafkaTimeoutError
+
+    from api.ingest import ingest
+    from api.views import DefinitionsView, ReceiptWaiters
+    from processors.config import Settings
+
+    class UnreachableBroker:
+        async def send(self, *args, **kwargs):
+            raise KafkaTimeoutError()
+
+    body = json.dumps({"id": "e1", "type": "user.tag_added", "school": "s1", "user": "u1",
+                       "occurred_at": "2027-03-01T09:00:00Z", "data": {"tag": "x"}}).encode()
+    answer = asyncio.run(ingest(Settings(), UnreachableBroker(), DefinitionsView(), ReceiptWaiters(), "s1", body, 10, 1.0))
+    assert answer.status == 503 and answer.body["event_ids"] == ["e1"]
+    assert answer.body["error"].startswith("Kafka did not take the events (KafkaTimeoutError)") and "send them again" in answer.body["error"]
