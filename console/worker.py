@@ -10,7 +10,7 @@ import typer
 
 from console.errors import CliError, one_of
 from processors import config
-from processors.kafka_io import ensure_topics
+from processors.kafka_io import ensure_topics, other_engines
 
 LOG_LEVELS = ("crit", "error", "warn", "info", "debug")
 
@@ -50,6 +50,13 @@ def worker(
     created = asyncio.run(ensure_topics(settings))
     if created:
         typer.echo(f"created topics: {', '.join(created)}")
+    others = asyncio.run(other_engines(settings))
+    if others:
+        # A mistyped AUTOMATIONS_APP_ID is a new engine: empty state, every event from offset 0.
+        typer.echo(f"warning: consumer group(s) {', '.join(others)} also read {settings.topics.school_events}; this "
+                   f"worker's AUTOMATIONS_APP_ID is {settings.app_id}. If an engine still runs under another app id, "
+                   "both decide every event and send its actions twice (a group an earlier app id left is harmless)",
+                   err=True)
     # Imported here: building the Faust app reads the environment and opens nothing.
     from faust import Worker
 

@@ -136,6 +136,28 @@ async def ensure_topics(settings: Settings) -> list[str]:
         await admin.close()
 
 
+async def other_engines(settings: Settings) -> list[str]:
+    """Consumer groups other than this worker's (`AUTOMATIONS_APP_ID`) that have committed
+    offsets on the school-events topic: other engines deciding the same events."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        await admin.start()
+    except KafkaConnectionError as error:
+        raise _unavailable(settings, error) from None
+    try:
+        topic = settings.topics.school_events
+        partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        found = []
+        for group, protocol in await admin.list_consumer_groups():
+            if group == settings.app_id or protocol not in ("consumer", ""):
+                continue
+            if await admin.list_consumer_group_offsets(group, partitions=partitions):
+                found.append(group)
+        return sorted(found)
+    finally:
+        await admin.close()
+
+
 async def start_producer(settings: Settings, **options) -> AIOKafkaProducer:
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True, **options

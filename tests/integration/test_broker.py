@@ -105,6 +105,36 @@ def test_a_worker_on_topics_of_another_partition_count_is_refused_before_anythin
         delete_topics(settings)
 
 
+def test_another_app_ids_group_on_the_school_events_is_named_so_a_worker_can_warn():
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from processors.kafka_io import other_engines
+
+    settings = isolated_settings(partitions=2)
+    asyncio.run(ensure_topics(settings))
+
+    async def commit_as(group: str) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partition = TopicPartition(settings.topics.school_events, 1)
+            consumer.assign([partition])
+            await consumer.commit({partition: 0})
+        finally:
+            await consumer.stop()
+
+    try:
+        # given no engine yet, then this worker's own group, then another app id's
+        assert asyncio.run(other_engines(settings)) == []
+        asyncio.run(commit_as(settings.app_id))
+        assert asyncio.run(other_engines(settings)) == []
+        asyncio.run(commit_as(f"{settings.app_id}-typo"))
+        # then only the other one is named
+        assert asyncio.run(other_engines(settings)) == [f"{settings.app_id}-typo"]
+    finally:
+        delete_topics(settings)
+
+
 def test_starting_a_running_broker_fresh_stops_it_and_wipes_its_data(tmp_path):
     from tests.integration.harness import free_port
 
