@@ -10,16 +10,30 @@ message is being processed.
 
 from __future__ import annotations
 
+import time
+
 import faust
 
-from processors import config
+from processors import agent_health, config
 from processors.clock import make_clock
 from processors.tracked_table import TrackedTable
 
 settings = config.load()
 clock = make_clock(settings.controllable_clock, settings.test_clock_pin)
 
-app = faust.App(
+
+class EngineApp(faust.App):
+    """Faust's app, telling `processors.agent_health` of every agent crash.
+
+    `_on_agent_error` is the hook Faust gives every agent it creates (faust-streaming
+    0.15.3); it stays Faust's own, after the crash is on record."""
+
+    async def _on_agent_error(self, agent, exc: BaseException) -> None:
+        agent_health.crashed(agent.name, exc, time.monotonic())
+        await super()._on_agent_error(agent, exc)
+
+
+app = EngineApp(
     settings.app_id,
     broker=f"kafka://{settings.bootstrap_servers}",
     store="rocksdb://",

@@ -21,10 +21,11 @@ HELP: dict[str, tuple[str, str]] = {
     "automations_dead_letters_total": ("counter", "Inputs sent to the dead-letter topic, by the topic they came from."),
     "automations_inputs_decided_before_total": ("counter", "Inputs reprocessed from an old offset that decided nothing again (decided marks)."),
     "automations_inputs_acknowledged_before_total": ("counter", "Inputs delivered again whose outputs the broker had already acknowledged: not sent again."),
+    "automations_agent_crashes_total": ("counter", "Agent crashes (Faust restarts the agent; the worker is unready for a minute after one), by agent."),
     "automations_input_lag": ("gauge", "Records in a partition this worker holds that its agent has not processed yet."),
     "automations_timers_in_flight": ("gauge", "Fired timers sent and not yet acknowledged by the learner processor."),
     "automations_definitions_loaded": ("gauge", "Automations (any status) in this worker's definitions table."),
-    "automations_ready": ("gauge", "1 when the worker has loaded the definitions and holds partitions."),
+    "automations_ready": ("gauge", "1 when the worker has loaded the definitions, holds partitions and no agent crashed in the last minute."),
 }
 
 _counts: Counter[tuple[str, Labels]] = Counter()

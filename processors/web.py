@@ -1,7 +1,7 @@
 """The worker's HTTP surface: readiness, metrics, and the test clock when enabled.
 
 `GET /ready/` answers 200 once the worker has loaded the definitions and
-holds partitions, 503 before; scripts and tests wait on it instead of
+holds partitions, and no agent crashed in the last minute; 503 otherwise; scripts and tests wait on it instead of
 sleeping. `GET /metrics/` gives `processors.metrics`' counters and the
 gauges read here, in Prometheus' text format. `/test/clock/` and
 `/test/definitions/` exist only when the worker was started with
@@ -10,11 +10,12 @@ AUTOMATIONS_TEST_CLOCK=1 (see `processors.clock`).
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from faust.web import View
 
-from processors import metrics
+from processors import agent_health, metrics
 from processors.app import app, clock
 from processors.definitions_table import definitions
 
@@ -28,7 +29,8 @@ class Ready(View):
 
 
 def _ready() -> bool:
-    return definitions.is_ready and not app.rebalancing and bool(app.assignor.assigned_actives())
+    return (definitions.is_ready and not app.rebalancing and bool(app.assignor.assigned_actives())
+            and not agent_health.crashed_recently(time.monotonic()))
 
 
 def gauges() -> list[tuple[str, dict[str, str], float]]:
@@ -41,9 +43,11 @@ def gauges() -> list[tuple[str, dict[str, str], float]]:
             if tp.topic not in positions.topics:
                 continue
             end, progress = app.consumer.highwater(tp), positions.progress(tp.topic, tp.partition)
-            if end is not None and progress is not None:
+            if end is not None:
+                # Nothing processed here yet: all of it is still to do, as far as this process
+                # knows (at most that: retention may have removed the partition's start).
                 found.append(("automations_input_lag", {"topic": tp.topic, "partition": str(tp.partition)},
-                              max(0, end - progress)))
+                              max(0, end - (progress or 0))))
     found.append(("automations_timers_in_flight", {}, len(in_flight)))
     found.append(("automations_definitions_loaded", {}, len(definitions.versions)))
     found.append(("automations_ready", {}, int(_ready())))
