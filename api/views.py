@@ -41,7 +41,7 @@ class RunStatusViews:
         part = self.parts.get(record.partition)
         if part is None:
             part = self.parts[record.partition] = PartitionViews()
-        part.apply(decoded)
+        part.apply(decoded, encoded=record.value)
 
     def reset(self, partitions: list[int]) -> None:
         for partition in partitions:

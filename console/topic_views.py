@@ -26,7 +26,7 @@ def load_parts() -> list[PartitionViews]:
                 decoded = decode("run_status", record.value)
             except DecodeError:
                 continue  # undecodable records are no run; the API counts them
-            parts.setdefault(record.partition, PartitionViews()).apply(decoded)
+            parts.setdefault(record.partition, PartitionViews()).apply(decoded, encoded=record.value)
         return [parts[p] for p in sorted(parts)]
 
     return asyncio.run(read())

@@ -73,9 +73,13 @@ class PartitionViews:
             "derived_event_stopped": self._derived_stopped,
         }
 
-    def apply(self, record: dict) -> bool:
-        """Fold one decoded run-status record; False when it changed nothing (a duplicate)."""
-        digest = record_digest(record)
+    def apply(self, record: dict, encoded: bytes | None = None) -> bool:
+        """Fold one decoded run-status record; False when it changed nothing (a duplicate).
+
+        `encoded`: the record's bytes on the topic, when the caller has them. A re-sent
+        record is byte-identical, so their digest is its identity, at a fraction of the
+        cost of writing the decoded record out again (half the fold's time)."""
+        digest = record_digest(record) if encoded is None else hashlib.blake2b(encoded, digest_size=16).digest()
         if digest in self._seen:
             return False
         self._seen.add(digest)
