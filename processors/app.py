@@ -1,4 +1,5 @@
-"""The Faust application: its configuration, topics and tables, nothing else.
+"""The Faust application: its configuration, topics and tables, and the hook that
+reports agent crashes (`EngineApp`), nothing else.
 
 Agents live one per file and register themselves on `app` when imported
 (`processors.worker` imports them all). Every topic carries raw bytes: the
