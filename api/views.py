@@ -20,6 +20,7 @@ from engine.definitions import Automation, is_action, iter_steps
 from engine.interpreter import ACTION_TARGETS, derived_event_data
 from processors.definitions_log import fold_record
 from processors.kafka_io import Record
+from projections.long_lived import Freezer
 from projections.partition import PartitionViews
 from schemas.codec import DecodeError, decode
 
@@ -30,6 +31,7 @@ class RunStatusViews:
     def __init__(self) -> None:
         self.parts: dict[int, PartitionViews] = {}
         self.undecodable = 0
+        self._freezer = Freezer()
 
     def apply(self, record: Record) -> None:
         try:
@@ -42,6 +44,7 @@ class RunStatusViews:
         if part is None:
             part = self.parts[record.partition] = PartitionViews()
         part.apply(decoded, encoded=record.value)
+        self._freezer.folded()
 
     def reset(self, partitions: list[int]) -> None:
         for partition in partitions:

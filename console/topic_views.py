@@ -12,6 +12,7 @@ import asyncio
 from engine import lifecycle as lc
 from processors import config, definitions_log
 from processors.kafka_io import read_to_end
+from projections.long_lived import Freezer
 from projections.partition import PartitionViews
 from schemas.codec import DecodeError, decode
 
@@ -21,12 +22,14 @@ def load_parts() -> list[PartitionViews]:
 
     async def read() -> list[PartitionViews]:
         parts: dict[int, PartitionViews] = {}
+        freezer = Freezer()
         async for record in read_to_end(settings, settings.topics.run_status):
             try:
                 decoded = decode("run_status", record.value)
             except DecodeError:
                 continue  # undecodable records are no run; the API counts them
             parts.setdefault(record.partition, PartitionViews()).apply(decoded, encoded=record.value)
+            freezer.folded()
         return [parts[p] for p in sorted(parts)]
 
     return asyncio.run(read())
