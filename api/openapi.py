@@ -129,7 +129,9 @@ OPERATIONS: dict[tuple[str, str], dict] = {
         "responses": {**_ok("Rebuilding.", "202"), **_errors(400, 401, 403, 503)},
     },
     ("GET", "/operator/projections/snapshot"): {
-        "summary": "Operator: every view of every school, in a stable order (compare before and after a rebuild).",
+        "summary": "Operator: every view of every school, in a stable order (compare before and after a rebuild). "
+        "For tests and small installations: it is built in one go (about 2 minutes and 2 GB at 1M runs), and the "
+        "server answers nothing else meanwhile.",
         "responses": {**_ok("The snapshot."), **_errors(401, 403, 503)},
     },
 }
