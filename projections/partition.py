@@ -63,15 +63,6 @@ class PartitionViews:
         self._reached: set[tuple[str, str]] = set()  # (run id, step id)
         # What one decision records once, whenever it is recorded (see the docstring).
         self._decided: set[tuple] = set()
-        self._appliers: dict[str, Callable[[dict], None]] = {
-            "run_started": self._run_started,
-            "run_skipped": self._run_skipped,
-            "entry_declined": self._entry_declined,
-            "step_recorded": self._step_recorded,
-            "exit_checked": self._exit_checked,
-            "run_status_changed": self._status_changed,
-            "derived_event_stopped": self._derived_stopped,
-        }
 
     def apply(self, record: dict, encoded: bytes | None = None) -> bool:
         """Fold one decoded run-status record; False when it changed nothing (a duplicate).
@@ -83,14 +74,14 @@ class PartitionViews:
         if digest in self._seen:
             return False
         self._seen.add(digest)
-        applier = self._appliers.get(record["kind"])
+        applier = _APPLIERS.get(record["kind"])
         if applier is None:
             return False
         for name in _REPEATED:
             value = record.get(name)
             if value is not None:
                 record[name] = sys.intern(value)
-        applier(record)
+        applier(self, record)
         self.applied += 1
         return True
 
@@ -288,3 +279,17 @@ class PartitionViews:
         if status in FINISHED:
             run.ended_at = at
             self._finished(run)
+
+
+# By kind, the functions, not bound methods held by each instance: those made every
+# `PartitionViews` a reference cycle, which a rebuild's reset could not free once the
+# views were frozen out of the cyclic collector (`projections.long_lived`).
+_APPLIERS: dict[str, Callable[[PartitionViews, dict], None]] = {
+    "run_started": PartitionViews._run_started,
+    "run_skipped": PartitionViews._run_skipped,
+    "entry_declined": PartitionViews._entry_declined,
+    "step_recorded": PartitionViews._step_recorded,
+    "exit_checked": PartitionViews._exit_checked,
+    "run_status_changed": PartitionViews._status_changed,
+    "derived_event_stopped": PartitionViews._derived_stopped,
+}

@@ -44,3 +44,27 @@ def test_the_api_views_freeze_as_they_fold():
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_a_partition_a_rebuild_replaces_is_freed_even_after_a_freeze():
+    import weakref
+
+    from processors.kafka_io import Record
+    from schemas.codec import encode
+    from tests.unit.projection_world import RecordingWorld, mixed_automations, play_mixed_flow
+
+    # given views folded, then frozen out of the cyclic collector
+    world = RecordingWorld(mixed_automations())
+    play_mixed_flow(world)
+    views = RunStatusViews()
+    for offset, record in enumerate(world.records):
+        views.apply(Record("run-status", 0, offset, None, encode("run_status", record), 0))
+    old = weakref.ref(views.parts[0])
+    gc.freeze()
+    try:
+        # when an operator's rebuild replaces the partition's views
+        views.reset([0])
+        # then the old ones are gone at once: they are no reference cycle the collector would have to find
+        assert old() is None
+    finally:
+        gc.unfreeze()
