@@ -151,7 +151,9 @@ async def other_engines(settings: Settings) -> list[str]:
         for group, protocol in await admin.list_consumer_groups():
             if group == settings.app_id or protocol not in ("consumer", ""):
                 continue
-            if await admin.list_consumer_group_offsets(group, partitions=partitions):
+            # Asked for named partitions, Kafka answers each, with offset -1 where the group has none.
+            offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            if any(committed.offset >= 0 for committed in offsets.values()):
                 found.append(group)
         return sorted(found)
     finally:

@@ -113,20 +113,22 @@ def test_another_app_ids_group_on_the_school_events_is_named_so_a_worker_can_war
     settings = isolated_settings(partitions=2)
     asyncio.run(ensure_topics(settings))
 
-    async def commit_as(group: str) -> None:
+    async def commit_as(group: str, topic: str = settings.topics.school_events) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False)
         await consumer.start()
         try:
-            partition = TopicPartition(settings.topics.school_events, 1)
+            partition = TopicPartition(topic, 1)
             consumer.assign([partition])
             await consumer.commit({partition: 0})
         finally:
             await consumer.stop()
 
     try:
-        # given no engine yet, then this worker's own group, then another app id's
+        # given no engine yet, then this worker's own group, a group that reads another topic,
+        # then another app id's
         assert asyncio.run(other_engines(settings)) == []
         asyncio.run(commit_as(settings.app_id))
+        asyncio.run(commit_as(f"{settings.app_id}-analytics", settings.topics.run_status))
         assert asyncio.run(other_engines(settings)) == []
         asyncio.run(commit_as(f"{settings.app_id}-typo"))
         # then only the other one is named
