@@ -16,12 +16,14 @@ import logging
 from typing import Awaitable, Callable
 
 from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 
 from processors.app import app
 
 log = logging.getLogger(__name__)
 
-OUTAGE_ERRORS = (KafkaError, TimeoutError, ConnectionError)
+# ProducerSendError: Faust's producer turns the KafkaError of a refused send into it.
+OUTAGE_ERRORS = (KafkaError, ProducerSendError, TimeoutError, ConnectionError)
 
 
 def outlasting_outages(work: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:

@@ -9,12 +9,14 @@ import logging
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError
+from faust.exceptions import ProducerSendError
 
 from processors.periodic import outlasting_outages
 
 
 def test_an_outage_is_logged_once_and_its_end_once_and_the_work_goes_on(caplog):
-    outcomes = [KafkaTimeoutError("Failed to get offsets by times in 90000 ms"), ConnectionRefusedError(), None, None]
+    refused_send = ProducerSendError("Error while sending: KafkaTimeoutError('metadata for topic not available')")
+    outcomes = [KafkaTimeoutError("Failed to get offsets by times in 90000 ms"), refused_send, ConnectionRefusedError(), None, None]
     passes = []
 
     async def resume_stalled_inputs() -> None:
@@ -27,7 +29,7 @@ def test_an_outage_is_logged_once_and_its_end_once_and_the_work_goes_on(caplog):
     with caplog.at_level(logging.WARNING, logger="processors.periodic"):
         for _ in outcomes:
             asyncio.run(guarded())
-    assert passes == [0, 1, 2, 3]
+    assert passes == [0, 1, 2, 3, 4]
     assert [r.getMessage() for r in caplog.records] == [
         "resume_stalled_inputs failed (KafkaTimeoutError: Failed to get offsets by times in 90000 ms); "
         "trying again every pass until the broker answers",
