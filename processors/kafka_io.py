@@ -8,6 +8,7 @@ the moment of the call. No engine logic lives here.
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator, Iterable
 
@@ -113,14 +114,23 @@ async def _check_partitions(admin: AIOKafkaAdminClient, specs: list[NewTopic], s
         )
 
 
-async def ensure_topics(settings: Settings) -> list[str]:
-    """Create missing topics; returns the names it created."""
+@asynccontextmanager
+async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """An admin client of the broker, closed after use; no broker is `BrokerUnavailable`."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     try:
         await admin.start()
     except KafkaConnectionError as error:
         raise _unavailable(settings, error) from None
     try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create missing topics; returns the names it created."""
+    async with _admin(settings) as admin:
         existing = set(await admin.list_topics())
         specs = topic_specs(settings)
         await _check_partitions(admin, [spec for spec in specs if spec.name in existing], settings)
@@ -132,19 +142,12 @@ async def ensure_topics(settings: Settings) -> list[str]:
                 pass  # another worker created them first
             await _wait_for_leaders(admin, [spec.name for spec in missing])
         return [spec.name for spec in missing]
-    finally:
-        await admin.close()
 
 
 async def other_engines(settings: Settings) -> list[str]:
     """Consumer groups other than this worker's (`AUTOMATIONS_APP_ID`) that have committed
     offsets on the school-events topic: other engines deciding the same events."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        await admin.start()
-    except KafkaConnectionError as error:
-        raise _unavailable(settings, error) from None
-    try:
+    async with _admin(settings) as admin:
         topic = settings.topics.school_events
         partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
         found = []
@@ -156,8 +159,6 @@ async def other_engines(settings: Settings) -> list[str]:
             if any(committed.offset >= 0 for committed in offsets.values()):
                 found.append(group)
         return sorted(found)
-    finally:
-        await admin.close()
 
 
 async def start_producer(settings: Settings, **options) -> AIOKafkaProducer:

@@ -6,7 +6,17 @@ from __future__ import annotations
 import gc
 
 from api.views import RunStatusViews
+from processors.kafka_io import Record
 from projections.long_lived import Freezer
+from schemas.codec import encode
+from tests.unit.projection_world import RecordingWorld, mixed_automations, play_mixed_flow
+
+
+def mixed_flow_records() -> list[Record]:
+    """The run-status topic's records of the mixed flow, all in partition 0."""
+    world = RecordingWorld(mixed_automations())
+    play_mixed_flow(world)
+    return [Record("run-status", 0, offset, None, encode("run_status", record), 0) for offset, record in enumerate(world.records)]
 
 
 def test_everything_folded_so_far_is_frozen_every_so_many_records():
@@ -28,19 +38,13 @@ def test_everything_folded_so_far_is_frozen_every_so_many_records():
 
 
 def test_the_api_views_freeze_as_they_fold():
-    from processors.kafka_io import Record
-    from schemas.codec import encode
-    from tests.unit.projection_world import RecordingWorld, mixed_automations, play_mixed_flow
-
-    world = RecordingWorld(mixed_automations())
-    play_mixed_flow(world)
     views = RunStatusViews()
     assert views._freezer.every == 50_000
     views._freezer = Freezer(every=2)
     gc.unfreeze()
     try:
-        for offset, record in enumerate(world.records[:2]):
-            views.apply(Record("run-status", 0, offset, None, encode("run_status", record), 0))
+        for record in mixed_flow_records()[:2]:
+            views.apply(record)
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
@@ -49,16 +53,10 @@ def test_the_api_views_freeze_as_they_fold():
 def test_a_partition_a_rebuild_replaces_is_freed_even_after_a_freeze():
     import weakref
 
-    from processors.kafka_io import Record
-    from schemas.codec import encode
-    from tests.unit.projection_world import RecordingWorld, mixed_automations, play_mixed_flow
-
     # given views folded, then frozen out of the cyclic collector
-    world = RecordingWorld(mixed_automations())
-    play_mixed_flow(world)
     views = RunStatusViews()
-    for offset, record in enumerate(world.records):
-        views.apply(Record("run-status", 0, offset, None, encode("run_status", record), 0))
+    for record in mixed_flow_records():
+        views.apply(record)
     old = weakref.ref(views.parts[0])
     gc.freeze()
     try:
