@@ -81,7 +81,15 @@ def test_the_other_worker_takes_over_and_finishes_every_run(start_worker, leave)
     assert 0 < held_partitions(first) < all_partitions, "the two workers share the partitions"
 
     failover = Failover([first, second], leave, all_partitions)
-    report = asyncio.run(failover.run())
+    try:
+        report = asyncio.run(failover.run())
+    except AssertionError:
+        # Kept with the failure: pytest removes old temporary folders, the workers' logs with them.
+        for number, worker in enumerate((first, second), start=1):
+            print(f"--- worker {number}: the end of its log\n{worker.log_tail(150)}")
+            if worker.process is not None and worker.process.poll() is None:
+                print(f"--- worker {number}: metrics\n{worker.metrics()}")
+        raise
     print("\n".join(report.lines()))
     print(f"takeover: {failover.takeover_seconds:.1f}s after worker 2 {'stopped' if leave == 'stop' else 'was killed'}")
 
