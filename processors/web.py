@@ -1,9 +1,10 @@
 """The worker's HTTP surface: readiness, metrics, and the test clock when enabled.
 
 `GET /ready/` answers 200 once the worker has loaded the definitions and
-holds partitions, and no agent crashed in the last minute; 503 otherwise; scripts and tests wait on it instead of
-sleeping. `GET /metrics/` gives `processors.metrics`' counters and the
-gauges read here, in Prometheus' text format. `/test/clock/` and
+holds partitions, and while no agent has crashed in the last minute; 503
+otherwise; scripts and tests wait on it instead of sleeping. `GET /metrics/`
+gives `processors.metrics`' counters and the gauges read here, in
+Prometheus' text format. `/test/clock/` and
 `/test/definitions/` exist only when the worker was started with
 AUTOMATIONS_TEST_CLOCK=1 (see `processors.clock`).
 """

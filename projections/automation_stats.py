@@ -3,9 +3,9 @@
 Owns `AutomationStats` (times executed = runs started, replays included;
 skipped starts and declined entries apart, since they are no runs; runs by
 current status; the learners inside: those with a run pending or executing,
-each once however many runs they have; last run) and `merge`, which adds up the figures that each
-partition's fold keeps (a learner's runs all live in one partition, so the
-sum is exact). `fold(records)` builds them from run-status records alone.
+each once however many runs they have; last run) and `merge`, which adds up
+the figures that each partition's fold keeps (a learner's runs all live in
+one partition, so the sum is exact). `fold(records)` builds them from run-status records alone.
 """
 
 from __future__ import annotations

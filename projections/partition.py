@@ -128,7 +128,13 @@ class PartitionViews:
         self.not_started.setdefault((note.school, note.user), []).append(note)
 
     def _start_order(self, run_id: str) -> tuple:
-        return self.runs[run_id].started_at, run_id
+        return self.runs[run_id].start_order
+
+    def _missed_entry(self, record: dict) -> bool:
+        """Whether a skip or decline is a new missed entry: its event started no run of the
+        automation (a reprocessing or a resend of an event that did is none), noted once."""
+        entry = (record["school"], record["automation_id"], record["user"], record.get("trigger_event_id"))
+        return entry not in self._started_by and self._first("entry", *entry)
 
     def _withdraw_note(self, run: RunView) -> None:
         """An event noted as skipped or declined for this automation started this run after
@@ -192,20 +198,13 @@ class PartitionViews:
             original.replayed_by.append(run_id)
 
     def _run_skipped(self, record: dict) -> None:
-        event_id = record.get("trigger_event_id")
-        entry = (record["school"], record["automation_id"], record["user"], event_id)
-        if entry in self._started_by:
-            return  # that event started a run; a skip seen on its reprocessing is no new entry
-        if not self._first("entry", *entry):
+        if not self._missed_entry(record):
             return
         self._stats(record["school"], record["automation_id"]).skipped += 1
-        self._note(record, "skipped", event_id)
+        self._note(record, "skipped", record.get("trigger_event_id"))
 
     def _entry_declined(self, record: dict) -> None:
-        entry = (record["school"], record["automation_id"], record["user"], record.get("trigger_event_id"))
-        if entry in self._started_by:
-            return  # that event started a run; declining it again (the same event sent twice) is no new entry
-        if not self._first("entry", *entry):
+        if not self._missed_entry(record):
             return
         self._stats(record["school"], record["automation_id"]).declined += 1
         self._note(record, "declined", record.get("trigger_event_id"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from operator import attrgetter
 from typing import Iterable, Sequence
 
 from engine.definitions import Automation, is_wait, iter_steps
@@ -71,7 +72,7 @@ def runs_of_automation(
     merge stops at `limit` instead of sorting every run the automation ever had."""
     key = (school, automation_id)
     newest_first = [_newest_first(part, part.runs_of_automation[key]) for part in parts if key in part.runs_of_automation]
-    merged = heapq.merge(*newest_first, key=lambda run: (run.started_at, run.run_id), reverse=True)
+    merged = heapq.merge(*newest_first, key=attrgetter("start_order"), reverse=True)
     chosen = (run for run in merged if status is None or run.status == status)
     return [run.summary() for run in itertools.islice(chosen, limit)]
 

@@ -69,6 +69,11 @@ class RunView:
         return self.school, self.user
 
     @property
+    def start_order(self) -> tuple[datetime, str]:
+        """The order of runs lists (newest last): the partitions keep it, their merge reads it."""
+        return self.started_at, self.run_id
+
+    @property
     def replayable(self) -> bool:
         return self.status in REPLAYABLE and not self.forgotten
 
