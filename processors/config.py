@@ -61,10 +61,6 @@ class Topics:
         return self._name("delays")
 
     @property
-    def fired_timers(self) -> str:
-        return self._name("fired-timers")
-
-    @property
     def actions(self) -> str:
         return self._name("actions")
 
@@ -91,7 +87,6 @@ class Topics:
             self.school_events,
             self.control,
             self.delays,
-            self.fired_timers,
             self.actions,
             self.run_status,
             self.receipts,
@@ -117,6 +112,18 @@ class Settings:
     # to the others: the takeover time after a crash (a clean stop hands over at once).
     session_timeout: float = field(
         default_factory=lambda: env_number("AUTOMATIONS_SESSION_TIMEOUT", "60", float, within=(0.1, None))
+    )
+    # The stream task (processors.stream.task): records per batch (one transaction each), how
+    # long it waits for records when idle (also how often due timers are looked for), timers
+    # fired per batch at most (so live records interleave with a burst), and how long a
+    # transaction may stay open before the broker aborts it (a frozen worker's, say).
+    batch_size: int = field(default_factory=lambda: env_number("AUTOMATIONS_BATCH_SIZE", "1000"))
+    poll_interval: float = field(
+        default_factory=lambda: env_number("AUTOMATIONS_TIMER_INTERVAL", "0.05", float, within=(0.001, 10))
+    )
+    timers_per_batch: int = field(default_factory=lambda: env_number("AUTOMATIONS_TIMER_BATCH", "500"))
+    transaction_timeout: float = field(
+        default_factory=lambda: env_number("AUTOMATIONS_TRANSACTION_TIMEOUT", "30", float, within=(1, 900))
     )
     # Only for tests: lets the worker's clock be pinned/advanced (see processors.clock).
     controllable_clock: bool = field(

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from processors import metrics
-from schemas.codec import DecodeError, TopicKind, decode, encode
+from schemas.codec import encode
 
 
 # Original bytes kept in a dead letter. An input near Kafka's message size limit
@@ -22,7 +21,7 @@ MAX_VALUE_KEPT = 64 * 1024
 
 
 def dead_letter_record(message, reason: str, received_at: datetime | None = None) -> bytes:
-    """Encode a dead letter for a consumed Faust/aiokafka message."""
+    """Encode a dead letter for a consumed input (anything with topic, partition, offset, key, value)."""
     key = message.key
     value = message.value if isinstance(message.value, bytes) else b""
     if len(value) > MAX_VALUE_KEPT:
@@ -40,24 +39,3 @@ def dead_letter_record(message, reason: str, received_at: datetime | None = None
             "received_at": received_at or datetime.now(timezone.utc),
         },
     )
-
-
-async def dead_letter(message, reason: str):
-    """Send a consumed message to the dead-letter topic with the reason; returns the send
-    (for an agent that records its position once its sends are acknowledged)."""
-    from processors.app import dead_letter_topic  # the app imports nothing from here
-
-    metrics.count("automations_dead_letters_total", source_topic=message.topic)
-    return await dead_letter_topic.send(key=message.key, value=dead_letter_record(message, reason))
-
-
-async def decode_or_dead_letter(kind: TopicKind, event, sends: list | None = None) -> dict | None:
-    """The record a consumed Faust event carries, or None once it went to the dead-letter topic
-    (its send appended to `sends`, for an agent that records its position itself)."""
-    try:
-        return decode(kind, event.value)
-    except DecodeError as error:
-        send = await dead_letter(event.message, str(error))
-        if sends is not None:
-            sends.append(send)
-        return None

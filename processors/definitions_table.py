@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
@@ -55,6 +56,8 @@ class DefinitionsTable(Service):
         self._catalog = Catalog.of(())
         self._ready = asyncio.Event()
         self._changed = asyncio.Condition()
+        # The stream task waits from its own thread (processors.learner_processor).
+        self._changed_for_threads = threading.Condition()
         self._consumer: AIOKafkaConsumer | None = None
 
     @property
@@ -85,6 +88,11 @@ class DefinitionsTable(Service):
                 return True
             except asyncio.TimeoutError:
                 return False
+
+    def wait_for_version_blocking(self, automation_id: str, version: int, timeout: float = 30.0) -> bool:
+        """`wait_for_version` for a thread other than the event loop's."""
+        with self._changed_for_threads:
+            return self._changed_for_threads.wait_for(lambda: self._versions.get(automation_id, -1) >= version, timeout)
 
     def apply(self, key: str, value: bytes | None) -> None:
         automation_id = key.split(":", 1)[1] if ":" in key else key
@@ -146,6 +154,8 @@ class DefinitionsTable(Service):
             if batch:
                 async with self._changed:
                     self._changed.notify_all()
+                with self._changed_for_threads:
+                    self._changed_for_threads.notify_all()
             if not behind and not self._ready.is_set():
                 log.info("definitions loaded: %d automation(s)", len(self._automations))
                 self._ready.set()

@@ -55,9 +55,9 @@ def _unavailable(settings: Settings, error: Exception) -> BrokerUnavailable:
     )
 
 
-# The worker's tables; their changelog topics are created up front too, so a
-# worker never races Faust's own creation of them.
-TABLES = ("learners", "timers-by-due", "timers-by-id", "live-runs")
+# The stream task's stores (processors.stream_host); their changelog topics are
+# created up front with the others, compacted: one record per key is a store.
+TABLES = ("learners", "live-runs")
 COMPACTED = {"cleanup.policy": "compact"}
 # Kept for good, not Kafka's default 7 days: the projections fold run status from
 # offset 0 (a run may wait 365 days, and times executed counts every run ever
@@ -199,12 +199,14 @@ async def produce(
 async def read_to_end(
     settings: Settings, topic: str, idle_timeout: float = 10.0
 ) -> AsyncIterator[Record]:
-    """Yield every record of `topic` present when the call starts, oldest first per partition."""
+    """Yield every committed record of `topic` present when the call starts, oldest first per
+    partition. Workers write in transactions: `read_committed` never shows an aborted one."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         group_id=None,
+        isolation_level="read_committed",
     )
     try:
         await consumer.start()

@@ -1,7 +1,7 @@
 """Translation between the engine's values and the topics' records.
 
 Owns both directions: a consumed message of the learner processor's inputs
-(school event, control command, fired timer) becomes an engine command or a
+(school event, control command) becomes an engine command or a
 dead-letter reason; an engine event becomes (topic audience, Avro bytes).
 Field names follow the .avsc files in `schemas/`.
 """
@@ -103,14 +103,6 @@ def timer_from_record(record: dict[str, Any]) -> Timer:
         step_id=record.get("step_id"),
         days=record.get("days"),
     )
-
-
-def fired_timer_command(value: bytes) -> LearnerInput:
-    try:
-        record = decode("timer", value)
-    except DecodeError as error:
-        raise Undecodable(f"undecodable fired timer: {error.reason}") from None
-    return FireTimer(timer=timer_from_record(record)), record["school"], record["user"], 0
 
 
 def control_command(value: bytes) -> LearnerInput:

@@ -1,12 +1,13 @@
 """The worker's HTTP surface: readiness, metrics, and the test clock when enabled.
 
-`GET /ready/` answers 200 once the worker has loaded the definitions and
-holds partitions, and while no agent has crashed in the last minute; 503
-otherwise; scripts and tests wait on it instead of sleeping. `GET /metrics/`
-gives `processors.metrics`' counters and the gauges read here, in
-Prometheus' text format. `/test/clock/` and
-`/test/definitions/` exist only when the worker was started with
-AUTOMATIONS_TEST_CLOCK=1 (see `processors.clock`).
+`GET /ready/` answers 200 once the worker has loaded the definitions, its
+stream task holds partitions and has restored their stores, reaches Kafka,
+and has not failed in the last minute; 503 otherwise, saying why; scripts and
+tests wait on it instead of sleeping. `GET /metrics/` gives
+`processors.metrics`' counters and histograms and the gauges read here, in
+Prometheus' text format. `/test/clock/` and `/test/definitions/` exist only
+when the worker was started with AUTOMATIONS_TEST_CLOCK=1 (see
+`processors.clock`).
 """
 
 from __future__ import annotations
@@ -19,39 +20,56 @@ from faust.web import View
 from processors import agent_health, metrics
 from processors.app import app, clock
 from processors.definitions_table import definitions
+from processors.stream_host import host
+
+# How long Kafka may stay out of reach before the worker says it is not ready.
+UNREACHABLE_AFTER_SECONDS = 5.0
 
 
 @app.page("/ready/")
 class Ready(View):
     async def get(self, request):
-        is_ready = _ready()
-        body = {"ready": is_ready, "partitions": len(app.assignor.assigned_actives()), "now": clock.now().isoformat()}
-        return self.json(body, status=200 if is_ready else 503)
+        problems = not_ready_because()
+        task = host.task
+        body = {"ready": not problems, "problems": problems, "partitions": len(task.owned) if task else 0,
+                "now": clock.now().isoformat()}
+        return self.json(body, status=503 if problems else 200)
 
 
-def _ready() -> bool:
-    return (definitions.is_ready and not app.rebalancing and bool(app.assignor.assigned_actives())
-            and not agent_health.crashed_recently(time.monotonic()))
+def not_ready_because() -> list[str]:
+    task, now = host.task, time.monotonic()
+    problems = []
+    if not definitions.is_ready:
+        problems.append("loading definitions")
+    if task is None or not task.running:
+        problems.append("stream task not running")
+    else:
+        if task.restoring:
+            problems.append(f"restoring {len(task.restoring)} store partition(s)")
+        if not task.owned:
+            problems.append("no partitions assigned")
+        if task.broker_down_since is not None and now - task.broker_down_since >= UNREACHABLE_AFTER_SECONDS:
+            problems.append(f"Kafka unreachable for {now - task.broker_down_since:.0f}s")
+    if agent_health.crashed_recently(now):
+        problems.append("failed in the last minute")
+    return problems
 
 
 def gauges() -> list[tuple[str, dict[str, str], float]]:
-    from processors import finishing_agent, learner_agent, timer_agent  # the agents import this app
-    from processors.timer_firing import in_flight
-
     found = []
-    for positions in (learner_agent.positions, timer_agent.positions, finishing_agent.positions):
-        for tp in sorted(app.assignor.assigned_actives()):
-            if tp.topic not in positions.topics:
-                continue
-            end, progress = app.consumer.highwater(tp), positions.progress(tp.topic, tp.partition)
+    task = host.task
+    if task is not None:
+        for topic, partition in sorted(task.owned):
+            end, position = task.end_offset(topic, partition), task.positions.get((topic, partition))
+            if position is None:
+                position = task.committed.get((topic, partition), 0)
             if end is not None:
-                # Nothing processed here yet: all of it is still to do, as far as this process
-                # knows (at most that: retention may have removed the partition's start).
-                found.append(("automations_input_lag", {"topic": tp.topic, "partition": str(tp.partition)},
-                              max(0, end - (progress or 0))))
-    found.append(("automations_timers_in_flight", {}, len(in_flight)))
+                found.append(("automations_input_lag", {"topic": topic, "partition": str(partition)},
+                              max(0, end - position)))
+        found.append(("automations_partitions_restoring", {}, len(task.restoring)))
+        found.append(("automations_kafka_reachable", {}, int(task.broker_down_since is None)))
     found.append(("automations_definitions_loaded", {}, len(definitions.versions)))
-    found.append(("automations_ready", {}, int(_ready())))
+    found.append(("automations_ready", {}, int(not not_ready_because())))
     return found
 
 

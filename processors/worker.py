@@ -1,23 +1,14 @@
-"""The worker: the Faust app with every agent, timer and service registered.
+"""The worker: the Faust app with the stream task, web views and periodic checks registered.
 
 Importing this module is what `automations worker` runs; each import below
-registers its agent (one per file) on `processors.app.app`.
+registers its service, page or timer on `processors.app.app`.
 """
 
 from __future__ import annotations
 
 import logging
 
-from processors import (  # noqa: F401 - imported for their registrations
-    definitions_agent,
-    definitions_table,
-    finishing_agent,
-    input_watchdog,
-    learner_agent,
-    timer_agent,
-    timer_firing,
-    web,
-)
+from processors import definitions_table, finishing, stream_host, web  # noqa: F401 - imported for their registrations
 from processors.app import app
 from processors.worker_logging import drop_spinner_logging
 

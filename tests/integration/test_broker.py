@@ -87,7 +87,7 @@ def test_a_worker_on_topics_of_another_partition_count_is_refused_before_anythin
         # then it stops with one line naming a topic, its count and the setting, and creates nothing
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         last = result.stderr.strip().splitlines()[-1]
-        assert last.startswith("error: 9 topic(s) have another partition count than AUTOMATIONS_PARTITIONS=3: "), last
+        assert last.startswith("error: 8 topic(s) have another partition count than AUTOMATIONS_PARTITIONS=3: "), last
         assert f"{settings.topics.school_events} has 2" in last and "set it to the count they were created with" in last
 
         async def names() -> set[str]:

@@ -171,6 +171,7 @@ class Timeline:
             auto_offset_reset="earliest",
             group_id=None,
             fetch_max_wait_ms=50,
+            isolation_level="read_committed",
         )
         await self._consumer.start()
         await self._consumer._client.force_metadata_update()
@@ -282,7 +283,7 @@ class Timeline:
     async def settle(self, timeout: float = STEP_TIMEOUT) -> None:
         """Until the worker group has committed every input it has (so flushed every output)."""
         topics = self.settings.topics
-        inputs = [topics.school_events, topics.control, topics.fired_timers, topics.delays, topics.automation_runs]
+        inputs = [topics.school_events, topics.control, topics.automation_runs, topics.definitions]
         tps = [
             TopicPartition(topic, partition)
             for topic in inputs

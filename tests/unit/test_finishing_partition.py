@@ -1,10 +1,11 @@
-"""Which worker decides that a finishing automation is empty (processors.finishing_agent).
+"""Which worker decides that a finishing automation is empty (processors.finishing).
 
 The run starts and ends of an automation are sent keyed `school:automation`
 with no partition, so the producer's partitioner places them; only the worker
 holding that partition holds the automation's live runs. Given any key and
-partition count, when the agent computes the partition, then it is the one
-aiokafka's default partitioner (what our producer uses) picks.
+partition count, when the check computes the partition, then it is the one
+Java's default partitioner (murmur2, as aiokafka's and, with `murmur2_random`,
+the stream task's producer) picks.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.finishing_agent import partition_of
+from processors.learner_processor import partition_of
 
 
 @given(school=st.text(min_size=1, max_size=40), automation=st.text(min_size=1, max_size=60),

@@ -30,8 +30,7 @@ def message(topic: str, key: str, value: bytes) -> SimpleNamespace:
     return SimpleNamespace(topic=topic, partition=0, offset=0, key=key.encode(), value=value, headers=[])
 
 
-DECODERS = {"school-events": records.school_event_command, "fired-timers": records.fired_timer_command,
-            "control": records.control_command}
+DECODERS = {"school-events": records.school_event_command, "control": records.control_command}
 
 
 # ---------------------------------------------------------------- the broadcast user
@@ -45,11 +44,9 @@ def test_a_platform_event_for_the_broadcast_user_is_refused_at_the_edge():
 
 
 def test_a_learner_input_naming_the_broadcast_user_is_dead_lettered_not_broadcast():
-    timer = Timer(id="t1", school="s1", user="*", kind="wait", due_at=AT, automation_id="a", run_id="r", step_id="w")
-    fired = records.timer_record("fired", timer, fired_at=AT)
     replay = records.control_record(ReplayRun(run_id="r", command_id="c1"), "s1", "*", AT)
 
-    for topic, value, kind in (("fired-timers", fired, FireTimer.__name__), ("control", replay, ReplayRun.__name__)):
+    for topic, value, kind in (("control", replay, ReplayRun.__name__),):
         with pytest.raises(records.Undecodable, match=f"reserved for broadcast commands; a {kind} cannot name it"):
             records.learner_input(DECODERS, message(topic, "s1:*", value))
 

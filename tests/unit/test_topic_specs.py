@@ -27,6 +27,6 @@ def test_definitions_and_changelogs_are_compacted_and_learner_topics_share_parti
     found = specs()
 
     compacted = {name for name, spec in found.items() if spec.topic_configs.get("cleanup.policy") == "compact"}
-    assert compacted == {"t.definitions"} | {f"app-{t}-changelog" for t in ("learners", "timers-by-due", "timers-by-id", "live-runs")}
+    assert compacted == {"t.definitions"} | {f"app-{t}-changelog" for t in ("learners", "live-runs")}
     assert all(found[name].num_partitions == 6 for name in Topics(prefix="t").learner_scoped())
     assert found["t.definitions"].num_partitions == 1

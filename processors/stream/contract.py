@@ -1,0 +1,61 @@
+"""What a processor sees of the stream runtime, and what it owes it.
+
+Owns the plain values that cross between `processors.stream.task` and a
+processor (`Input`, `Output`), and the `Processor` protocol. A processor is a
+function of (its partition's inputs, that partition's store) -> (outputs,
+store writes): it never talks to Kafka, so it is tested without a broker.
+Every topic a processor reads is co-partitioned with its store: partition p
+of each input topic is processed against store partition p.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+from processors.stream.state_store import PartitionStore
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def position(self) -> str:
+        """`topic/partition/offset`: where the input sits, as dead letters and decided marks name it."""
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    topic: str
+    key: bytes | None
+    value: bytes
+    # None: the topic's partitioner picks (Java's murmur2 of the key, as every Kafka
+    # client does by default); a learner's outputs go to its learner's partition.
+    partition: int | None = None
+    headers: tuple[tuple[str, bytes], ...] | None = None
+
+
+Emit = Callable[[Output], None]
+
+
+class Processor(Protocol):
+    name: str  # the store's name; its changelog is `<app id>-<name>-changelog` ("" : no store)
+    topics: tuple[str, ...]
+
+    def process(self, partition: int, inputs: Sequence[Input], store: PartitionStore | None, emit: Emit) -> None:
+        """Apply the inputs (one partition's, in offset order per topic) to the store, emitting outputs."""
+
+    def punctuate(self, partition: int, store: PartitionStore, emit: Emit) -> int:
+        """Periodic work of an owned partition inside the batch's transaction (due timers);
+        returns how many items it did, 0 when there was nothing to do."""
+
+    def restored(self, store: PartitionStore, key: bytes, value: bytes | None) -> None:
+        """Apply one changelog record to the store during a restore (and rebuild what derives from it)."""

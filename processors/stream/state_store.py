@@ -1,0 +1,198 @@
+"""One partition of a stream task's state: a RocksDB store that holds committed state only.
+
+Owns the store of one (store name, partition) under the worker's data folder:
+- the primary column family, whose every write is sent to the changelog;
+- a local `index` column family that derives from the primary values (the
+  learner processor's due-time index) and is rebuilt on restore, never sent;
+- a `meta` column family with the checkpoint: the changelog offset a restore
+  of this store must read from.
+
+Writes of a batch wait in an overlay (`get` reads it first) until the batch's
+transaction commits; then one RocksDB WriteBatch applies them together with
+the new checkpoint (`commit`), so a `kill -9` at any point leaves the store
+and its checkpoint in agreement, and a warm restart replays only the tail of
+the changelog. An aborted transaction drops the overlay (`discard`). This is
+Kafka Streams' record cache plus its checkpoint file, with the checkpoint
+inside the store's own atomic write instead of beside it.
+
+Decoded values may be cached beside the store (`remember`/`cached`), so a busy
+key is not decoded at every input; whatever drops or replaces a value drops
+its cached object too.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+from rocksdict import Options, Rdict, WriteBatch
+
+_CHECKPOINT = b"changelog-offset"
+_CACHE_LIMIT = 50_000
+
+
+def _options() -> Options:
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    options.create_missing_column_families(True)
+    return options
+
+
+class PartitionStore:
+    def __init__(self, path: Path, partition: int):
+        self.path = path
+        self.partition = partition
+        self._open()
+
+    def _open(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        families = {"index": Options(raw_mode=True), "meta": Options(raw_mode=True)}
+        self._db = Rdict(str(self.path), _options(), column_families=families)
+        self._index = self._db.get_column_family("index")
+        self._meta = self._db.get_column_family("meta")
+        self._index_handle = self._db.get_column_family_handle("index")
+        self._meta_handle = self._db.get_column_family_handle("meta")
+        self._pending: dict[bytes, bytes | None] = {}
+        self._pending_index: dict[bytes, bytes | None] = {}
+        self._objects: dict[bytes, Any] = {}
+
+    # ------------------------------------------------------------ reads and writes
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self._pending:
+            return self._pending[key]
+        return self._db.get(key)
+
+    def put(self, key: bytes, value: bytes, decoded: Any = None) -> None:
+        self._pending[key] = value
+        if decoded is not None:
+            self.remember(key, decoded)
+        else:
+            self._objects.pop(key, None)
+
+    def delete(self, key: bytes) -> None:
+        self._pending[key] = None
+        self._objects.pop(key, None)
+
+    def keys(self, prefix: bytes) -> list[bytes]:
+        """Every primary key starting with `prefix`, this batch's included, in key order."""
+        found = set()
+        for key in self._db.keys(from_key=prefix):
+            if not key.startswith(prefix):
+                break
+            found.add(key)
+        for key, value in self._pending.items():
+            if key.startswith(prefix):
+                (found.add if value is not None else found.discard)(key)
+        return sorted(found)
+
+    def committed_keys(self, prefix: bytes, limit: int) -> list[bytes]:
+        """Up to `limit` committed primary keys starting with `prefix`: safe to call from
+        another thread than the task's (it reads RocksDB only, never this batch's overlay)."""
+        found = []
+        for key in self._db.keys(from_key=prefix):
+            if not key.startswith(prefix) or len(found) >= limit:
+                break
+            found.append(key)
+        return found
+
+    def put_index(self, key: bytes, value: bytes = b"") -> None:
+        self._pending_index[key] = value
+
+    def delete_index(self, key: bytes) -> None:
+        self._pending_index[key] = None
+
+    def index_range(self, start: bytes, stop: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to `limit` index entries with start <= key < stop, in key order, this batch's included."""
+        added = sorted((k, v) for k, v in self._pending_index.items() if v is not None and start <= k < stop)
+        found: list[tuple[bytes, bytes]] = []
+        stored = self._index_items(start, stop)
+        next_stored = next(stored, None)
+        position = 0
+        while len(found) < limit:
+            next_added = added[position] if position < len(added) else None
+            if next_stored is None and next_added is None:
+                break
+            if next_added is None or (next_stored is not None and next_stored[0] < next_added[0]):
+                key, value = next_stored
+                next_stored = next(stored, None)
+                if key in self._pending_index:
+                    continue  # deleted, or re-added (then it comes from `added`)
+            else:
+                key, value = next_added
+                position += 1
+                if next_stored is not None and next_stored[0] == key:
+                    next_stored = next(stored, None)
+            found.append((key, value))
+        return found
+
+    def _index_items(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        for key, value in self._index.items(from_key=start):
+            if key >= stop:
+                return
+            yield key, value
+
+    # ------------------------------------------------------------ decoded objects
+
+    def cached(self, key: bytes) -> Any:
+        return self._objects.get(key)
+
+    def remember(self, key: bytes, decoded: Any) -> None:
+        objects = self._objects
+        if key not in objects and len(objects) >= _CACHE_LIMIT:
+            del objects[next(iter(objects))]  # the oldest remembered: insertion order
+        objects[key] = decoded
+
+    # ------------------------------------------------------------ the batch
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._pending) or bool(self._pending_index)
+
+    def changes(self) -> dict[bytes, bytes | None]:
+        """This batch's primary writes, one per key (the last): what goes to the changelog."""
+        return self._pending
+
+    def commit(self, checkpoint: int | None) -> None:
+        """Apply the batch (its transaction committed) and, if given, the new checkpoint, in one write."""
+        batch = WriteBatch(raw_mode=True)
+        for key, value in self._pending.items():
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        for key, value in self._pending_index.items():
+            if value is None:
+                batch.delete(key, self._index_handle)
+            else:
+                batch.put(key, value, self._index_handle)
+        if checkpoint is not None:
+            batch.put(_CHECKPOINT, str(checkpoint).encode(), self._meta_handle)
+        self._db.write(batch)
+        self._pending = {}
+        self._pending_index = {}
+
+    def discard(self) -> None:
+        """Drop the batch (its transaction aborted) and every cached object it may have touched."""
+        self._pending = {}
+        self._pending_index = {}
+        self._objects = {}
+
+    @property
+    def checkpoint(self) -> int | None:
+        raw = self._meta.get(_CHECKPOINT)
+        return int(raw) if raw is not None else None
+
+    def wipe(self) -> None:
+        """Remove everything, checkpoint included (a changelog that no longer matches the store)."""
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._open()
+
+    def close(self) -> None:
+        # The column families hold the database too: RocksDB's lock goes with the last of them.
+        for family in (self._index, self._meta):
+            family.close()
+        self._db.close()
+        self._index = self._meta = self._index_handle = self._meta_handle = self._db = None

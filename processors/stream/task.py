@@ -1,0 +1,449 @@
+"""The stream task: batches in, one Kafka transaction per batch, state that only holds what committed.
+
+Owns the loop that Kafka Streams' `StreamThread` and `StreamTask` run, for
+processors that know nothing of Kafka (`processors.stream.contract`):
+1. consume up to `max_batch` records (waiting at most `poll_timeout` when idle,
+   so latency stays low) from every input topic, with a consumer group whose
+   range assignment keeps equal partition numbers of co-partitioned topics on
+   one worker;
+2. hand each partition's records to its processor in offset order, then let
+   each processor do its periodic work on the partitions it owns (due timers),
+   bounded per batch so live records interleave;
+3. in one transaction: the outputs, one changelog record per store key the
+   batch touched (the last value), and the consumer offsets with the group's
+   metadata (KIP-447: a worker the group has moved on from is fenced at its
+   next commit, whatever its transactional id);
+4. after the commit, write each touched store's batch and its changelog
+   checkpoint in one RocksDB write.
+An abortable failure aborts, drops the batch from the stores and rewinds the
+consumer to the last commit, so the batch is processed again from committed
+state; a fatal one (fenced) starts a new session: new clients, rejoin, and a
+restore of each partition's store from its checkpoint. Partitions are
+restored on assignment, before any of their records is processed.
+
+Runs in a thread of its own: confluent-kafka's calls block, and the host's
+event loop (Faust: web views, definitions) stays free.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from processors.stream.contract import Input, Output, Processor
+from processors.stream.restore import restore
+from processors.stream.state_store import PartitionStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    bootstrap_servers: str
+    group_id: str
+    transactional_id: str
+    data_dir: Path
+    changelog_prefix: str
+    max_batch: int = 1000
+    poll_timeout: float = 0.05
+    session_timeout: float = 45.0
+    transaction_timeout: float = 30.0
+    request_timeout: float = 10.0
+
+    def changelog(self, store_name: str) -> str:
+        return f"{self.changelog_prefix}-{store_name}-changelog"
+
+
+class Fatal(Exception):
+    """The session cannot go on (fenced, or the client is in a fatal state): start a new one."""
+
+
+@dataclass
+class TaskStats:
+    """What the task has done since it started, for metrics (read from other threads)."""
+
+    records: int = 0
+    batches: int = 0
+    commits: int = 0
+    aborts: int = 0
+    punctuated: int = 0
+    restored: int = 0
+    failures: int = 0
+    last_batch_records: int = 0
+    last_commit_seconds: float = 0.0
+
+
+class StreamTask:
+    def __init__(self, config: TaskConfig, processors: Sequence[Processor],
+                 on_failure: Callable[[BaseException], None] = lambda error: None):
+        self.config = config
+        self.processors = list(processors)
+        self._by_topic = {topic: processor for processor in self.processors for topic in processor.topics}
+        self._stores: dict[tuple[str, int], PartitionStore] = {}
+        self._on_failure = on_failure
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._changelog_offsets: dict[tuple[str, int], int] = {}
+        # Read by other threads (readiness, metrics): replaced, never changed in place.
+        self.owned: frozenset[tuple[str, int]] = frozenset()
+        self.restoring: frozenset[tuple[str, int]] = frozenset()
+        self.committed: dict[tuple[str, int], int] = {}
+        # Per owned partition: how far the consumer has read, every record before that processed and
+        # committed (transaction markers included, which `committed` never counts).
+        self.positions: dict[tuple[str, int], int] = {}
+        # Per owned partition: its end at the last fetch. Read here, in the task's thread: a
+        # consumer call from another thread waits for the task's `consume` to return.
+        self.ends: dict[tuple[str, int], int] = {}
+        self.broker_down_since: float | None = None
+        self.stats = TaskStats()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="stream-task", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 8.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for store in self._stores.values():
+            try:
+                store.close()
+            except Exception:  # closing is best effort; the store's last write is already durable
+                pass
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def store(self, name: str, partition: int) -> PartitionStore:
+        """A store of this worker, opened on first use (for the host's read-only views too)."""
+        key = (name, partition)
+        if key not in self._stores:
+            self._stores[key] = PartitionStore(self.config.data_dir / name / str(partition), partition)
+        return self._stores[key]
+
+    def end_offset(self, topic: str, partition: int) -> int | None:
+        """The partition's end as the task's last fetch saw it (None: not known yet)."""
+        return self.ends.get((topic, partition))
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                self._session()
+                backoff = 0.5
+            except Exception as error:
+                self.stats.failures += 1
+                self._on_failure(error)
+                log.error("stream task session ended (%s: %s); starting again in %.1fs",
+                          type(error).__name__, error, backoff, exc_info=not isinstance(error, (Fatal, KafkaException)))
+                for store in self._stores.values():
+                    store.discard()
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    # ------------------------------------------------------------ one session of clients
+
+    def _client_config(self) -> dict:
+        return {
+            "bootstrap.servers": self.config.bootstrap_servers,
+            "error_cb": self._client_error,
+            "socket.connection.setup.timeout.ms": 5000,
+        }
+
+    def _client_error(self, error: KafkaError) -> None:
+        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._TIMED_OUT):
+            if self.broker_down_since is None:
+                self.broker_down_since = time.monotonic()
+                log.warning("Kafka unreachable: %s", error.str())
+
+    def _broker_answered(self) -> None:
+        if self.broker_down_since is not None:
+            log.warning("Kafka answers again")
+            self.broker_down_since = None
+
+    def _session(self) -> None:
+        config = self.config
+        producer = Producer({
+            **self._client_config(),
+            "transactional.id": config.transactional_id,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 2,
+            # Java's murmur2 for keyed records sent without a partition, as every Kafka client but librdkafka does.
+            "partitioner": "murmur2_random",
+            "transaction.timeout.ms": int(config.transaction_timeout * 1000),
+        })
+        self._until_done(lambda: producer.init_transactions(config.request_timeout))
+        self._broker_answered()
+        consumer = Consumer({
+            **self._client_config(),
+            "group.id": config.group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "partition.assignment.strategy": "range",
+            "session.timeout.ms": int(config.session_timeout * 1000),
+            "heartbeat.interval.ms": int(min(3.0, config.session_timeout / 3) * 1000),
+            "max.poll.interval.ms": 600_000,
+        })
+        restorer = Consumer({
+            **self._client_config(),
+            "group.id": f"{config.group_id}-restore",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        })
+        consumer.subscribe(sorted(self._by_topic), on_assign=lambda c, tps: self._assigned(c, tps, restorer),
+                           on_revoke=self._revoked, on_lost=self._revoked)
+        try:
+            while not self._stopping.is_set():
+                messages = consumer.consume(config.max_batch, timeout=config.poll_timeout)
+                self._batch(consumer, producer, messages)
+        finally:
+            self.owned = frozenset()
+            for closing in (consumer, restorer):
+                try:
+                    closing.close()
+                except (KafkaException, RuntimeError) as error:
+                    log.warning("closing a Kafka client: %s", error)
+
+    def _until_done(self, call: Callable[[], None]) -> None:
+        """Retry a call the broker must answer until it does, or the task stops."""
+        while True:
+            try:
+                call()
+                return
+            except KafkaException as error:
+                kafka_error = error.args[0]
+                if kafka_error.fatal() or not (kafka_error.retriable() or kafka_error.code() == KafkaError._TIMED_OUT):
+                    raise
+                if self._stopping.wait(0.5):
+                    raise Fatal("stopping") from None
+
+    # ------------------------------------------------------------ rebalances
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition], restorer: Consumer) -> None:
+        wanted = sorted({(processor.name, tp.partition) for tp in partitions
+                         if (processor := self._by_topic.get(tp.topic)) is not None and processor.name})
+        self.restoring = frozenset(wanted)
+        try:
+            for name, partition in wanted:
+                processor = next(p for p in self.processors if p.name == name)
+                store = self.store(name, partition)
+                store.discard()
+                self.stats.restored += restore(store, processor.restored, restorer, self.config.changelog(name))
+                self.restoring = self.restoring - {(name, partition)}
+        finally:
+            self.restoring = frozenset()
+        self.owned = self.owned | {(tp.topic, tp.partition) for tp in partitions}
+        log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing")
+        consumer.assign(partitions)
+        try:
+            found = consumer.committed(partitions, timeout=self.config.request_timeout)
+        except KafkaException:
+            found = []
+        self.committed = {**self.committed, **{(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}}
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self.owned = self.owned - gone
+        self.committed = {tp: offset for tp, offset in self.committed.items() if tp not in gone}
+        self.positions = {tp: offset for tp, offset in self.positions.items() if tp not in gone}
+        self.ends = {tp: offset for tp, offset in self.ends.items() if tp not in gone}
+
+    # ------------------------------------------------------------ one batch
+
+    def _batch(self, consumer: Consumer, producer: Producer, messages: list) -> None:
+        inputs: dict[tuple[int, int], list[Input]] = defaultdict(list)
+        offsets: dict[tuple[str, int], int] = {}
+        first: dict[tuple[str, int], int] = {}
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    self._client_error(error)
+                continue
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            kind, timestamp = message.timestamp()
+            index = self.processors.index(self._by_topic[topic])
+            inputs[(index, partition)].append(Input(
+                topic, partition, offset, message.key(), message.value(),
+                timestamp if kind != 0 and timestamp >= 0 else None, tuple(message.headers() or ())))
+            first.setdefault((topic, partition), offset)
+            offsets[(topic, partition)] = offset + 1
+        if offsets:
+            self._broker_answered()
+        collector = _Collector(producer, self._changelog_delivered)
+        touched: set[tuple[str, int]] = set()
+        try:
+            for (index, partition), items in inputs.items():
+                processor = self.processors[index]
+                store = self.store(processor.name, partition) if processor.name else None
+                processor.process(partition, items, store, collector.emit)
+                if store is not None:
+                    touched.add((processor.name, partition))
+            owned = self.owned
+            for processor in self.processors:
+                if not processor.name:
+                    continue
+                for partition in sorted({p for topic, p in owned if topic in processor.topics}):
+                    store = self.store(processor.name, partition)
+                    done = processor.punctuate(partition, store, collector.emit)
+                    if done:
+                        self.stats.punctuated += done
+                    if store.dirty:
+                        touched.add((processor.name, partition))
+            # Commit where the consumer stands, not just past the last record: behind a record of a
+            # transactional topic sits its transaction's marker, which is never delivered, and an
+            # offset short of it would show a lag of one that never goes.
+            positions = self._read_positions(consumer)
+            for tp, position in positions.items():
+                if position > max(offsets.get(tp, -1), self.committed.get(tp, -1)):
+                    offsets[tp] = position
+            if not (offsets or collector.begun or touched):
+                self.positions = positions
+                return
+            for name, partition in touched:
+                for key, value in self._stores[(name, partition)].changes().items():
+                    collector.changelog(self.config.changelog(name), partition, key, value)
+            collector.begin()
+            if offsets:
+                self._until_done(lambda: producer.send_offsets_to_transaction(
+                    [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()],
+                    consumer.consumer_group_metadata(), self.config.request_timeout))
+            started = time.monotonic()
+            self._until_done(lambda: producer.commit_transaction(self.config.request_timeout))
+            self.stats.last_commit_seconds = time.monotonic() - started
+        except KafkaException as error:
+            self._abort(consumer, producer, collector, touched, first, error)
+            return
+        except Fatal:
+            raise
+        except Exception:
+            self._abort(consumer, producer, collector, touched, first, None)
+            raise
+        self._broker_answered()
+        for name, partition in touched:
+            delivered = self._changelog_offsets.pop((self.config.changelog(name), partition), None)
+            self._stores[(name, partition)].commit(delivered + 1 if delivered is not None else None)
+        self.committed = {**self.committed, **offsets}
+        self.positions = positions  # published once committed: `caught_up` must not run ahead of the store
+        self.stats.records += len(messages)
+        self.stats.batches += 1
+        self.stats.commits += 1
+        self.stats.last_batch_records = len(messages)
+
+    def _read_positions(self, consumer: Consumer) -> dict[tuple[str, int], int]:
+        """Where the consumer stands in each owned partition (every record before it was consumed),
+        and, into `ends`, where each partition ended at the last fetch."""
+        owned = self.owned
+        if not owned:
+            self.ends = {}
+            return {}
+        ends = {}
+        for topic, partition in owned:
+            try:
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            except KafkaException:
+                continue
+            if high >= 0:
+                ends[(topic, partition)] = high
+        self.ends = ends
+        try:
+            found = consumer.position([TopicPartition(topic, partition) for topic, partition in owned])
+        except KafkaException:
+            return dict(self.positions)
+        return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
+
+    def caught_up(self, topic: str, partition: int) -> bool:
+        """Every record of the partition present at the last fetch is processed and committed."""
+        end, position = self.end_offset(topic, partition), self.positions.get((topic, partition))
+        return end is not None and position is not None and position >= end
+
+    def _changelog_delivered(self, error: KafkaError | None, message) -> None:
+        if error is None:
+            key = (message.topic(), message.partition())
+            self._changelog_offsets[key] = max(self._changelog_offsets.get(key, -1), message.offset())
+
+    def _abort(self, consumer: Consumer, producer: Producer, collector: "_Collector", touched: set[tuple[str, int]],
+               first: dict[tuple[str, int], int], error: KafkaException | None) -> None:
+        """Undo the batch: abort its transaction, drop its state, and read its records again."""
+        for store in self._stores.values():
+            store.discard()
+        self._changelog_offsets.clear()
+        kafka_error = error.args[0] if error is not None else None
+        if kafka_error is not None and (kafka_error.fatal() or kafka_error.code() in _FENCED):
+            raise Fatal(kafka_error.str()) from error
+        if collector.begun:
+            try:
+                self._until_done(lambda: producer.abort_transaction(self.config.request_timeout))
+            except KafkaException as abort_error:
+                raise Fatal(f"abort failed: {abort_error}") from abort_error
+        self.stats.aborts += 1
+        for (topic, partition), offset in first.items():
+            if (topic, partition) in self.owned:
+                back = self.committed.get((topic, partition), offset)
+                try:
+                    consumer.seek(TopicPartition(topic, partition, back))
+                except KafkaException as seek_error:
+                    raise Fatal(f"cannot rewind {topic}[{partition}]: {seek_error}") from seek_error
+        if kafka_error is not None:
+            log.warning("batch aborted (%s); its records are processed again", kafka_error.str())
+
+
+_FENCED = {
+    KafkaError._FENCED,
+    KafkaError.PRODUCER_FENCED,
+    KafkaError.INVALID_PRODUCER_EPOCH,
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+}
+
+
+class _Collector:
+    """Sends a batch's records into its transaction, which it begins with the first one."""
+
+    __slots__ = ("_producer", "_on_changelog", "begun")
+
+    def __init__(self, producer: Producer, on_changelog):
+        self._producer = producer
+        self._on_changelog = on_changelog
+        self.begun = False
+
+    def begin(self) -> None:
+        if not self.begun:
+            self._producer.begin_transaction()
+            self.begun = True
+
+    def emit(self, output: Output) -> None:
+        if not self.begun:
+            self.begin()
+        self._produce(output.topic, output.key, output.value, output.partition, output.headers, None)
+
+    def changelog(self, topic: str, partition: int, key: bytes, value: bytes | None) -> None:
+        self.begin()
+        self._produce(topic, key, value, partition, None, self._on_changelog)
+
+    def _produce(self, topic, key, value, partition, headers, on_delivery) -> None:
+        producer = self._producer
+        options = {}
+        if partition is not None:
+            options["partition"] = partition
+        if headers:
+            options["headers"] = list(headers)
+        if on_delivery is not None:
+            options["on_delivery"] = on_delivery
+        while True:
+            try:
+                producer.produce(topic, value, key, **options)
+                return
+            except BufferError:
+                producer.poll(0.05)  # the local queue is full: let deliveries drain it

@@ -1,0 +1,88 @@
+"""A partition's store (processors.stream.state_store): it holds committed state only.
+
+Given writes of a batch, reads see them at once; when the batch commits they
+are in RocksDB with the checkpoint, in one write, and survive reopening; when
+it is discarded (an aborted transaction) the store is as it was. The due-time
+index's range reads merge the batch's writes with what is stored, in key
+order, as a plain sorted dict would.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processors.stream.state_store import PartitionStore
+
+
+def test_a_batch_is_read_at_once_and_kept_only_once_committed(tmp_path):
+    store = PartitionStore(tmp_path / "p0", 0)
+    store.put(b"s:u1", b"one")
+    assert store.get(b"s:u1") == b"one" and store.changes() == {b"s:u1": b"one"}
+    store.commit(checkpoint=41)
+    store.put(b"s:u1", b"two")
+    store.delete(b"s:u1")
+    store.put(b"s:u2", b"new")
+    store.discard()
+    assert store.get(b"s:u1") == b"one" and store.get(b"s:u2") is None and not store.dirty
+    store.close()
+    reopened = PartitionStore(tmp_path / "p0", 0)
+    assert reopened.get(b"s:u1") == b"one" and reopened.checkpoint == 41
+    reopened.close()
+
+
+def test_a_commit_without_a_checkpoint_keeps_the_last_one(tmp_path):
+    store = PartitionStore(tmp_path / "p0", 0)
+    assert store.checkpoint is None
+    store.put(b"k", b"v")
+    store.commit(checkpoint=7)
+    store.put_index(b"000|x")
+    store.commit(checkpoint=None)
+    assert store.checkpoint == 7
+    store.close()
+
+
+def test_keys_by_prefix_see_the_batch_and_stop_at_the_prefix(tmp_path):
+    store = PartitionStore(tmp_path / "p0", 0)
+    for key in (b"a:1", b"s:1", b"s:2", b"t:1"):
+        store.put(key, b"v")
+    store.commit(None)
+    store.delete(b"s:1")
+    store.put(b"s:3", b"v")
+    assert store.keys(b"s:") == [b"s:2", b"s:3"]
+    assert store.committed_keys(b"s:", limit=1) == [b"s:1"]
+    store.close()
+
+
+def test_a_wipe_forgets_everything_the_checkpoint_included(tmp_path):
+    store = PartitionStore(tmp_path / "p0", 0)
+    store.put(b"k", b"v")
+    store.put_index(b"1")
+    store.commit(checkpoint=3)
+    store.wipe()
+    assert store.get(b"k") is None and store.checkpoint is None and store.index_range(b"", b"\xff", 10) == []
+    store.close()
+
+
+KEYS = st.binary(min_size=1, max_size=3)
+WRITES = st.lists(st.tuples(KEYS, st.one_of(st.none(), st.binary(max_size=2))), max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(stored=WRITES, pending=WRITES, start=KEYS, stop=KEYS, limit=st.integers(0, 40))
+def test_index_ranges_merge_the_batch_with_the_store_in_key_order(tmp_path_factory, stored, pending, start, stop, limit):
+    store = PartitionStore(tmp_path_factory.mktemp("index"), 0)
+    model: dict[bytes, bytes] = {}
+    for writes, commit in ((stored, True), (pending, False)):
+        for key, value in writes:
+            if value is None:
+                store.delete_index(key)
+                model.pop(key, None)
+            else:
+                store.put_index(key, value)
+                model[key] = value
+        if commit:
+            store.commit(None)
+    expected = sorted((k, v) for k, v in model.items() if start <= k < stop)[:limit]
+    assert store.index_range(start, stop, limit) == expected
+    store.close()
