@@ -43,9 +43,9 @@ class TimerQueue:
 
     def __init__(self) -> None:
         self._pending: dict[str, tuple[Timer, int]] = {}  # id -> (timer, its schedule's sequence)
-        # (due ms, sequence, id); an entry whose sequence is no longer its id's pending
-        # one is a schedule replaced, cancelled or fired since, skipped when it surfaces.
-        self._heap: list[tuple[int, int, str]] = []
+        # (due ms, tie-break, sequence, id); an entry whose sequence is no longer its id's
+        # pending one is a schedule replaced, cancelled or fired since, skipped when it surfaces.
+        self._heap: list[tuple[int, object, int, str]] = []
         self._scheduled = 0
 
     def __len__(self) -> int:
@@ -65,7 +65,11 @@ class TimerQueue:
             return
         self._scheduled += 1
         self._pending[timer.id] = (timer, self._scheduled)
-        heapq.heappush(self._heap, (due, self._scheduled, timer.id))
+        heapq.heappush(self._heap, (due, self._tie_break(timer, self._scheduled), self._scheduled, timer.id))
+
+    def _tie_break(self, timer: Timer, sequence: int) -> object:
+        """Where a timer stands among those due the same instant: the ruling's scheduling order."""
+        return sequence
 
     def cancel(self, timer_id: str, due_at: datetime) -> None:
         pending = self._pending.get(timer_id)
@@ -77,7 +81,7 @@ class TimerQueue:
         Without a limit, the next timer whatever its due time."""
         limit_ms = None if limit is None else due_millis(limit)
         while self._heap:
-            due, sequence, timer_id = self._heap[0]
+            due, _, sequence, timer_id = self._heap[0]
             pending = self._pending.get(timer_id)
             if pending is None or pending[1] != sequence:
                 heapq.heappop(self._heap)

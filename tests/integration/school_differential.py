@@ -20,13 +20,14 @@ test. A verdict says which order the live runs match, when they differ from
 from __future__ import annotations
 
 import asyncio
-import heapq
+import shutil
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from unittest import mock
 
 from engine.commands import Timer
+from engine.school_events import SchoolEvent
 from engine.simulation import simulate
 from engine.timer_queue import TimerQueue, due_millis
 from tests.integration.harness import Worker
@@ -54,8 +55,14 @@ def ties(school: School, until: datetime) -> int:
     return sum(1 for ids in timers.values() if len(ids) > 1)
 
 
-def play_schools(worker: Worker, schools: list[School], until: datetime) -> list[Verdict]:
-    """Play every school on `worker` (started, on fresh topics) and through `simulate`."""
+def play_schools(
+    worker: Worker, schools: list[School], until: datetime, restore_at: datetime | None = None
+) -> list[Verdict]:
+    """Play every school on `worker` (started, on fresh topics) and through `simulate`.
+
+    With `restore_at`, the worker is stopped at that instant, its data folder
+    deleted, and started again, so it goes on with the state it restores from
+    its changelogs (the due-time index among it)."""
     worker.clock(pin=ACTIVATED_AT)
     active = [
         worker.save_and_activate(automation, now=ACTIVATED_AT)
@@ -64,12 +71,18 @@ def play_schools(worker: Worker, schools: list[School], until: datetime) -> list
     ]
     events = [event for school in schools for event in school.events]
 
-    async def play() -> Timeline:
+    async def play(story: list[SchoolEvent], end: datetime) -> Timeline:
         async with Timeline(worker.settings, lambda instant: worker.clock(pin=instant)) as timeline:
-            await timeline.play(events, until)
+            await timeline.play(story, end)
             return timeline
 
-    timeline = asyncio.run(play())
+    if restore_at is not None:
+        asyncio.run(play(events, restore_at))
+        worker.stop()
+        shutil.rmtree(worker.data_dir)
+        worker.start()
+    # A timeline reads the topics from their beginning: this one sees the whole story.
+    timeline = asyncio.run(play([e for e in events if restore_at is None or e.occurred_at > restore_at], until))
     assert not timeline.records["dead_letter"], timeline.records["dead_letter"]
     live, simulation = timeline.observed(), simulated(active, events, until)
     return [_verdict(school, live, simulation, until) for school in schools]
@@ -94,26 +107,8 @@ def _verdict(school: School, live: Observed, simulation: Observed, until: dateti
 class _TimerIdOrder(TimerQueue):
     """A learner's timers of one instant in timer-id order: the worker's due index before the ruling."""
 
-    def schedule(self, timer: Timer) -> None:
-        self._scheduled += 1
-        self._pending[timer.id] = (timer, self._scheduled)
-        # The id in the sequence's place: equal due instants sort by id.
-        heapq.heappush(self._heap, (due_millis(timer.due_at), timer.id, self._scheduled))
-
-    def pop_due(self, limit: datetime | None, inclusive: bool) -> Timer | None:
-        limit_ms = None if limit is None else due_millis(limit)
-        while self._heap:
-            due, timer_id, sequence = self._heap[0]
-            pending = self._pending.get(timer_id)
-            if pending is None or pending[1] != sequence:
-                heapq.heappop(self._heap)
-                continue
-            if limit_ms is not None and (due > limit_ms or (due == limit_ms and not inclusive)):
-                return None
-            heapq.heappop(self._heap)
-            del self._pending[timer_id]
-            return pending[0]
-        return None
+    def _tie_break(self, timer: Timer, sequence: int) -> object:
+        return timer.id
 
 
 def simulated_in_timer_id_order(school: School, until: datetime) -> Observed:

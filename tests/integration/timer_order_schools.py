@@ -14,11 +14,12 @@ on the learner's date and number fields, tags that the actions add and
 remove and that trigger other automations, end runs through their exits and
 decide branches.
 
-Every event of a learner lands on a millisecond of its own (1, 2, 3... past
-a random second), and no wait can come due on those milliseconds but by
-counting from that very event, which is always later: so a timer is never
-due exactly when its learner's event occurs, an order the simulator decides
-(the event first) and the live worker races.
+Every event of a random learner lands on a millisecond of its own (the 1st,
+2nd, 3rd... past a whole second). Calendar waits come due on whole seconds
+and a duration keeps the millisecond of the event it counts from (an earlier
+one, however many waits lie between), so a timer is never due exactly when one of its learner's events occurs: the simulator
+handles the event first, a live worker would race them, and the timeline
+refuses it.
 """
 
 from __future__ import annotations
@@ -62,12 +63,13 @@ def _event(school: str, user: str, number: int, kind: str, at: datetime, data: d
 # ---------------------------------------------------------------- fixed cases
 
 
-def two_runs_resume_at_nine(learners: int = 8, school: str = "fixed-nine") -> School:
+def two_runs_resume_at_nine(learners: int = 8, school: str = "fixed-nine", day: int = 0) -> School:
     """The issue's reproduction, for several learners (their run ids, so their timer ids, differ).
 
     ra: on tag start-a, wait until 09:00 UTC, add tag a-done. rb: on tag start-b, wait
     until 09:00 UTC, send b-mail; exit on tag a-done. start-a at 08:00:01, start-b at
-    08:10:02: ra was scheduled first, so it resumes first and rb ends through its exit.
+    08:10:02 (on the `day`-th day): ra was scheduled first, so it resumes first and rb
+    ends through its exit.
     """
     automations = [
         _automation(school, {
@@ -88,12 +90,13 @@ def two_runs_resume_at_nine(learners: int = 8, school: str = "fixed-nine") -> Sc
             "exits": [{"id": "a-finished", "event": "user.tag_added", "tag": "a-done"}],
         }),
     ]
-    morning = ACTIVATED_AT + timedelta(hours=8)
+    morning = ACTIVATED_AT + timedelta(days=day, hours=8)
     events = []
     for number in range(learners):
         user = f"u{number}"
-        events.append(_event(school, user, 1, "user.tag_added", morning + timedelta(seconds=1), {"tag": "start-a"}))
-        events.append(_event(school, user, 2, "user.tag_added", morning + timedelta(minutes=10, seconds=2), {"tag": "start-b"}))
+        start_a, start_b = morning + timedelta(seconds=1), morning + timedelta(minutes=10, seconds=2)
+        events.append(_event(school, user, 1, "user.tag_added", start_a, {"tag": "start-a"}))
+        events.append(_event(school, user, 2, "user.tag_added", start_b, {"tag": "start-b"}))
     return School(school, automations, events, "ra and rb wait until the same 09:00; ra was scheduled first")
 
 
@@ -147,11 +150,13 @@ CALENDAR_WAITS = [
                    "if_passed": r.choice(["continue", "end"])}),
     (2, lambda r: {"type": "wait_field_date", "field": "deadline",
                    "if_passed": r.choice(["continue", "end", "next_occurrence"])}),
-    (1, lambda r: {"type": "wait_field_date", "field": "meeting", "before": {"amount": r.choice([1, 4]), "unit": "hours"}}),
+    (1, lambda r: {"type": "wait_field_date", "field": "meeting",
+                   "before": {"amount": r.choice([1, 4]), "unit": "hours"}}),
 ]
 OTHER_WAITS = [
-    (2, lambda r: {"type": "wait_duration", **r.choice([{"amount": 30, "unit": "minutes"}, {"amount": 1, "unit": "hours"},
-                                                        {"amount": 1, "unit": "days"}])}),
+    (2, lambda r: {"type": "wait_duration", **r.choice([
+        {"amount": 30, "unit": "minutes"}, {"amount": 1, "unit": "hours"}, {"amount": 1, "unit": "days"},
+    ])}),
     (1, lambda r: {"type": "wait_field_duration", "field": "gap_hours", "unit": "hours"}),
 ]
 
@@ -235,7 +240,8 @@ def random_school(seed: int, learners: int = 3, automations: int = 5) -> School:
                 seconds=rng.randrange(60),
             )
             if rng.random() < 0.8:
-                steps.append(("user.tag_added", at, {"tag": rng.choice(START_TAGS if rng.random() < 0.8 else DERIVED_TAGS)}))
+                tags = START_TAGS if rng.random() < 0.8 else DERIVED_TAGS
+                steps.append(("user.tag_added", at, {"tag": rng.choice(tags)}))
             else:
                 steps.append(("user.tag_removed", at, {"tag": rng.choice(ALL_TAGS)}))
         steps.sort(key=lambda step: step[1])
