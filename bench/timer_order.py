@@ -20,8 +20,13 @@ cause). A summary follows; with `--show N` the
 first N differences of each differing school too. Exit status 1 when a
 school differs.
 
+With `--restore-after-hours H` each worker is stopped H hours into the
+schools' story, its data folder deleted, and started again: it goes on with
+the state it restores from its changelogs, pending ties among it.
+
     python bench/timer_order.py [--seeds 50] [--first-seed 0] [--per-worker 10] [--learners 3]
                                 [--automations 5] [--partitions 4] [--no-fixed] [--show 2]
+                                [--restore-after-hours 32]
 """
 
 from __future__ import annotations
@@ -30,25 +35,26 @@ import argparse
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.integration.harness import Worker, delete_topics, isolated_settings  # noqa: E402
 from tests.integration.school_differential import Verdict, order_matters, play_schools  # noqa: E402
-from tests.integration.timer_order_schools import FIXED, UNTIL, School, random_school  # noqa: E402
+from tests.integration.timer_order_schools import ACTIVATED_AT, FIXED, UNTIL, School, random_school  # noqa: E402
 
 
 def batches(schools: list[School], size: int) -> list[list[School]]:
     return [schools[start:start + size] for start in range(0, len(schools), size)]
 
 
-def play_batch(schools: list[School], partitions: int, folder: Path) -> list[Verdict]:
+def play_batch(schools: list[School], partitions: int, folder: Path, restore_at: datetime | None) -> list[Verdict]:
     """One fresh worker on fresh topics for the batch; stopped and its topics deleted after."""
     worker = Worker(isolated_settings(partitions), data_dir=folder / "worker", log_path=folder / "worker.log")
     try:
         worker.start()
-        return play_schools(worker, schools, UNTIL)
+        return play_schools(worker, schools, UNTIL, restore_at)
     finally:
         worker.stop()
         delete_topics(worker.settings)
@@ -70,7 +76,10 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--no-fixed", action="store_true", help="leave the fixed cases out")
     parser.add_argument("--show", type=int, default=0, help="print the first N differences of each differing school")
+    parser.add_argument("--restore-after-hours", type=float, default=None,
+                        help="restart each worker on an empty data folder this long into the story")
     args = parser.parse_args()
+    restore_at = None if args.restore_after_hours is None else ACTIVATED_AT + timedelta(hours=args.restore_after_hours)
 
     schools = [] if args.no_fixed else [make() for make in FIXED]
     schools += [
@@ -79,7 +88,8 @@ def main() -> int:
     ]
     sensitive = {school.name: bool(order_matters(school, UNTIL)) for school in schools}
     groups = batches(schools, args.per_worker)
-    print(f"{len(schools)} schools in {len(groups)} batch(es) of up to {args.per_worker}; "
+    restoring = f", each worker restored from its changelogs at {restore_at:%Y-%m-%d %H:%M}" if restore_at else ""
+    print(f"{len(schools)} schools in {len(groups)} batch(es) of up to {args.per_worker}{restoring}; "
           f"{sum(sensitive.values())} where firing ties in timer-id order would change the runs", flush=True)
 
     verdicts: list[Verdict] = []
@@ -91,7 +101,7 @@ def main() -> int:
                   f"{sum(len(school.events) for school in group)} events ...", flush=True)
             folder = Path(scratch) / f"batch-{number}"
             folder.mkdir()
-            played = play_batch(group, args.partitions, folder)
+            played = play_batch(group, args.partitions, folder, restore_at)
             verdicts += played
             for verdict in played:
                 print(line(verdict, sensitive[verdict.school]), flush=True)
