@@ -41,6 +41,13 @@ class LiveRunsDiffer(AssertionError):
     worker that does not start or a timeline that times out still fails."""
 
 
+# On the worker whose due index is keyed "due time | timer id", every case here differs,
+# each exactly as firing ties in timer-id order predicts (school_differential.Verdict.follows):
+# fixed-nine: rb resumes first for the 4 learners whose rb timer id sorts first, sends b-mail
+# and ends fulfilled, where simulate ends it through its exit; fixed-quiet: the inactivity
+# timer fires before the wait, so come-back sends its email, where simulate declines the
+# entry; the seeds: runs that take another branch, exit or not, or start from another run's
+# tag. Over seeds 0-99 (bench/timer_order.py), the 22 seeds where that order matters differ.
 TIMER_ID_ORDER = pytest.mark.xfail(
     strict=False,
     raises=LiveRunsDiffer,
