@@ -2,12 +2,13 @@
 
 Owns `simulate`, the same code path as the live worker minus Kafka: one
 `LearnerState` per `school:user`, every input through `engine.decider.handle`,
-timers in a heap instead of the delay topic. The clock (DESIGN.md, Time):
+timers in a `TimerQueue` instead of the delay topic. The clock (DESIGN.md, Time):
 events in `occurred_at` order (ties in input order) with `now = occurred_at`
 in UTC, as a worker's clock reads (an event's own offset would put its run's
 records in its zone and the timers' in UTC);
 timers due before the next event fire first, in due order, each at its due
-time; after the last event the clock runs to `until` (or until no timer is
+time, and timers due at the same instant in the order they were scheduled
+(`engine.timer_queue`); after the last event the clock runs to `until` (or until no timer is
 left). Definitions are simulated as active; one without `activated_at`
 counts as activated before every event.
 
@@ -17,19 +18,19 @@ the skipped and declined entries; equal inputs give equal results.
 
 from __future__ import annotations
 
-import heapq
 from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from engine.catalog import Catalog
-from engine.commands import FireTimer, HandleSchoolEvent, Timer
+from engine.commands import FireTimer, HandleSchoolEvent
 from engine.decider import handle
 from engine.definitions import Automation
 from engine.events import ActionCommand, EntryDeclined, RunSkipped
 from engine.learner import LearnerState
 from engine.school_events import SchoolEvent
+from engine.timer_queue import TimerQueue
 
 BEFORE_EVERYTHING = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -84,9 +85,7 @@ class VirtualWorld:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
         self.states: dict[str, LearnerState] = {}
-        self.timers: dict[str, Timer] = {}
-        self.heap: list[tuple[datetime, int, str]] = []
-        self.sequence = 0
+        self.timers = TimerQueue()
         self.reports: dict[str, dict[str, Any]] = {}
         self.skipped: list[RunSkipped] = []
         self.declined: list[EntryDeclined] = []
@@ -118,27 +117,16 @@ class VirtualWorld:
         return [RunReport.model_validate(report) for report in ordered]
 
     def fire_due(self, limit: datetime | None, inclusive: bool) -> None:
-        while self.heap:
-            due, _, timer_id = self.heap[0]
-            if limit is not None and (due > limit or (due == limit and not inclusive)):
-                return
-            heapq.heappop(self.heap)
-            timer = self.timers.get(timer_id)
-            if timer is None or timer.due_at != due:
-                continue  # cancelled or replaced since it was scheduled
-            del self.timers[timer_id]
-            now = max(due, self.clock) if self.clock else due
+        while (timer := self.timers.pop_due(limit, inclusive)) is not None:
+            now = max(timer.due_at, self.clock) if self.clock else timer.due_at
             self.send(FireTimer(timer=timer), timer.school, timer.user, now)
 
     def _record(self, event) -> None:
         kind = event.type
         if kind == "timer_scheduled":
-            timer = event.timer
-            self.timers[timer.id] = timer
-            self.sequence += 1
-            heapq.heappush(self.heap, (timer.due_at, self.sequence, timer.id))
+            self.timers.schedule(event.timer)
         elif kind == "timer_cancelled":
-            self.timers.pop(event.timer_id, None)
+            self.timers.cancel(event.timer_id, event.due_at)
         elif kind == "run_skipped":
             self.skipped.append(event)
         elif kind == "entry_declined":

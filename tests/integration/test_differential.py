@@ -25,7 +25,7 @@ from engine.definitions import Automation
 from engine.documents import load_document
 from engine.school_events import SchoolEvent
 from tests.integration.fixtures import use_cases
-from tests.integration.timeline import Observed, Timeline, simulated
+from tests.integration.timeline import Timeline, differences, simulated
 
 pytestmark = pytest.mark.integration
 
@@ -97,19 +97,6 @@ def mix_events(seed: int, learners: int) -> list[SchoolEvent]:
         SchoolEvent(id=f"{MIX_SCHOOL}-{n}", type=kind, school=MIX_SCHOOL, user=user, subject=subject, occurred_at=at, data=data)
         for n, (user, at, kind, data, subject) in enumerate(raw)
     ]
-
-
-def differences(live: Observed, simulation: Observed) -> list[str]:
-    problems = []
-    for run_id in sorted(set(live.runs) | set(simulation.runs)):
-        got, want = live.runs.get(run_id), simulation.runs.get(run_id)
-        if got != want:
-            problems.append(f"run {run_id}:\n    live:      {got}\n    simulated: {want}")
-    if sorted(live.declined) != sorted(simulation.declined):
-        problems.append(f"declined:\n    live:      {sorted(live.declined)}\n    simulated: {sorted(simulation.declined)}")
-    if sorted(live.skipped) != sorted(simulation.skipped):
-        problems.append(f"skipped:\n    live:      {sorted(live.skipped)}\n    simulated: {sorted(simulation.skipped)}")
-    return problems
 
 
 def test_live_worker_and_simulation_give_the_same_runs_statuses_and_actions(start_worker):

@@ -7,7 +7,8 @@ its controllable clock: it reads the delay topic to know the pending timers,
 pins the clock at each due time in turn and waits for the learner processor's
 acknowledgement (`op=fired`), and pins it at each event's `occurred_at` before
 sending the event and waiting for its receipt. Runs, statuses and action keys
-of both paths can then be compared one to one (`observed_live`, `simulated`).
+of both paths can then be compared one to one (`observed_live`, `simulated`,
+`differences`).
 
 What "waiting for" rests on: the worker sends an input's outputs in order, and
 with one broker and aiokafka's one request in flight per broker they become
@@ -77,6 +78,28 @@ class Observed:
     runs: dict[str, RunView]
     declined: tuple[tuple[str, str, str, str], ...]  # (user, automation, event id, reason)
     skipped: tuple[tuple[str, str, str], ...]  # (user, automation, event id)
+
+    def of_automations(self, prefix: str) -> "Observed":
+        """Only what concerns the automations whose ids start with `prefix` (one school's, say)."""
+        return Observed(
+            runs={run_id: run for run_id, run in self.runs.items() if run.automation_id.startswith(prefix)},
+            declined=tuple(entry for entry in self.declined if entry[1].startswith(prefix)),
+            skipped=tuple(entry for entry in self.skipped if entry[1].startswith(prefix)),
+        )
+
+
+def differences(live: Observed, simulation: Observed) -> list[str]:
+    """Every run that differs between the two paths, then the declined and skipped entries."""
+    problems = []
+    for run_id in sorted(set(live.runs) | set(simulation.runs)):
+        got, want = live.runs.get(run_id), simulation.runs.get(run_id)
+        if got != want:
+            problems.append(f"run {run_id}:\n    live:      {got}\n    simulated: {want}")
+    if sorted(live.declined) != sorted(simulation.declined):
+        problems.append(f"declined:\n    live:      {sorted(live.declined)}\n    simulated: {sorted(simulation.declined)}")
+    if sorted(live.skipped) != sorted(simulation.skipped):
+        problems.append(f"skipped:\n    live:      {sorted(live.skipped)}\n    simulated: {sorted(simulation.skipped)}")
+    return problems
 
 
 def simulated(automations: list[Automation], events: list[SchoolEvent], until: datetime) -> Observed:
