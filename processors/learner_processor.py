@@ -20,7 +20,7 @@ partition instead of being applied here.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Protocol, Sequence
 
 from aiokafka.partitioner import murmur2
@@ -28,6 +28,7 @@ from aiokafka.partitioner import murmur2
 from engine.catalog import Catalog
 from engine.commands import FireTimer, HandleSchoolEvent
 from engine.decider import handle
+from engine.timer_queue import due_millis
 from processors import learner_entries as entries
 from processors import metrics, records
 from processors.config import Topics
@@ -60,8 +61,7 @@ def partition_of(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-def _ms(instant: datetime) -> int:
-    return int(instant.astimezone(timezone.utc).timestamp() * 1000)
+_ms = due_millis  # one notion of "the same instant" for the live index and simulate's queue
 
 
 class LearnerProcessor:
@@ -209,7 +209,10 @@ class LearnerProcessor:
                                       entries.index_value(key, timer.id))
             elif kind == "timer_cancelled":
                 next(scheduled)
-                _unindex(store, key, event.timer_id, entry.timers.remove(event.timer_id))
+                pending = entry.timers.get(event.timer_id)
+                # A cancellation names a schedule by id and due time (engine/timer_queue.py).
+                if pending is not None and pending.due_ms == _ms(event.due_at):
+                    _unindex(store, key, event.timer_id, entry.timers.remove(event.timer_id))
 
     # ------------------------------------------------------------ timers and restores
 

@@ -37,24 +37,8 @@ SCHOOLS = [make() for make in FIXED] + [random_school(seed) for seed in CI_SEEDS
 
 
 class LiveRunsDiffer(AssertionError):
-    """The live runs differ from simulate's: the one failure the mark below expects, so a
-    worker that does not start or a timeline that times out still fails."""
-
-
-# On the worker whose due index is keyed "due time | timer id", every case here differs,
-# each exactly as firing ties in timer-id order predicts (school_differential.Verdict.follows):
-# fixed-nine: rb resumes first for the 4 learners whose rb timer id sorts first, sends b-mail
-# and ends fulfilled, where simulate ends it through its exit; fixed-quiet: the inactivity
-# timer fires before the wait, so come-back sends its email, where simulate declines the
-# entry; the seeds: runs that take another branch, exit or not, or start from another run's
-# tag. Over seeds 0-99 (bench/timer_order.py), the 22 seeds where that order matters differ.
-TIMER_ID_ORDER = pytest.mark.xfail(
-    strict=False,
-    raises=LiveRunsDiffer,
-    reason="the live worker fires a learner's timers of one instant in timer-id order (its due index is keyed "
-    "due time | timer id), not in the order they were scheduled; the due index that orders them by a "
-    "per-learner scheduling sequence lands separately: remove this mark with it",
-)
+    """The live runs differ from simulate's (a worker that does not start or a timeline that
+    times out fails otherwise)."""
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +59,6 @@ def test_the_order_of_ties_decides_each_school(school):
     assert order_matters(school, UNTIL), f"{school.name}: no tie whose order changes a run"
 
 
-@TIMER_ID_ORDER
 @pytest.mark.parametrize("school", SCHOOLS, ids=lambda school: school.name)
 def test_live_worker_and_simulation_agree_where_timers_come_due_together(verdicts, school):
     verdict = verdicts[school.name]
@@ -97,7 +80,6 @@ RESTORED = [
 RESTORE_AT = ACTIVATED_AT + timedelta(days=1, hours=8, minutes=30)
 
 
-@TIMER_ID_ORDER
 def test_ties_keep_their_order_across_a_restart_that_restores_the_worker_state(start_worker):
     verdicts = play_schools(start_worker(partitions=4), RESTORED, UNTIL, restore_at=RESTORE_AT)
     problems = [
