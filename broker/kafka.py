@@ -3,7 +3,7 @@ that the project fetches (Maven), configures, starts, probes and stops itself,
 with all its state in one git-ignored folder (.kafka/ at the repo root).
 
 Stdlib only, so it works before the project's dependencies are installed.
-Usage: python -m broker.kafka start [--fresh] [--port N] | stop | status
+Usage: python -m broker.kafka start [--fresh] [--port N] | stop | status | tool NAME [ARGS]
 """
 
 from __future__ import annotations
@@ -536,8 +536,15 @@ def main(argv: list[str] | None = None) -> int:
     start_cmd.add_argument("--fresh", action="store_true", help="wipe all topics and data first")
     sub.add_parser("stop", help="stop the broker")
     sub.add_parser("status", help="show whether the broker runs (exit code 3 if not)")
+    tool_cmd = sub.add_parser("tool", help="run one of Kafka's tools (kafka-consumer-groups, kafka-configs, ...)")
+    tool_cmd.add_argument("name")
+    tool_cmd.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     try:
+        if args.command == "tool":
+            from broker import tools
+
+            return tools.run(args.name, args.args)
         if args.command == "start":
             start(args.port, args.wait, args.fresh)
         elif args.command == "stop":
