@@ -58,7 +58,7 @@ class Writes:
         task.cancel()
         if stopping.is_set():
             raise Unconfirmed("the server is stopping")
-        raise Unconfirmed(f"Kafka did not confirm within {self.timeout:g}s (the broker is away or slow)")
+        raise Unconfirmed(f"no confirmation within {self.timeout:g}s: the broker is away or slow")
 
     @property
     def waiting(self) -> int:

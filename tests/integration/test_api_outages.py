@@ -7,6 +7,7 @@ deadline; the figures measured are printed (pytest -s) and kept in bench/BENCHMA
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -21,8 +22,12 @@ from datetime import datetime, timezone
 import pytest
 
 from api.app import STOP_SECONDS
+from engine import lifecycle as lc
+from processors import definitions_log
+from processors.kafka_io import ensure_topics
 from tests.integration.api_harness import ApiServer
 from tests.integration.harness import ROOT, delete_topics, free_broker_port, isolated_settings
+from tests.unit.projection_world import automation
 
 pytestmark = pytest.mark.integration
 
@@ -89,6 +94,15 @@ def broker(tmp_path_factory):
 def api(broker, tmp_path):
     settings = replace(isolated_settings(partitions=2), bootstrap_servers=f"127.0.0.1:{broker.port}")
     servers: list[ApiServer] = []
+    # An automation with a wait step, for an operator command (advance) during the outage.
+    flow = automation("paced", {"event": "course.enrolled"}, [
+        {"id": "hello", "type": "send_email", "template": "t"},
+        {"id": "pause", "type": "wait_duration", "amount": 1, "unit": "days"},
+        {"id": "bye", "type": "send_email", "template": "t"}])
+    asyncio.run(ensure_topics(settings))
+    now = datetime.now(timezone.utc)
+    for command in (lc.SaveAutomation(automation=flow, now=now), lc.ActivateAutomation(automation_id=flow.id, now=now)):
+        assert not isinstance(asyncio.run(definitions_log.execute(settings, command)), lc.Rejected)
 
     def start() -> ApiServer:
         folder = tmp_path / f"api{len(servers)}"
@@ -112,13 +126,17 @@ def an_event(event_id: str) -> dict:
 
 
 def ingest_in_background(server: ApiServer, event_id: str) -> dict:
-    """POST one event on a thread; the dict gets `status`, `body` and `seconds` once answered."""
+    return in_background(server, "/events", an_event(event_id))
+
+
+def in_background(server: ApiServer, path: str, body=None) -> dict:
+    """POST on a thread; the dict gets `status`, `body` and `seconds` once answered."""
     answer: dict = {}
 
     def post() -> None:
         began = time.monotonic()
         try:
-            answer["status"], answer["body"] = server.school("s1", "POST", "/events", an_event(event_id))
+            answer["status"], answer["body"] = server.school("s1", "POST", path, body)
         except OSError as error:  # no answer at all: the connection was closed
             answer["status"], answer["body"] = None, repr(error)
         answer["seconds"] = time.monotonic() - began
@@ -169,6 +187,7 @@ def test_ingest_answers_503_within_10s_and_ready_follows_the_broker_away_within_
     try:
         lost = time.monotonic()
         answer = ingest_in_background(server, f"during-{outage}")
+        command = in_background(server, "/automations/paced/steps/pause/advance")
 
         # then /ready says 503 within 10 s, with why
         flip = seconds_until(lambda: ready_status(server) == 503, READY_FLIP + SLACK)
@@ -180,6 +199,11 @@ def test_ingest_answers_503_within_10s_and_ready_follows_the_broker_away_within_
         assert answer["body"]["event_ids"] == [f"during-{outage}"]
         assert answer["seconds"] <= WRITE_TIMEOUT + SLACK, answer["seconds"]
         report(f"{outage} broker: ingest answered 503 after", answer["seconds"])
+        # and so does an operator's command
+        answered(command, WRITE_TIMEOUT + 3 * SLACK)
+        assert command["status"] == 503 and "ask again" in command["body"]["error"], command
+        assert command["seconds"] <= WRITE_TIMEOUT + SLACK, command["seconds"]
+        report(f"{outage} broker: advance answered 503 after", command["seconds"])
         report(f"{outage} broker: /ready 503 after", flip)
         assert time.monotonic() - lost < 60
     finally:
