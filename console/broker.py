@@ -34,9 +34,10 @@ def status() -> None:
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
 def tool(ctx: typer.Context, name: str = typer.Argument(None, help="kafka-consumer-groups, kafka-configs, ...")) -> None:
-    """Run one of Kafka's tools (Kafka's bin/*.sh without .sh) with ARGS, on the local broker
-    unless --bootstrap-server says otherwise; without NAME, list them. ARGS go to the tool
-    as they are (`... tool kafka-configs --help` is the tool's help)."""
+    """Run one of Kafka's tools: NAME is Kafka's bin/NAME.sh; without NAME, list them.
+
+    ARGS go to the tool as they are (`tool kafka-configs --help` is the tool's own help);
+    without --bootstrap-server it talks to AUTOMATIONS_KAFKA_BOOTSTRAP, else the local broker."""
     if name is None or name in ("--help", "-h"):
         typer.echo("automations broker tool NAME [ARGS]...: " + tools.listing())
         return
