@@ -217,8 +217,12 @@ async def ready(request: web.Request) -> web.Response:
     service = _service(request)
     rebuilding = sorted(service.feeds["run_status"].rewinding)
     broker = service.broker.answering
-    ready = service.loaded and not rebuilding and broker
+    # A feed whose task ended (an error it could not outlast) leaves its views behind for good.
+    ended = sorted(name for name, feed in service.feeds.items() if not feed.running)
+    ready = service.loaded and not rebuilding and broker and not ended
     body = {"ready": ready, "rebuilding": rebuilding, "broker_answering": broker, "writes_waiting": service.writes.waiting}
+    if ended:
+        body["feeds_ended"] = ended
     if not broker:
         body["broker_silent_seconds"] = round(service.broker.away_for(), 1)
     return _json(body, status=200 if ready else 503)

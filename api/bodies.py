@@ -53,6 +53,8 @@ class Ready(Body):
     broker_answering: bool = Field(description="Whether the Kafka broker answered in the last 3 seconds.")
     writes_waiting: int = Field(description="Writes to Kafka whose callers are waiting now.")
     broker_silent_seconds: float | None = Field(None, description="Only while the broker does not answer: for how long.")
+    feeds_ended: list[str] | None = Field(None, description="Only when a topic's reading ended (its views no longer "
+                                                             "follow Kafka; the server's log says why): restart the server.")
 
 
 class OpenApiDocument(BaseModel):

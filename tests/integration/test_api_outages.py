@@ -24,7 +24,7 @@ import pytest
 from api.app import STOP_SECONDS
 from engine import lifecycle as lc
 from processors import definitions_log
-from processors.kafka_io import ensure_topics
+from processors.kafka_io import ensure_topics, produce
 from tests.integration.api_harness import ApiServer
 from tests.integration.harness import ROOT, delete_topics, free_broker_port, isolated_settings
 from tests.unit.projection_world import automation
@@ -217,6 +217,9 @@ def test_ingest_answers_503_within_10s_and_ready_follows_the_broker_away_within_
     report(f"{outage} broker back: /ready 200 after", back)
     status, body = server.school("s1", "POST", "/events", an_event(f"after-{outage}"))
     assert status == 202, body
+    # and the views read on: a record written to run status now reaches them
+    asyncio.run(produce(server.worker.settings, server.worker.settings.topics.run_status, [("s1:u1", b"not a run")]))
+    server.eventually(lambda: server.operator("GET", "/operator/projections")[1]["undecodable"], lambda n: n == 1, 30)
 
 
 @pytest.mark.parametrize("state", ["up", "stopped", "frozen"])

@@ -23,6 +23,7 @@ from api.ingest import read_events
 
 class Feed:
     topic, partitions = "run-status", [0, 1, 2]
+    running = True
 
     def __init__(self) -> None:
         self.rewound: list[list[int]] = []
@@ -162,6 +163,10 @@ def test_ready_says_no_while_partitions_are_rebuilt_and_progress_counts_what_cam
     # then it is not ready until the partition has caught up again (its figures count from zero)
     assert request(service, "GET", "/ready")[:2] == (503, {"ready": False, "rebuilding": [1], "broker_answering": True, "writes_waiting": 0})
     # and a feed that has read past the ends it aimed at when it started counts the records since
+    # and a feed whose reading ended keeps it at 503, named
+    service.feeds["run_status"].rewinding, service.feeds["run_status"].running = set(), False
+    assert request(service, "GET", "/ready")[:2] == (503, {"ready": False, "rebuilding": [], "broker_answering": True,
+                                                           "writes_waiting": 0, "feeds_ended": ["run_status"]})
     feed = TopicFeed(Settings(), "run-status", lambda record: None)
     feed.partitions, feed.targets, feed.positions = [0, 1], {0: 100, 1: 50}, {0: 60, 1: 80}
     assert feed.progress() == (140, 180) and feed.progress([1]) == (80, 80)
