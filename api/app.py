@@ -4,7 +4,9 @@ Owns `ROUTES` (method, path, handler, who may call it; the OpenAPI document
 in `api.openapi` describes exactly these, a test checks it), the handlers,
 and `Service`, which starts the feeds (definitions and run status from
 their start, receipts from their end) and one producer, and stops them.
-Every `/schools/{school}/...` route answers only a token of that school or
+Every Kafka write answers within `AUTOMATIONS_WRITE_TIMEOUT` (`api.writes`),
+`/ready` follows the broker (`api.broker_watch`), and a stop takes at most
+`STOP_SECONDS` whatever the broker does. Every `/schools/{school}/...` route answers only a token of that school or
 the operator's (ruling 16); a run, automation or learner of another school
 is not found, whatever its id. Reads come from the in-memory projections;
 operator actions become commands on Kafka (`api.commands`).
@@ -21,21 +23,30 @@ from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
 from aiohttp import web
+from aiokafka.errors import KafkaError
 
 from api import commands, openapi
 from api.auth import Authenticator, Principal
+from api.broker_watch import BrokerWatch
 from api.feeds import TopicFeed
 from api.ingest import ingest
 from api.settings import ApiSettings
 from api.views import DefinitionsView, ReceiptWaiters, RunStatusViews
+from api.writes import Unconfirmed, Writes
 from processors.config import Settings
-from processors.kafka_io import start_producer
+from processors.kafka_io import BrokerUnavailable, start_producer
 from projections import queries
 
 RUN_STATUSES = ("pending", "executing", "fulfilled", "completed_via_exit", "failed", "failed_silently", "cancelled")
 AUTOMATION_STATUSES = ("active", "inactive", "finishing")
 MAX_LIMIT = 1000
 MAX_BODY_BYTES = 8 * 1024 * 1024  # after decompression
+# A stop's budget: container platforms kill after 30 s, and an outage must not eat
+# it. Handlers get HANDLERS_GRACE (writes answer at once when the stop begins), then
+# each piece STEP_GRACE; what has not stopped by then is abandoned with the process.
+STOP_SECONDS = 10
+HANDLERS_GRACE = 2.0
+STEP_GRACE = 2.0
 log = logging.getLogger(__name__)
 
 
@@ -58,29 +69,51 @@ class Service:
         self.producer = None
         self.loaded = False
         self._loading: asyncio.Task | None = None
+        self.writes = Writes(api_settings.write_timeout)
+        self.broker = BrokerWatch(settings.bootstrap_servers)
 
     async def start(self, _app: web.Application | None = None) -> None:
         self.producer = await start_producer(self.settings)
         for feed in self.feeds.values():
             await feed.start()
         self._loading = asyncio.create_task(self._load())
+        self.broker.start()
 
     async def _load(self) -> None:
         await self.feeds["definitions"].caught_up.wait()
         await self.feeds["run_status"].caught_up.wait()
         self.loaded = True
 
+    async def stopping(self, _app: web.Application | None = None) -> None:
+        """The stop begins: callers waiting on Kafka are answered now, not cut off."""
+        self.writes.stop()
+
     async def stop(self, _app: web.Application | None = None) -> None:
         if self._loading is not None:
             self._loading.cancel()
-        for feed in self.feeds.values():
-            await feed.stop()
+        await self.broker.stop()
+        await self.writes.cancelled(STEP_GRACE)
+        # Each bounded: with the broker away, a consumer's or producer's stop waits for
+        # requests that are never answered (the producer for every unsent batch).
+        await _within(STEP_GRACE, "the feeds", *(feed.stop() for feed in self.feeds.values()))
         if self.producer is not None:
-            await self.producer.stop()
+            await _within(STEP_GRACE, "the producer", self.producer.stop())
 
     @property
     def parts(self):
         return self.runs.all
+
+
+async def _within(seconds: float, what: str, *stops) -> None:
+    tasks = [asyncio.ensure_future(stop) for stop in stops]
+    done, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in pending:
+        task.cancel()
+    for task in done:
+        if task.exception() is not None:
+            log.warning("stopping %s: %r", what, task.exception())
+    if pending:
+        log.warning("stopping %s took over %gs (the broker away?); left behind", what, seconds)
 
 
 # ---------------------------------------------------------------- helpers
@@ -179,11 +212,20 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    # Not while partitions are rebuilt either: their figures are being counted again from zero.
+    # Not while partitions are rebuilt either: their figures are being counted again from
+    # zero; nor while the broker is away: nothing new reaches the views, no write succeeds.
     service = _service(request)
     rebuilding = sorted(service.feeds["run_status"].rewinding)
-    ready = service.loaded and not rebuilding
-    return _json({"ready": ready, "rebuilding": rebuilding}, status=200 if ready else 503)
+    broker = service.broker.answering
+    # A feed whose task ended (an error it could not outlast) leaves its views behind for good.
+    ended = sorted(name for name, feed in service.feeds.items() if not feed.running)
+    ready = service.loaded and not rebuilding and broker and not ended
+    body = {"ready": ready, "rebuilding": rebuilding, "broker_answering": broker, "writes_waiting": service.writes.waiting}
+    if ended:
+        body["feeds_ended"] = ended
+    if not broker:
+        body["broker_silent_seconds"] = round(service.broker.away_for(), 1)
+    return _json(body, status=200 if ready else 503)
 
 
 async def openapi_document(request: web.Request) -> web.Response:
@@ -249,7 +291,9 @@ async def advance_step(request: web.Request) -> web.Response:
     if refusal:  # a step the flow lacks is not found; one that is no wait cannot be advanced
         return _error(404 if commands.missing_step(automation, step_id) else 409, refusal)
     waiting = queries.waiting_by_step(service.parts, school, automation_id).get(step_id, 0)
-    result = await commands.advance(service.settings, automation, step_id, _now())
+    result = await _written(service, commands.advance(service.settings, automation, step_id, _now()))
+    if isinstance(result, web.Response):
+        return result
     if "error" in result:
         return _error(409, result["error"])
     return _json({**result, "waiting_when_asked": waiting}, status=202)
@@ -279,7 +323,8 @@ async def replay_run(request: web.Request) -> web.Response:
     refusal = commands.replay_refusal(run, automation)
     if refusal:
         return _error(409, refusal)
-    return _json(await commands.replay(_service(request).settings, run, _now()), status=202)
+    result = await _written(_service(request), commands.replay(_service(request).settings, run, _now()))
+    return result if isinstance(result, web.Response) else _json(result, status=202)
 
 
 async def cancel_run(request: web.Request) -> web.Response:
@@ -289,7 +334,17 @@ async def cancel_run(request: web.Request) -> web.Response:
     refusal = commands.cancel_refusal(run)
     if refusal:
         return _error(409, refusal)
-    return _json(await commands.cancel(_service(request).settings, run, _now()), status=202)
+    result = await _written(_service(request), commands.cancel(_service(request).settings, run, _now()))
+    return result if isinstance(result, web.Response) else _json(result, status=202)
+
+
+async def _written(service: Service, write) -> dict | web.Response:
+    """A command's write within the server's bound; a 503 when Kafka does not take it."""
+    try:
+        return await service.writes.run(write)
+    except (Unconfirmed, KafkaError, BrokerUnavailable) as error:
+        why = str(error) if isinstance(error, (Unconfirmed, BrokerUnavailable)) else type(error).__name__
+        return _error(503, f"Kafka did not take the command ({why}); nothing is confirmed: ask again")
 
 
 async def learner_runs(request: web.Request) -> web.Response:
@@ -308,6 +363,7 @@ async def post_events(request: web.Request) -> web.Response:
         await request.read(),
         service.api.max_events_per_request,
         service.api.sync_timeout,
+        service.writes,
     )
     return _json(answer.body, status=answer.status)
 
@@ -401,6 +457,7 @@ def build_app(service: Service) -> web.Application:
     for route in ROUTES:
         app.router.add_route(route.method, route.path, _guarded(route))
     app.on_startup.append(service.start)
+    app.on_shutdown.append(service.stopping)  # before aiohttp waits for the handlers
     app.on_cleanup.append(service.stop)
     return app
 
@@ -408,4 +465,4 @@ def build_app(service: Service) -> web.Application:
 def serve(settings: Settings, api_settings: ApiSettings, announce: Callable[[], None] | None = None) -> None:
     """Serve until SIGINT/SIGTERM; `announce` is called once the server listens."""
     web.run_app(build_app(Service(settings, api_settings)), host=api_settings.host, port=api_settings.port,
-                print=(lambda _banner: announce()) if announce else None)
+                shutdown_timeout=HANDLERS_GRACE, print=(lambda _banner: announce()) if announce else None)

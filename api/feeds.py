@@ -89,6 +89,11 @@ class TopicFeed:
         self._task = asyncio.create_task(self._run(), name=f"feed {self.topic}")
         self._task.add_done_callback(self._stopped)
 
+    @property
+    def running(self) -> bool:
+        """Whether the feed still reads (a task that ended never reads again: /ready says so)."""
+        return self._task is not None and not self._task.done()
+
     def _stopped(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:
             # Nothing awaits this task until shutdown; without this its end would go unseen.

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from api.views import DefinitionsView, ReceiptWaiters
+from api.writes import Unconfirmed, Writes
 from engine import strict_json
 from engine.school_events import EventRejected, SchoolEvent
 from processors.config import Settings
@@ -91,6 +92,7 @@ async def ingest(
     raw: bytes,
     limit: int,
     timeout: float,
+    writes: Writes,
 ) -> Answer:
     if len(raw) > PARSE_OFF_THE_LOOP_BYTES:
         async with _PARSING:
@@ -105,30 +107,44 @@ async def ingest(
         if wait:
             key = (event.school, event.user, event.id)
             expected[index] = (key, waiters.expect(key))
+
+    async def send_all() -> None:
+        sent = []
+        for event, wait in zip(events, synchronous):
+            key, value = encode_event(event)
+            headers = [(RECEIPT_HEADER, b"1")] if wait else None
+            sent.append(await producer.send(settings.topics.school_events, key=key.encode(), value=value, headers=headers))
+        await asyncio.gather(*sent)
+
     try:
         try:
-            sent = []
-            for event, wait in zip(events, synchronous):
-                key, value = encode_event(event)
-                headers = [(RECEIPT_HEADER, b"1")] if wait else None
-                sent.append(await producer.send(settings.topics.school_events, key=key.encode(), value=value, headers=headers))
-            await asyncio.gather(*sent)
-        except KafkaError as error:  # the broker is away or refuses: the caller should try again, not file a bug
+            await writes.run(send_all())
+        except (KafkaError, Unconfirmed) as error:  # the broker is away or refuses: send again, no bug to file
+            why = type(error).__name__ if isinstance(error, KafkaError) else str(error)
             return Answer(503, {
-                "error": f"Kafka did not take the events ({type(error).__name__}); some may be in, none is confirmed: "
+                "error": f"Kafka did not take the events ({why}); some may be in, none is confirmed: "
                          "send them again (an event id starts its runs once)",
                 "event_ids": [event.id for event in events],
             })
         if not expected:
             return Answer(202, {"accepted": len(events), "event_ids": [event.id for event in events]})
         futures = [future for _, future in expected.values()]
-        done, _ = await asyncio.wait(futures, timeout=timeout)
+        # The server stopping ends the wait too: its caller hears so rather than a closed connection.
+        every = asyncio.ensure_future(asyncio.wait(futures))  # cancelling it leaves the futures be
+        stopping = asyncio.ensure_future(writes.stopping.wait())
+        try:
+            await asyncio.wait({every, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            every.cancel()
+            stopping.cancel()
+        done = [future for future in futures if future.done()]
         if len(done) < len(futures):
-            missing = [events[index].id for index, (_, future) in expected.items() if future not in done]
+            missing = [events[index].id for index, (_, future) in expected.items() if not future.done()]
+            why = "the server is stopping" if writes.stopping.is_set() else f"no receipt within {timeout:g}s"
             return Answer(
                 504,
                 {
-                    "error": f"no receipt within {timeout:g}s for {len(missing)} event(s); they are in Kafka and will be processed",
+                    "error": f"{why} for {len(missing)} event(s); they are in Kafka and will be processed",
                     "waiting_for": missing,
                 },
             )

@@ -1,21 +1,39 @@
 """The API's OpenAPI 3.1 document, served at `GET /openapi.json`.
 
 Owns the description of every route in `api.app.ROUTES`: what it answers,
-its parameters and bodies, its errors, and who may call it. `document`
-refuses a route without a description (and a description without a route),
-so the document cannot drift from the server; a unit test builds it.
+its parameters and bodies, its errors, and who may call it. Every body is a
+model of `api.bodies`, and the document's components are generated from
+those models (`models_json_schema`), so a client can generate a typed SDK
+from it. `document` refuses a route without a description (and a
+description without a route), so the document cannot drift from the
+server's routes; a unit test builds it, and the API's integration tests hold
+every real answer to its schema.
 """
 
 from __future__ import annotations
 
 import re
 
-ERROR = {"$ref": "#/components/schemas/Error"}
-OBJECT = {"type": "object"}
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api import bodies as b
+
+REF = "#/components/schemas/{model}"
+# Request bodies are read (defaults may be left out); answers are written (every key there).
+REQUESTS: tuple[type[BaseModel], ...] = (b.IngestBody, b.RebuildRequest)
 
 
-def _ok(description: str, status: str = "200") -> dict:
-    return {status: {"description": description, "content": {"application/json": {"schema": OBJECT}}}}
+def _schema(model: type[BaseModel]) -> dict:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _ok(model: type[BaseModel], description: str, status: str = "200") -> dict:
+    return {status: {"description": description, "content": {"application/json": {"schema": _schema(model)}}}}
+
+
+def _body(model: type[BaseModel], required: bool = True) -> dict:
+    return {"required": required, "content": {"application/json": {"schema": _schema(model)}}}
 
 
 def _errors(*statuses: int) -> dict:
@@ -26,11 +44,12 @@ def _errors(*statuses: int) -> dict:
         404: "Not found in this school: other schools' ids are never found.",
         409: "Not possible in the run's or automation's current state.",
         413: "The body is over 8 MiB (after decompression).",
-        503: "The views are still loading from Kafka, or (ingest) Kafka did not take the events: send them again.",
+        503: "The views are still loading from Kafka, or Kafka did not confirm the write within "
+             "AUTOMATIONS_WRITE_TIMEOUT (the broker away or frozen; the server stopping): send it again.",
         504: "A synchronous ingest got no receipt in time; the events are in Kafka.",
     }
     return {
-        str(status): {"description": reasons[status], "content": {"application/json": {"schema": ERROR}}}
+        str(status): {"description": reasons[status], "content": {"application/json": {"schema": _schema(b.Error)}}}
         for status in statuses
     }
 
@@ -46,12 +65,13 @@ RUN_STATUSES = ("pending", "executing", "fulfilled", "completed_via_exit", "fail
 SCHOOL_ERRORS = (401, 403, 503)
 
 OPERATIONS: dict[tuple[str, str], dict] = {
-    ("GET", "/health"): {"summary": "The server process answers.", "responses": _ok("Always ok.")},
+    ("GET", "/health"): {"summary": "The server process answers.", "responses": _ok(b.Health, "Always ok.")},
     ("GET", "/ready"): {
-        "summary": "Whether the views have caught up with Kafka, and are not being rebuilt (`rebuilding` lists the partitions that are).",
-        "responses": {**_ok("Ready."), **_errors(503)},
+        "summary": "Whether the views have caught up with Kafka, are not being rebuilt (`rebuilding` lists the "
+        "partitions that are), and the broker answers (503 within about 6 s of losing it, 200 once it is back).",
+        "responses": {**_ok(b.Ready, "Ready."), **_ok(b.Ready, "Not ready: the same body says why.", "503")},
     },
-    ("GET", "/openapi.json"): {"summary": "This document.", "responses": _ok("OpenAPI 3.1.")},
+    ("GET", "/openapi.json"): {"summary": "This document.", "responses": _ok(b.OpenApiDocument, "OpenAPI 3.1.")},
     ("GET", "/schools/{school}/automations"): {
         "summary": "The automations page: name, status, groups, times executed, runs by status, last run, last edited.",
         "parameters": [
@@ -59,11 +79,11 @@ OPERATIONS: dict[tuple[str, str], dict] = {
             _query("status", "Only automations in this status.", ("active", "inactive", "finishing")),
             _query("group", "Only automations in this group."),
         ],
-        "responses": {**_ok("The school's automations."), **_errors(400, *SCHOOL_ERRORS)},
+        "responses": {**_ok(b.AutomationsPage, "The school's automations."), **_errors(400, *SCHOOL_ERRORS)},
     },
     ("GET", "/schools/{school}/automations/{automation_id}"): {
         "summary": "One automation's figures and its step funnel.",
-        "responses": {**_ok("The automation."), **_errors(404, *SCHOOL_ERRORS)},
+        "responses": {**_ok(b.AutomationDetail, "The automation."), **_errors(404, *SCHOOL_ERRORS)},
     },
     ("GET", "/schools/{school}/automations/{automation_id}/runs"): {
         "summary": "The automation's runs, newest first (times executed, by status).",
@@ -71,36 +91,37 @@ OPERATIONS: dict[tuple[str, str], dict] = {
             _query("status", "Only runs whose current status is this.", RUN_STATUSES),
             _query("limit", "At most this many runs (1-1000, default 100).", integer=True),
         ],
-        "responses": {**_ok("Run summaries."), **_errors(400, 404, *SCHOOL_ERRORS)},
+        "responses": {**_ok(b.RunsList, "Run summaries."), **_errors(400, 404, *SCHOOL_ERRORS)},
     },
     ("GET", "/schools/{school}/automations/{automation_id}/steps"): {
         "summary": "The live funnel: per step, runs that reached it, outcomes, learners waiting now, time spent waiting.",
-        "responses": {**_ok("`waiting` (step id -> learners waiting now) and `steps`."), **_errors(404, *SCHOOL_ERRORS)},
+        "responses": {**_ok(b.AutomationSteps, "`waiting` (step id -> learners waiting now) and `steps`."),
+                      **_errors(404, *SCHOOL_ERRORS)},
     },
     ("POST", "/schools/{school}/automations/{automation_id}/steps/{step_id}/advance"): {
         "summary": "Advance every learner waiting in this wait step to the next step now; the step stays.",
         "description": "Written to the definitions topic; every worker moves on the learners of its partitions.",
-        "responses": {**_ok("Accepted.", "202"), **_errors(404, 409, *SCHOOL_ERRORS)},
+        "responses": {**_ok(b.AdvanceAccepted, "Accepted.", "202"), **_errors(404, 409, *SCHOOL_ERRORS)},
     },
     ("GET", "/schools/{school}/runs/{run_id}"): {
         "summary": "The activity view of a run: status, every step with time and outcome, the exit that fired, "
         "the error, replays, and the decision trace.",
-        "responses": {**_ok("The run."), **_errors(404, *SCHOOL_ERRORS)},
+        "responses": {**_ok(b.RunActivity, "The run."), **_errors(404, *SCHOOL_ERRORS)},
     },
     ("POST", "/schools/{school}/runs/{run_id}/replay"): {
         "summary": "Replay a pending, fulfilled or failed run: a new run from the first step, linked to it "
         "(a pending original is cancelled).",
         "description": "A command on the control topic; the answer names the new run's id. "
         "Refused (409) for other statuses, and while the automation is finishing or after it was deleted.",
-        "responses": {**_ok("Accepted: `new_run_id`.", "202"), **_errors(404, 409, *SCHOOL_ERRORS)},
+        "responses": {**_ok(b.ReplayAccepted, "Accepted: `new_run_id`.", "202"), **_errors(404, 409, *SCHOOL_ERRORS)},
     },
     ("POST", "/schools/{school}/runs/{run_id}/cancel"): {
         "summary": "Cancel a pending run.",
-        "responses": {**_ok("Accepted.", "202"), **_errors(404, 409, *SCHOOL_ERRORS)},
+        "responses": {**_ok(b.CancelAccepted, "Accepted.", "202"), **_errors(404, 409, *SCHOOL_ERRORS)},
     },
     ("GET", "/schools/{school}/learners/{user}/runs"): {
         "summary": "A learner's runs across automations, and the entries that started none (skipped, declined) with why.",
-        "responses": {**_ok("The learner's history."), **_errors(*SCHOOL_ERRORS)},
+        "responses": {**_ok(b.LearnerHistory, "The learner's history."), **_errors(*SCHOOL_ERRORS)},
     },
     ("POST", "/schools/{school}/events"): {
         "summary": "Ingest school events (one JSON object or a list).",
@@ -109,45 +130,44 @@ OPERATIONS: dict[tuple[str, str], dict] = {
         "events are durably in Kafka. Every invalid event is reported (400) and then nothing is sent. A list "
         "holds at most AUTOMATIONS_MAX_EVENTS_PER_REQUEST events, a body at most 8 MiB (413). 503: Kafka did "
         "not take the events (send them again).",
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/SchoolEvent"},
-                {"type": "array", "items": {"$ref": "#/components/schemas/SchoolEvent"}}]}}},
-        },
-        "responses": {**_ok("Synchronous: per event, runs and actions."), **_ok("Accepted.", "202"),
+        "requestBody": _body(b.IngestBody),
+        "responses": {**_ok(b.IngestAnswered, "Synchronous: per event, runs and actions."),
+                      **_ok(b.IngestAccepted, "Accepted.", "202"),
                       **_errors(400, 413, 503, 504, *SCHOOL_ERRORS)},
     },
     ("GET", "/operator/projections"): {
         "summary": "Operator: the projections' progress: partitions being rebuilt, records read of total (during a rebuild), "
         "`position` (records read since start, all partitions), records applied (duplicates not counted).",
-        "responses": {**_ok("Progress."), **_errors(401, 403, 503)},
+        "responses": {**_ok(b.ProjectionsProgress, "Progress."), **_errors(401, 403, 503)},
     },
     ("POST", "/operator/projections/rebuild"): {
         "summary": "Operator: drop the views of some (default all) run-status partitions and fold them again from offset 0.",
-        "requestBody": {"required": False, "content": {"application/json": {"schema": {
-            "type": "object", "properties": {"partitions": {"type": "array", "items": {"type": "integer"}}}}}}},
-        "responses": {**_ok("Rebuilding.", "202"), **_errors(400, 401, 403, 503)},
+        "requestBody": _body(b.RebuildRequest, required=False),
+        "responses": {**_ok(b.RebuildAccepted, "Rebuilding.", "202"), **_errors(400, 401, 403, 503)},
     },
     ("GET", "/operator/projections/snapshot"): {
         "summary": "Operator: every view of every school, in a stable order (compare before and after a rebuild). "
         "For tests and small installations: it is built in one go (about 2 minutes and 2 GB at 1M runs), and the "
         "server answers nothing else meanwhile.",
-        "responses": {**_ok("The snapshot."), **_errors(401, 403, 503)},
+        "responses": {**_ok(b.Snapshot, "The snapshot."), **_errors(401, 403, 503)},
     },
 }
 
-COMPONENTS = {
-    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                   "description": "A school's token (`automations tokens add SCHOOL`) or the operator's."}},
-    "schemas": {
-        "Error": {"type": "object", "required": ["error"], "properties": {
-            "error": {"type": "string"}, "problems": {"type": "array", "items": OBJECT}}},
-        "SchoolEvent": {"type": "object", "required": ["id", "type", "school", "user", "occurred_at"], "properties": {
-            "id": {"type": "string"}, "type": {"type": "string"}, "school": {"type": "string"},
-            "user": {"type": "string"}, "subject": {"type": "string", "enum": ["user", "lead", "visitor"]},
-            "occurred_at": {"type": "string", "format": "date-time"}, "data": OBJECT}},
-    },
-}
+def _models() -> list[type[BaseModel]]:
+    """Every model an operation names, each once, in the order first named."""
+    names = re.findall(r"#/components/schemas/(\w+)", repr(OPERATIONS))
+    return [getattr(b, name) for name in dict.fromkeys(names)]
+
+
+def components() -> dict:
+    """The securitySchemes, and the schemas generated from the models (their nested models included)."""
+    chosen = [(model, "validation" if model in REQUESTS else "serialization") for model in _models()]
+    _, generated = models_json_schema(chosen, ref_template=REF)
+    return {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                       "description": "A school's token (`automations tokens add SCHOOL`) or the operator's."}},
+        "schemas": generated["$defs"],
+    }
 
 
 def _path_parameters(path: str) -> list[dict]:
@@ -173,5 +193,5 @@ def document(routes) -> dict:
         "info": {"title": "School automations API", "version": "1",
                  "description": "Scoped by school: a school's token sees only that school (ruling 16)."},
         "paths": paths,
-        "components": COMPONENTS,
+        "components": components(),
     }

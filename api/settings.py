@@ -28,6 +28,9 @@ class ApiSettings:
     )
     # How long a synchronous ingest waits for the worker's receipt (504 after that).
     sync_timeout: float = field(default_factory=lambda: env_number("AUTOMATIONS_SYNC_TIMEOUT", "10", float, within=(0.001, None)))
+    # How long a write to Kafka (ingest, replay, cancel, advance) may take before the
+    # caller is answered 503: the broker is away or frozen, send again.
+    write_timeout: float = field(default_factory=lambda: env_number("AUTOMATIONS_WRITE_TIMEOUT", "10", float, within=(0.001, None)))
     max_events_per_request: int = field(
         default_factory=lambda: env_number("AUTOMATIONS_MAX_EVENTS_PER_REQUEST", "1000")
     )

@@ -3,7 +3,7 @@ that the project fetches (Maven), configures, starts, probes and stops itself,
 with all its state in one git-ignored folder (.kafka/ at the repo root).
 
 Stdlib only, so it works before the project's dependencies are installed.
-Usage: python -m broker.kafka start [--fresh] [--port N] | stop | status
+Usage: python -m broker.kafka start [--fresh] [--port N] | stop | status | tool NAME [ARGS]
 """
 
 from __future__ import annotations
@@ -78,6 +78,37 @@ def resolve_port(port: int | str | None = None) -> int:
     if not 1 <= value <= 65534:
         raise BrokerError(f"broker port must be between 1 and 65534, got {value}")
     return value
+
+
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_range(path: Path = EPHEMERAL_RANGE) -> tuple[int, int] | None:
+    """The ports Linux hands out to outgoing connections (None where there is no such file)."""
+    with contextlib.suppress(OSError, ValueError):
+        low, high = (int(part) for part in path.read_text().split())
+        return low, high
+    return None
+
+
+def ephemeral_refusal(port: int, span: tuple[int, int] | None = None) -> str | None:
+    """Why `port` (or its controller's, port + 1) must not be the broker's, or None.
+
+    Linux gives a client's connection a local port from the ephemeral range. A client
+    that reconnects to 127.0.0.1:P while nothing listens there can be given P itself and
+    connect to itself (TCP simultaneous open); it then holds P, and the broker cannot
+    start again until that client lets go (9 minutes once)."""
+    span = span or ephemeral_range()
+    if span is None:
+        return None
+    low, high = span
+    for p in (port, port + 1):
+        if low <= p <= high:
+            which = "" if p == port else f" (its controller's, port + 1, for port {port})"
+            return (f"port {p}{which} is inside Linux's ephemeral port range {low}-{high} ({EPHEMERAL_RANGE}): "
+                    "a client reconnecting while the broker is down can connect to itself on it and hold it; "
+                    f"pick a port below {low} with AUTOMATIONS_BROKER_PORT or --port")
+    return None
 
 
 def server_properties(port: int, data_dir: Path) -> str:
@@ -305,6 +336,54 @@ def _spawn(cmd: list[str], log: Path) -> int:
     ])
 
 
+def _sockets_on(port: int) -> list[tuple[int, bool]]:
+    """(inode, connected to itself) of each TCP socket whose local port is `port`. Both
+    tables: Java listens on IPv6 sockets, 127.0.0.1 showing as ::ffff:127.0.0.1."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, remote, inode = fields[1], fields[2], int(fields[9])
+                if int(local.split(":")[1], 16) == port and inode:
+                    found.append((inode, local == remote))
+    return found
+
+
+def _socket_owner(inode: int) -> int | None:
+    target = f"socket:[{inode}]"
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) == target:
+                        return int(proc.name)
+    return None
+
+
+def port_holder(port: int) -> str:
+    """Who holds 127.0.0.1:`port`, in words, as far as /proc tells."""
+    sockets = _sockets_on(port)
+    for inode, self_connected in sockets:
+        pid = _socket_owner(inode)
+        args = _cmdline(pid) if pid else None
+        command = " ".join(a for a in (args or []) if a)[:120]
+        if args and MAIN_CLASS in args:
+            properties = next((a for a in args if a.endswith("server.properties")), "")
+            where = f", home {Path(properties).parent}" if properties else ""
+            return (f"our own Kafka broker (pid {pid}{where}); stop it with "
+                    f"`AUTOMATIONS_KAFKA_HOME={Path(properties).parent if properties else '...'} automations broker stop`")
+        if self_connected:
+            who = f"pid {pid} ({command})" if pid else "a process this user cannot see"
+            return (f"a client that connected to itself on that port, {who}: it reconnected while nothing listened "
+                    "there; the port is free once it gives up or stops")
+        if pid:
+            return f"another process (pid {pid}: {command})"
+    return "another process"
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -327,6 +406,9 @@ def status() -> Status:
 
 
 def start(port: int | None = None, wait_seconds: float = 60, fresh: bool = False) -> Status:
+    refusal = ephemeral_refusal(resolve_port(port))
+    if refusal:
+        raise BrokerError(refusal)
     h = home()
     with _locked(h):
         current = status()
@@ -354,16 +436,16 @@ def new_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().byte
 
 def _start(h: Path, port: int, wait_seconds: float, fresh: bool) -> Status:
     began = time.monotonic()
+    for p in (port, port + 1):  # first: it needs neither Java nor the jars
+        if not _port_free(p):
+            raise BrokerError(f"{HOST}:{p} is already in use by {port_holder(p)}; pick another port "
+                              "with AUTOMATIONS_BROKER_PORT")
     java = find_java()
     libs = ensure_jars(h)
     (h / "broker.pid").unlink(missing_ok=True)
     data = h / "data"
     if fresh:
         shutil.rmtree(data, ignore_errors=True)
-    for p in (port, port + 1):
-        if not _port_free(p):
-            raise BrokerError(f"{HOST}:{p} is already in use by another process; pick another port "
-                              "with AUTOMATIONS_BROKER_PORT")
     props = h / "server.properties"
     props.write_text(server_properties(port, data))
 
@@ -454,8 +536,15 @@ def main(argv: list[str] | None = None) -> int:
     start_cmd.add_argument("--fresh", action="store_true", help="wipe all topics and data first")
     sub.add_parser("stop", help="stop the broker")
     sub.add_parser("status", help="show whether the broker runs (exit code 3 if not)")
+    tool_cmd = sub.add_parser("tool", help="run one of Kafka's tools (kafka-consumer-groups, kafka-configs, ...)")
+    tool_cmd.add_argument("name")
+    tool_cmd.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     try:
+        if args.command == "tool":
+            from broker import tools
+
+            return tools.run(args.name, args.args)
         if args.command == "start":
             start(args.port, args.wait, args.fresh)
         elif args.command == "stop":

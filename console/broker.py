@@ -1,10 +1,11 @@
-"""`automations broker start|stop|status`: the local development broker."""
+"""`automations broker start|stop|status|tool`: the local development broker, and
+Kafka's own command-line tools from its jars (`broker.tools`)."""
 
 from __future__ import annotations
 
 import typer
 
-from broker import kafka
+from broker import kafka, tools
 
 app = typer.Typer(help="Start, stop and inspect the local Kafka broker (KRaft, 127.0.0.1).")
 
@@ -29,3 +30,15 @@ def stop() -> None:
 def status() -> None:
     """Say whether the broker runs and where it listens."""
     typer.echo(str(kafka.status()))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+def tool(ctx: typer.Context, name: str = typer.Argument(None, help="kafka-consumer-groups, kafka-configs, ...")) -> None:
+    """Run one of Kafka's tools: NAME is Kafka's bin/NAME.sh; without NAME, list them.
+
+    ARGS go to the tool as they are (`tool kafka-configs --help` is the tool's own help);
+    without --bootstrap-server it talks to AUTOMATIONS_KAFKA_BOOTSTRAP, else the local broker."""
+    if name is None or name in ("--help", "-h"):
+        typer.echo("automations broker tool NAME [ARGS]...: " + tools.listing())
+        return
+    raise typer.Exit(tools.run(name, ctx.args))

@@ -4,7 +4,9 @@
 its own (one token per school it is given) and an operator token, waits for
 `GET /ready`, and offers `call(method, path, token, body)` plus `eventually`,
 which polls until the views show what a test expects (never a sleep-and-hope:
-a timeout is a failure with the last answer in the message).
+a timeout is a failure with the last answer in the message). Every answer of a
+route is held to the schema the server's own OpenAPI document gives it
+(`openapi_check.AnswerCheck`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Callable
 
 from api.auth import add_token, digest
 from tests.integration.harness import ROOT, Worker, free_port
+from tests.integration.openapi_check import AnswerCheck
 
 OPERATOR_TOKEN = "operator-token-for-tests"
 
@@ -35,6 +38,7 @@ class ApiServer:
         self.log_path = folder / "api.log"
         self.sync_timeout = sync_timeout
         self.process: subprocess.Popen | None = None
+        self.answers: AnswerCheck | None = None
 
     @property
     def url(self) -> str:
@@ -83,6 +87,13 @@ class ApiServer:
         return "\n".join(text.splitlines()[-lines:])
 
     def call(self, method: str, path: str, token: str | None = None, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+        status, answer = self._call(method, path, token, body, raw)
+        if self.answers is None:
+            self.answers = AnswerCheck(self._call("GET", "/openapi.json")[1])
+        self.answers.check(method, path, status, answer)
+        return status, answer
+
+    def _call(self, method: str, path: str, token: str | None = None, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         headers = {"Content-Type": "application/json"}
         if token:

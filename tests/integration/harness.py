@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -51,6 +52,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_broker_port() -> int:
+    """A port for a test's own broker, with its controller's (port + 1) free too, below
+    Linux's ephemeral range: `broker start` refuses ports inside it (a client reconnecting
+    while the broker is down can connect to itself there)."""
+    from broker import kafka
+
+    low = (kafka.ephemeral_range() or (32768, 60999))[0]
+    ports = list(range(max(1025, low - 8000), low - 2))
+    random.shuffle(ports)  # tests running side by side rarely pick the same
+    for port in ports[:2000]:
+        if kafka._port_free(port) and kafka._port_free(port + 1):
+            return port
+    raise RuntimeError(f"no free port pair below {low}")
 
 
 def isolated_settings(partitions: int = 4) -> Settings:

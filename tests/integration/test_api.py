@@ -217,3 +217,46 @@ def test_a_school_token_never_sees_another_schools_automations_runs_or_learners(
     # the operator token may act for every school
     assert api.call("GET", "/schools/sb/automations", OPERATOR_TOKEN)[0] == 200
     assert api.call("GET", "/schools/sa/automations", "not-a-token")[0] == 401
+
+
+def test_every_routes_real_answers_fit_the_openapi_documents_models(start_worker, start_api):
+    # given a school with a wait (to advance), a synchronous automation, and pending runs
+    worker = start_worker()
+    worker.save_and_activate(automation(
+        "flow", {"event": "course.enrolled"},
+        [{"id": "hello", "type": "send_email", "template": "t"}, {"id": "pause", "type": "wait_duration", "amount": 1, "unit": "days"},
+         {"id": "bye", "type": "send_email", "template": "t"}]))
+    worker.save_and_activate(automation(
+        "on-tag", {"event": "user.tag_added"}, [{"id": "mark", "type": "add_tag", "tag": "seen"}], mode="synchronous"))
+    api = start_api(worker)
+    t = datetime.now(timezone.utc) + timedelta(seconds=1)
+    status, _ = api.school("s1", "POST", "/events", [as_json(event(f"e-{u}", "course.enrolled", u, t, course="c"))
+                                                     for u in ("u1", "u2")])
+    assert status == 202
+    runs = api.eventually(lambda: api.school("s1", "GET", "/automations/flow/runs")[1]["runs"],
+                          lambda runs: len(runs) == 2 and all(r["status"] == "pending" for r in runs))
+    first, second = sorted(runs, key=lambda r: r["user"])
+
+    # when every route is called for a success (ApiServer.call holds each answer to its schema)
+    calls = [
+        ("GET", "/health", None), ("GET", "/ready", None), ("GET", "/openapi.json", None),
+        ("GET", "/schools/s1/automations", None), ("GET", "/schools/s1/automations/flow", None),
+        ("GET", "/schools/s1/automations/flow/runs?limit=10", None), ("GET", "/schools/s1/automations/flow/steps", None),
+        ("GET", f"/schools/s1/runs/{first['run_id']}", None), ("GET", "/schools/s1/learners/u1/runs", None),
+        ("POST", "/schools/s1/events", as_json(event("g1", "user.tag_added", "u3", t + timedelta(seconds=1), tag="x"))),
+        ("POST", f"/schools/s1/runs/{first['run_id']}/replay", None),
+        ("POST", f"/schools/s1/runs/{second['run_id']}/cancel", None),
+        ("POST", "/schools/s1/automations/flow/steps/pause/advance", None),
+        ("GET", "/operator/projections", None), ("GET", "/operator/projections/snapshot", None),
+        ("POST", "/operator/projections/rebuild", {"partitions": [0]}),
+    ]
+    for method, path, body in calls:
+        status, answer = api.call(method, path, OPERATOR_TOKEN, body)
+        assert 200 <= status < 300, (method, path, status, answer)
+    # the snapshot again, once the commands have run: replays, cancels and history in it too
+    api.eventually(lambda: api.operator("GET", "/operator/projections/snapshot")[1]["runs"],
+                   lambda runs: len(runs) == 4 and any(r["status"] == "cancelled" for r in runs.values()))
+
+    # then every route's success answer was checked against its model
+    succeeded = {(method, template) for method, template, status in api.answers.checked if status.startswith("2")}
+    assert succeeded == {(route.method, route.path) for route in ROUTES}

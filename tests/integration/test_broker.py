@@ -138,9 +138,9 @@ def test_another_app_ids_group_on_the_school_events_is_named_so_a_worker_can_war
 
 
 def test_starting_a_running_broker_fresh_stops_it_and_wipes_its_data(tmp_path):
-    from tests.integration.harness import free_port
+    from tests.integration.harness import free_broker_port
 
-    env = {**os.environ, "AUTOMATIONS_KAFKA_HOME": str(tmp_path / "home"), "AUTOMATIONS_BROKER_PORT": str(free_port())}
+    env = {**os.environ, "AUTOMATIONS_KAFKA_HOME": str(tmp_path / "home"), "AUTOMATIONS_BROKER_PORT": str(free_broker_port())}
 
     def broker(*args: str) -> subprocess.CompletedProcess:
         result = subprocess.run([sys.executable, "-m", "broker.kafka", *args], cwd=ROOT, env=env,
@@ -160,3 +160,21 @@ def test_starting_a_running_broker_fresh_stops_it_and_wipes_its_data(tmp_path):
         assert "running" in broker("status").stdout
     finally:
         subprocess.run([sys.executable, "-m", "broker.kafka", "stop"], cwd=ROOT, env=env, capture_output=True, timeout=120)
+
+
+def test_a_port_held_by_our_own_broker_is_named_as_ours(tmp_path):
+    # given the running test broker, and a second home asked to start on its port
+    port = kafka.resolve_port()
+    running = kafka.status()
+    assert running.running, "the test broker runs in its own home (AUTOMATIONS_KAFKA_HOME)"
+    env = {**os.environ, "AUTOMATIONS_KAFKA_HOME": str(tmp_path / "other"), "AUTOMATIONS_BROKER_PORT": str(port)}
+
+    result = subprocess.run([sys.executable, "-m", "broker.kafka", "start"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+
+    # then it refuses, naming that broker as ours (pid and home), not "another process"
+    assert result.returncode == 1, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: 127.0.0.1:{port} is already in use by our own Kafka broker (pid {running.pid}, "
+                           f"home {kafka.home()})"), line
+    assert "another process" not in line

@@ -126,3 +126,35 @@ def test_decode_command_prints_json_lines_and_reports_bad_records():
     first = json.loads(result.stdout.splitlines()[0])
     assert (first["run_id"], first["kind"]) == ("r1", "run_started")
     assert result.exit_code != 0 and "record 2" in result.output
+
+
+def test_every_body_the_openapi_document_names_is_a_model_with_its_fields():
+    document = openapi.document(ROUTES)
+    schemas = document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            bodies = [answer["content"]["application/json"]["schema"] for answer in operation["responses"].values()]
+            if "requestBody" in operation:
+                bodies.append(operation["requestBody"]["content"]["application/json"]["schema"])
+            for schema in bodies:
+                name = schema.get("$ref", "").removeprefix("#/components/schemas/")
+                assert name in schemas, (method, path, schema)
+                model = schemas[name]
+                assert "properties" in model or "anyOf" in model, (method, path, name, model)
+    # a client's SDK knows every field of a run's activity, and that the error has `error`
+    assert {"run_id", "status", "steps", "history", "trace", "replayable"} <= set(schemas["RunActivity"]["properties"])
+    assert schemas["Error"]["required"] == ["error"]
+
+
+def test_the_example_events_fit_the_ingest_request_schema():
+    from jsonschema import Draft202012Validator
+
+    from tests.integration.harness import ROOT
+
+    document = openapi.document(ROUTES)
+    schema = document["paths"]["/schools/{school}/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    validator = Draft202012Validator({**schema, "components": document["components"]})
+    events = [json.loads(line) for line in (ROOT / "examples" / "events.jsonl").read_text().splitlines() if line.strip()]
+    assert not list(validator.iter_errors(events))
+    assert not list(validator.iter_errors(events[0]))
+    assert list(validator.iter_errors({"id": "x"})), "a body without the event's fields is refused"

@@ -23,6 +23,7 @@ from api.ingest import read_events
 
 class Feed:
     topic, partitions = "run-status", [0, 1, 2]
+    running = True
 
     def __init__(self) -> None:
         self.rewound: list[list[int]] = []
@@ -44,6 +45,8 @@ class Service:
         # What ingest is handed; the requests here never get as far as using them.
         self.settings = self.producer = self.definitions = self.receipts = None
         self.api = SimpleNamespace(max_events_per_request=1000, sync_timeout=1.0)
+        self.broker = SimpleNamespace(answering=True)
+        self.writes = SimpleNamespace(waiting=0)
 
 
 def request(service, method: str, path: str, **kwargs) -> tuple[int, dict | str, dict]:
@@ -155,11 +158,15 @@ def test_ready_says_no_while_partitions_are_rebuilt_and_progress_counts_what_cam
 
     # given a server whose views have loaded, then an operator's rebuild of partition 1
     service = Service(tmp_path / "none.json")
-    assert request(service, "GET", "/ready")[:2] == (200, {"ready": True, "rebuilding": []})
+    assert request(service, "GET", "/ready")[:2] == (200, {"ready": True, "rebuilding": [], "broker_answering": True, "writes_waiting": 0})
     service.feeds["run_status"].rewinding = {1}
     # then it is not ready until the partition has caught up again (its figures count from zero)
-    assert request(service, "GET", "/ready")[:2] == (503, {"ready": False, "rebuilding": [1]})
+    assert request(service, "GET", "/ready")[:2] == (503, {"ready": False, "rebuilding": [1], "broker_answering": True, "writes_waiting": 0})
     # and a feed that has read past the ends it aimed at when it started counts the records since
+    # and a feed whose reading ended keeps it at 503, named
+    service.feeds["run_status"].rewinding, service.feeds["run_status"].running = set(), False
+    assert request(service, "GET", "/ready")[:2] == (503, {"ready": False, "rebuilding": [], "broker_answering": True,
+                                                           "writes_waiting": 0, "feeds_ended": ["run_status"]})
     feed = TopicFeed(Settings(), "run-status", lambda record: None)
     feed.partitions, feed.targets, feed.positions = [0, 1], {0: 100, 1: 50}, {0: 60, 1: 80}
     assert feed.progress() == (140, 180) and feed.progress([1]) == (80, 80)
@@ -231,6 +238,7 @@ def test_events_kafka_does_not_take_are_a_503_that_says_to_send_them_again():
 
     from api.ingest import ingest
     from api.views import DefinitionsView, ReceiptWaiters
+    from api.writes import Writes
     from processors.config import Settings
 
     class UnreachableBroker:
@@ -239,6 +247,9 @@ def test_events_kafka_does_not_take_are_a_503_that_says_to_send_them_again():
 
     body = json.dumps({"id": "e1", "type": "user.tag_added", "school": "s1", "user": "u1",
                        "occurred_at": "2027-03-01T09:00:00Z", "data": {"tag": "x"}}).encode()
-    answer = asyncio.run(ingest(Settings(), UnreachableBroker(), DefinitionsView(), ReceiptWaiters(), "s1", body, 10, 1.0))
+    async def go():
+        return await ingest(Settings(), UnreachableBroker(), DefinitionsView(), ReceiptWaiters(), "s1", body, 10, 1.0, Writes(5.0))
+
+    answer = asyncio.run(go())
     assert answer.status == 503 and answer.body["event_ids"] == ["e1"]
     assert answer.body["error"].startswith("Kafka did not take the events (KafkaTimeoutError)") and "send them again" in answer.body["error"]

@@ -171,3 +171,24 @@ def test_a_cluster_id_never_starts_with_a_dash_the_storage_tool_would_take_for_a
 
     assert cluster_id == "EAAAAAAAAAAAAAAAAAAAAA" and len(cluster_id) == 22
     assert not any(kafka.new_cluster_id().startswith("-") for _ in range(2000))
+
+
+def test_a_kafka_tool_runs_its_class_on_the_local_broker_unless_told_otherwise(tmp_path, monkeypatch):
+    from broker import tools
+
+    monkeypatch.setenv("AUTOMATIONS_BROKER_PORT", "19092")
+    monkeypatch.delenv("AUTOMATIONS_KAFKA_BOOTSTRAP", raising=False)
+    command = tools.command("kafka-consumer-groups.sh", ["--describe", "--group", "g"], "java", tmp_path)
+    assert command[command.index("-cp") + 2:] == [
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "--describe", "--group", "g",
+        "--bootstrap-server", "127.0.0.1:19092"]
+    # an address given, a help asked for, or a tool without one: nothing added
+    assert "127.0.0.1:19092" not in tools.command("kafka-configs", ["--bootstrap-server=b:1"], "java", tmp_path)
+    assert "127.0.0.1:19092" not in tools.command("kafka-configs", ["--help"], "java", tmp_path)
+    assert "127.0.0.1:19092" not in tools.command("kafka-dump-log", ["--files", "x.log"], "java", tmp_path)
+
+
+def test_an_unknown_kafka_tool_is_one_line_naming_the_tools(capsys):
+    assert kafka.main(["tool", "kafka-nope", "--list"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: no Kafka tool 'kafka-nope'; the tools are: kafka-broker-api-versions, kafka-configs,")
