@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from console.errors import CliError
+from engine.school_events import EventRejected
 from processors.worker_client import WorkerNotReady, move_clock, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,11 +60,14 @@ def _wait_ready(web_port: int, worker: subprocess.Popen, timeout: float = 90.0) 
 
 def _retimed_events(path: Path):
     """The recorded events, in file order, re-timed to start now, 50 ms apart."""
-    from processors.ingest import read_jsonl
+    from console.event_files import numbered_events, opened
 
-    events, problems = read_jsonl(path)
-    if problems:
-        raise CliError(f"{path}:{problems[0]}")
+    events = []
+    with opened(path) as lines:
+        for number, parsed in numbered_events(lines):
+            if isinstance(parsed, EventRejected):
+                raise CliError(f"{path}:line {number}: {parsed.reason}")
+            events.append(parsed)
     start = datetime.now(timezone.utc) + timedelta(seconds=1)
     return [e.model_copy(update={"occurred_at": start + timedelta(milliseconds=50 * i)}) for i, e in enumerate(events)]
 

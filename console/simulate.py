@@ -20,12 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from console.errors import CliError
+from console.event_files import label, numbered_events, opened
 from engine.definitions import Automation, assign_ids
 from engine.documents import DocumentProblem, document_problems, load_document, parse_automation
 from engine.school_events import EventRejected, SchoolEvent
 from engine.simulation import SimulationResult, simulate as run_simulation
 from engine.validation import validate_automation
-from processors.ingest import edge_event
 
 app = typer.Typer(help="Simulate automations over recorded school events (no Kafka).")
 DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
@@ -59,19 +59,13 @@ def load_definitions(paths: list[Path]) -> list[Automation]:
 
 
 def load_events(path: Path) -> tuple[list[SchoolEvent], list[str]]:
-    if path.is_dir():
-        raise CliError(f"{path} is a folder, not a JSONL file of events")
-    if not path.is_file():
-        raise CliError(f"no such file: {path}")
     events, problems = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        parsed = edge_event(line)  # as `events send` and the HTTP ingest take it
-        if isinstance(parsed, EventRejected):
-            problems.append(f"{path}:{number}: {parsed.reason}")
-        else:
-            events.append(parsed)
+    with opened(path, "JSONL file of events") as lines:
+        for number, parsed in numbered_events(lines):  # as `events send` and the HTTP ingest take them
+            if isinstance(parsed, EventRejected):
+                problems.append(f"{label(path)}:{number}: {parsed.reason}")
+            else:
+                events.append(parsed)
     return events, problems
 
 
