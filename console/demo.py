@@ -1,7 +1,8 @@
 """`automations demo`: the whole engine end to end on this machine, then tidy up.
 
-Starts a fresh local broker (its own folder and port, so a development
-broker is never touched) and one worker, saves and activates the example
+Starts a fresh local broker (its own folder and port unless
+AUTOMATIONS_KAFKA_HOME and AUTOMATIONS_BROKER_PORT say others, so a development
+broker is never touched by default) and one worker, saves and activates the example
 automations, streams the example school events (re-timed to now, so waits
 and the 60-second rule behave as they would live), waits until the runs have
 settled, and prints the runs and the action commands read back from Kafka.
@@ -18,6 +19,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -34,9 +36,24 @@ _probe = Console()
 out = _probe if _probe.is_terminal else Console(width=160)
 
 
-def _settle_env(port: int, web_port: int) -> dict[str, str]:
+DEMO_PORT = 19092
+DEMO_KAFKA_HOME = ROOT / ".kafka" / "demo"
+
+
+def demo_broker(port: int | None) -> tuple[int, Path]:
+    """The demo broker's port and folder: --port, else AUTOMATIONS_BROKER_PORT, else 19092;
+    AUTOMATIONS_KAFKA_HOME, else .kafka/demo (never the development broker's .kafka)."""
+    from broker import kafka
+
+    chosen = kafka.resolve_port(port if port is not None else os.environ.get("AUTOMATIONS_BROKER_PORT") or DEMO_PORT)
+    home = os.environ.get("AUTOMATIONS_KAFKA_HOME")
+    return chosen, Path(home).expanduser().resolve() if home else DEMO_KAFKA_HOME
+
+
+def _settle_env(port: int | None, web_port: int) -> dict[str, str]:
+    port, kafka_home = demo_broker(port)
     env = {
-        "AUTOMATIONS_KAFKA_HOME": str(ROOT / ".kafka" / "demo"),
+        "AUTOMATIONS_KAFKA_HOME": str(kafka_home),
         "AUTOMATIONS_BROKER_PORT": str(port),
         "AUTOMATIONS_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
         "AUTOMATIONS_DATA_DIR": str(ROOT / "var" / "demo-worker"),
@@ -129,7 +146,7 @@ def _print_actions(actions: list[dict]) -> None:
 
 @app.callback(invoke_without_command=True)
 def demo(
-    port: int = typer.Option(19092, help="Port of the demo broker."),
+    port: Optional[int] = typer.Option(None, help="Port of the demo broker (default AUTOMATIONS_BROKER_PORT, else 19092)."),
     web_port: int = typer.Option(16066, help="Port of the demo worker's HTTP endpoint."),
     events: Path = typer.Option(ROOT / "examples" / "events.jsonl", help="School events to stream."),
     automations: Path = typer.Option(ROOT / "examples" / "automations", help="Folder of definitions."),
