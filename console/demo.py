@@ -22,18 +22,17 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from console.errors import CliError
+from console.output import table_console
 from engine.school_events import EventRejected
 from processors.worker_client import WorkerNotReady, move_clock, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 app = typer.Typer(help="Run the demo: broker, worker, example automations and events.")
-_probe = Console()
 # Piped output (CI logs) gets room for the idempotency keys instead of 80 columns.
-out = _probe if _probe.is_terminal else Console(width=160)
+out = table_console()
 
 
 DEMO_PORT = 19092

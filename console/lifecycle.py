@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from console.definitions import read_definition
 from console.errors import CliError, confirmed, one_of
+from console.output import FORMAT_HELP, JSONL, output_format, table_console
 from console.topic_views import load_parts
 from engine import lifecycle as lc
 from engine.definitions import Automation, assign_ids, iter_steps
@@ -31,7 +31,7 @@ from projections import queries
 from projections.automation_stats import fold
 from schemas.codec import decode
 
-console = Console()
+console = table_console()
 
 
 def _now() -> datetime:
@@ -177,11 +177,11 @@ def list_automations(
     search: Optional[str] = typer.Option(None, help="Only names or ids containing this text."),
     status: Optional[str] = typer.Option(None, help="active, inactive or finishing."),
     school: Optional[str] = typer.Option(None, help="Only this school's automations."),
-    output: str = typer.Option("table", "--format", help="table, or json (one object per line)."),
+    output: str = typer.Option("table", "--format", help=FORMAT_HELP),
 ) -> None:
     """The automations page: name, status, times executed, last edited."""
     one_of("--status", status, ("active", "inactive", "finishing"))
-    one_of("--format", output, ("table", "json"))
+    output = output_format(output)
     stats = _stats()
     rows = []
     for automation in sorted(_state().automations.values(), key=lambda a: (a.school, a.name)):
@@ -198,7 +198,7 @@ def list_automations(
             "times_executed": figures.times_executed if figures else 0,
             "last_edited_at": automation.last_edited_at.isoformat() if automation.last_edited_at else None,
         })
-    if output == "json":
+    if output == JSONL:
         for row in rows:
             typer.echo(json.dumps(row, sort_keys=True))
         return

@@ -13,17 +13,17 @@ from datetime import datetime, timezone
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Column, Table
 
 from api import commands
 from console.errors import CliError, one_of
+from console.output import FORMAT_HELP, JSONL, output_format, say_if_cut, table_console
 from console.topic_views import load_definitions, load_parts
 from processors import config
 from projections import queries
 
 app = typer.Typer(help="Runs: list, show, replay, cancel, and a learner's history.", no_args_is_help=True)
-console = Console()
+console = table_console()
 STATUSES = ("pending", "executing", "fulfilled", "completed_via_exit", "failed", "failed_silently", "cancelled")
 
 
@@ -60,20 +60,23 @@ def list_runs(
     status: Optional[str] = typer.Option(None, help=f"Only runs in this status: {', '.join(STATUSES)}."),
     school: Optional[str] = typer.Option(None, help="The automation's school (default: the one that has runs of it)."),
     limit: int = typer.Option(100, min=1, help="At most this many, newest first."),
-    output: str = typer.Option("table", "--format", help="table, or jsonl (one run summary per line) for scripts."),
+    every: bool = typer.Option(False, "--all", help="Every run, however many (instead of --limit)."),
+    output: str = typer.Option("table", "--format", help=FORMAT_HELP),
 ) -> None:
     """An automation's runs, newest first."""
     one_of("--status", status, STATUSES)
-    one_of("--format", output, ("table", "jsonl"))
+    output = output_format(output)
     parts = load_parts()
     schools = sorted({s for part in parts for (s, a) in part.stats if a == automation and (school in (None, s))})
     rows = [r for s in schools for r in queries.runs_of_automation(parts, s, automation, status=status)]
     rows.sort(key=lambda r: r["started_at"], reverse=True)
-    if output == "jsonl":
-        for row in rows[:limit]:
+    shown = rows if every else rows[:limit]
+    if output == JSONL:
+        for row in shown:
             typer.echo(json.dumps(row, default=str))
-        return
-    console.print(_runs_table(rows[:limit], f"runs of {automation}" + (f" ({status})" if status else "")))
+    else:
+        console.print(_runs_table(shown, f"runs of {automation}" + (f" ({status})" if status else "")))
+    say_if_cut(len(shown), len(rows), "runs")
 
 
 @app.command("show")

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from console.errors import CliError
+from console.output import FORMAT_HELP, output_format
 from console.event_files import label, numbered_events, opened
 from engine.definitions import Automation, assign_ids
 from engine.documents import DocumentProblem, document_problems, load_document, parse_automation
@@ -121,11 +122,10 @@ def simulate(
     definitions: list[Path] = typer.Option(..., "--definitions", "-d", help="Automation file or folder; repeatable."),
     events: Path = typer.Option(..., "--events", "-e", help="School events, one JSON object per line."),
     until: str | None = typer.Option(None, "--until", help="Run the virtual clock to this instant (ISO 8601)."),
-    output: str = typer.Option("table", "--format", help="table or jsonl."),
+    output: str = typer.Option("table", "--format", help=FORMAT_HELP),
 ) -> None:
     """Run automations over recorded events with a virtual clock; print every run."""
-    if output not in ("table", "jsonl"):
-        raise CliError(f"--format must be table or jsonl, not {output!r}")
+    output = output_format(output)
     automations = load_definitions(definitions)
     if not automations:
         raise CliError(f"no automation files (.yaml, .yml, .json) in {', '.join(map(str, definitions))}")

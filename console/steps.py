@@ -11,17 +11,17 @@ import asyncio
 from datetime import datetime, timezone
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from api import commands
 from console.errors import CliError
+from console.output import table_console
 from console.topic_views import load_definitions, load_parts
 from processors import config
 from projections import queries
 
 app = typer.Typer(help="Steps: learners waiting per step, and advancing them.", no_args_is_help=True)
-console = Console()
+console = table_console()
 
 
 def _automation(automation_id: str):
