@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import re
 
+from engine.identifiers import ID_PATTERN, MAX_ID_LENGTH
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 OBJECT = {"type": "object"}
+
+
+# Every id in a path, and a school event's school and user (engine.identifiers).
+ID_SCHEMA = {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$", "maxLength": MAX_ID_LENGTH}
 
 
 def _ok(description: str, status: str = "200") -> dict:
@@ -143,8 +149,8 @@ COMPONENTS = {
         "Error": {"type": "object", "required": ["error"], "properties": {
             "error": {"type": "string"}, "problems": {"type": "array", "items": OBJECT}}},
         "SchoolEvent": {"type": "object", "required": ["id", "type", "school", "user", "occurred_at"], "properties": {
-            "id": {"type": "string"}, "type": {"type": "string"}, "school": {"type": "string"},
-            "user": {"type": "string"}, "subject": {"type": "string", "enum": ["user", "lead", "visitor"]},
+            "id": {"type": "string"}, "type": {"type": "string"}, "school": ID_SCHEMA,
+            "user": ID_SCHEMA, "subject": {"type": "string", "enum": ["user", "lead", "visitor"]},
             "occurred_at": {"type": "string", "format": "date-time"}, "data": OBJECT}},
     },
 }
@@ -152,7 +158,8 @@ COMPONENTS = {
 
 def _path_parameters(path: str) -> list[dict]:
     return [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": ID_SCHEMA,
+         "description": "An id (anything else is answered 400)."}
         for name in re.findall(r"{(\w+)}", path)
     ]
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import typer
 
 from console.errors import CliError
+from console.id_arguments import checked_id
 from console.output import JSONL, TABLE, output_format
 from engine.definitions import Automation
 from engine.documents import DocumentProblem, load_document, locator
@@ -139,8 +140,8 @@ def templates() -> None:
 @app.command("new")
 def new(
     template: str = typer.Option(..., "--template", help="A template name (see `templates`)."),
-    automation_id: str | None = typer.Option(None, "--id", help="The new automation's id."),
-    school: str | None = typer.Option(None, "--school", help="Your school's id."),
+    automation_id: str | None = typer.Option(None, "--id", help="The new automation's id.", callback=checked_id("--id")),
+    school: str | None = typer.Option(None, "--school", help="Your school's id.", callback=checked_id("--school")),
     name: str | None = typer.Option(None, "--name", help="A name for the new automation."),
 ) -> None:
     """Print a new automation, as YAML, from a template."""

@@ -37,6 +37,17 @@ DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def load_definitions(paths: list[Path]) -> list[Automation]:
+    """The automations of the files, each item without an id given one (`automation:path`,
+    so the output names where it is in the file)."""
+    return [with_simulation_ids(written) for written in read_definitions(paths)]
+
+
+def with_simulation_ids(written: Automation) -> Automation:
+    return assign_ids(written, lambda where: f"{written.id}:{where}")
+
+
+def read_definitions(paths: list[Path]) -> list[Automation]:
+    """The automations as the files write them."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -58,7 +69,7 @@ def load_definitions(paths: list[Path]) -> list[Automation]:
             # As when saving: an id names one automation, whatever its school.
             raise CliError(f"{file}: the automation id {parsed.id!r} is also the one in {seen[parsed.id]}")
         seen[parsed.id] = file
-        automations.append(assign_ids(parsed, lambda where, a=parsed: f"{a.id}:{where}"))
+        automations.append(parsed)
     return automations
 
 
@@ -97,10 +108,10 @@ def simulate(
 ) -> None:
     """Run automations over recorded events with a virtual clock; print every run."""
     output = output_format(output)
-    automations = load_definitions(definitions)
-    if not automations:
+    written = read_definitions(definitions)
+    if not written:
         raise CliError(f"no automation files (.yaml, .yml, .json) in {', '.join(map(str, definitions))}")
-    for automation in automations:
+    for automation in written:  # as written: the ids the simulation gives are no problem of the file
         blocking = validate_automation(automation)
         if blocking:
             # The author's dry run runs what is written, but says it could not go live.
@@ -115,7 +126,7 @@ def simulate(
                        err=True)
         printer = JsonlOutput() if output == JSONL else TableOutput(progress=progress)
         watched = Watched(printer, spool.count, progress)
-        world = VirtualWorld(catalog_of(automations), sink=watched)
+        world = VirtualWorld(catalog_of(map(with_simulation_ids, written)), sink=watched)
         play(world, watched.counted(spool.in_clock_order()), end)
         printer.finish(world.numbered_report())
     finally:
