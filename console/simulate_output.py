@@ -196,7 +196,7 @@ class TableOutput:
             table = new_table(title if first else None, widths, continued=not first)
             with drawing.capture() as captured:
                 drawing.print(self._filled(table, rows[start:start + self.rows_per_slice]))
-            lines = captured.get().splitlines()
+            lines = captured.get().split("\n")[:-1]
             if not last:  # the next slice draws the line between the rows
                 lines.pop()
             self.console.file.write("".join(self._cut(line) + "\n" for line in lines))
