@@ -33,6 +33,7 @@ from api.ingest import ingest
 from api.settings import ApiSettings
 from api.views import DefinitionsView, ReceiptWaiters, RunStatusViews
 from api.writes import Unconfirmed, Writes
+from engine.identifiers import id_problem
 from processors.config import Settings
 from processors.kafka_io import BrokerUnavailable, start_producer
 from projections import queries
@@ -169,11 +170,29 @@ def _guarded(route: Route) -> Handler:
         refused = _authorized(request, route.access)
         if isinstance(refused, web.Response):
             return refused
+        unfit = _unfit_id(request)
+        if unfit:
+            return _error(400, unfit)
         if route.access != "public" and not _service(request).loaded:
             return _error(503, "the views are still loading from Kafka; see GET /ready")
         return await route.handler(request)
 
     return handler
+
+
+# The path's ids and what the answer calls them (engine.identifiers: one pattern for every id).
+PATH_IDS = (("school", "school id"), ("automation_id", "automation id"), ("step_id", "step id"),
+            ("run_id", "run id"), ("user", "user id"))
+
+
+def _unfit_id(request: web.Request) -> str | None:
+    """Why an id in the path cannot be one; None when every id can."""
+    for name, what in PATH_IDS:
+        value = request.match_info.get(name)
+        problem = id_problem(what, value) if value is not None else None
+        if problem:
+            return problem
+    return None
 
 
 def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:

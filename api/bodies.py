@@ -15,6 +15,11 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from engine.identifiers import ID_PATTERN, MAX_ID_LENGTH
+
+# Documents the id rule (engine.identifiers) without checking it here: the contract does, with its reasons.
+ID_SCHEMA = {"pattern": f"^{ID_PATTERN.pattern}$", "maxLength": MAX_ID_LENGTH}
+
 RunStatus = Literal["pending", "executing", "fulfilled", "completed_via_exit", "failed", "failed_silently", "cancelled"]
 AutomationStatus = Literal["active", "inactive", "finishing"]
 
@@ -225,8 +230,8 @@ class SchoolEvent(Body):
 
     id: str
     type: str = Field(description="user.registered, course.enrolled, user.tag_added, ...")
-    school: str = Field(description="Must be the path's school.")
-    user: str
+    school: str = Field(description="Must be the path's school.", json_schema_extra=ID_SCHEMA)
+    user: str = Field(json_schema_extra=ID_SCHEMA)
     subject: Literal["user", "lead", "visitor"] = "user"
     occurred_at: datetime
     data: dict[str, Any] = {}

@@ -59,6 +59,8 @@ class TopicFeed:
             enable_auto_commit=False,
             auto_offset_reset="earliest" if self._from_start else "latest",
             group_id=None,
+            # Workers write run status and receipts in transactions: an aborted one is never shown.
+            isolation_level="read_committed",
         )
         try:
             await consumer.start()

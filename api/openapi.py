@@ -35,6 +35,9 @@ def _ok(model: type[BaseModel], description: str, status: str = "200") -> dict:
 def _body(model: type[BaseModel], required: bool = True) -> dict:
     return {"required": required, "content": {"application/json": {"schema": _schema(model)}}}
 
+# Every id in a path (engine.identifiers).
+ID_SCHEMA = {"type": "string", **b.ID_SCHEMA}
+
 
 def _errors(*statuses: int) -> dict:
     reasons = {
@@ -172,7 +175,8 @@ def components() -> dict:
 
 def _path_parameters(path: str) -> list[dict]:
     return [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": ID_SCHEMA,
+         "description": "An id (anything else is answered 400)."}
         for name in re.findall(r"{(\w+)}", path)
     ]
 

@@ -36,11 +36,25 @@ class ApiSettings:
     )
 
 
+# An API server listening on every address is reached on the loopback one.
+_EVERY_ADDRESS = ("", "0.0.0.0", "::")
+
+
+def local_api_url() -> str:
+    """The URL of the API server `automations api` would start here: AUTOMATIONS_API_HOST
+    and AUTOMATIONS_API_PORT, so setting the port alone is enough for both ends."""
+    host = _env("AUTOMATIONS_API_HOST", "127.0.0.1").strip()
+    host = "127.0.0.1" if host in _EVERY_ADDRESS else host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address in a URL
+    return f"http://{host}:{env_number('AUTOMATIONS_API_PORT', '8080', within=PORT)}"
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """Where the CLI finds a running API server, and the operator token it presents."""
 
-    url: str = field(default_factory=lambda: _env("AUTOMATIONS_API_URL", "http://127.0.0.1:8080").rstrip("/"))
+    url: str = field(default_factory=lambda: (_env("AUTOMATIONS_API_URL", "") or local_api_url()).rstrip("/"))
     token: str = field(default_factory=lambda: _env("AUTOMATIONS_API_TOKEN", ""))
 
 

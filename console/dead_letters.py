@@ -30,10 +30,10 @@ from types import SimpleNamespace
 from typing import Callable, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from console.errors import CliError, one_of
+from console.errors import CliError
+from console.output import FORMAT_HELP, JSONL, output_format, say_if_cut, table_console
 from processors import config
 from processors.dead_letters import MAX_VALUE_KEPT
 from processors.kafka_io import produce, read_to_end
@@ -151,14 +151,16 @@ def list_dead_letters(
     reason_contains: Optional[str] = REASON,
     inputs: list[str] = INPUT,
     limit: int = typer.Option(50, min=1, help="Show at most this many, the newest."),
-    output: str = typer.Option("table", "--format", help="table or jsonl"),
+    every: bool = typer.Option(False, "--all", help="Every dead letter, however many (instead of --limit)."),
+    output: str = typer.Option("table", "--format", help=FORMAT_HELP),
 ) -> None:
     """Show refused input: where it came from, its key and why it was refused."""
-    one_of("--format", output, ("table", "jsonl"))
+    output = output_format(output)
     _positions(inputs)
     letters = _matching(asyncio.run(_read(config.load())), reason_contains, inputs)
-    shown = letters[-limit:]
-    if output == "jsonl":
+    shown = letters if every else letters[-limit:]
+    say_if_cut(len(shown), len(letters), "dead letters")
+    if output == JSONL:
         for letter in shown:
             typer.echo(json.dumps(letter.as_json()))
         return
@@ -168,7 +170,7 @@ def list_dead_letters(
     for letter in shown:
         row = letter.as_json()
         table.add_row(row["received_at"], row["source"], row["key"] or "", row["reason"])
-    Console().print(table)
+    table_console().print(table)
 
 
 @app.command()

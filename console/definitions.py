@@ -17,11 +17,12 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 import typer
 
 from console.errors import CliError
+from console.id_arguments import checked_id
+from console.output import JSONL, TABLE, output_format
 from engine.definitions import Automation
 from engine.documents import DocumentProblem, load_document, locator
 from engine.json_schema import schema_text
@@ -36,9 +37,11 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(str, Enum):
-    text = "text"
-    json = "json"
+# `validate` prints problems as text (`table`, the word every listing uses; `text` is its
+# older name) or a JSON object per file per line; `json` stays the one JSON array it
+# always printed, for the tools that read it.
+VALIDATE_ALIASES = {"text": TABLE}
+VALIDATE_ARRAY = "json"
 
 
 @dataclass(frozen=True)
@@ -99,21 +102,18 @@ def read_definition(file: str) -> FileReport:
 @app.command("validate")
 def validate(
     files: list[str] = typer.Argument(..., help="Definition files (.json, .yaml, .yml); - reads standard input."),
-    output: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text, or json for tools."),
+    output: str = typer.Option(TABLE, "--format", help="table (text), or jsonl (one object per file per line), "
+                                                       "or json (one array of them) for tools."),
 ) -> None:
     """Check files against every rule activation needs; exit 1 if any has a problem."""
+    output = output if output == VALIDATE_ARRAY else output_format(output, VALIDATE_ALIASES)
     reports = [read_definition(file) for file in files]
-    if output is OutputFormat.json:
-        typer.echo(
-            json.dumps(
-                [
-                    {"file": r.file, "valid": not r.problems, "problems": [p.as_dict() for p in r.problems]}
-                    for r in reports
-                ],
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
+    summaries = [{"file": r.file, "valid": not r.problems, "problems": [p.as_dict() for p in r.problems]} for r in reports]
+    if output == JSONL:
+        for summary in summaries:
+            typer.echo(json.dumps(summary, ensure_ascii=False))
+    elif output == VALIDATE_ARRAY:
+        typer.echo(json.dumps(summaries, indent=2, ensure_ascii=False))
     else:
         for report in reports:
             for line in report.lines():
@@ -140,8 +140,8 @@ def templates() -> None:
 @app.command("new")
 def new(
     template: str = typer.Option(..., "--template", help="A template name (see `templates`)."),
-    automation_id: str | None = typer.Option(None, "--id", help="The new automation's id."),
-    school: str | None = typer.Option(None, "--school", help="Your school's id."),
+    automation_id: str | None = typer.Option(None, "--id", help="The new automation's id.", callback=checked_id("--id")),
+    school: str | None = typer.Option(None, "--school", help="Your school's id.", callback=checked_id("--school")),
     name: str | None = typer.Option(None, "--name", help="A name for the new automation."),
 ) -> None:
     """Print a new automation, as YAML, from a template."""

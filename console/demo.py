@@ -1,7 +1,8 @@
 """`automations demo`: the whole engine end to end on this machine, then tidy up.
 
-Starts a fresh local broker (its own folder and port, so a development
-broker is never touched) and one worker, saves and activates the example
+Starts a fresh local broker (its own folder and port unless
+AUTOMATIONS_KAFKA_HOME and AUTOMATIONS_BROKER_PORT say others, so a development
+broker is never touched by default) and one worker, saves and activates the example
 automations, streams the example school events (re-timed to now, so waits
 and the 60-second rule behave as they would live), waits until the runs have
 settled, and prints the runs and the action commands read back from Kafka.
@@ -18,24 +19,40 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from console.errors import CliError
+from console.output import table_console
+from engine.school_events import EventRejected
 from processors.worker_client import WorkerNotReady, move_clock, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 app = typer.Typer(help="Run the demo: broker, worker, example automations and events.")
-_probe = Console()
 # Piped output (CI logs) gets room for the idempotency keys instead of 80 columns.
-out = _probe if _probe.is_terminal else Console(width=160)
+out = table_console()
 
 
-def _settle_env(port: int, web_port: int) -> dict[str, str]:
+DEMO_PORT = 19092
+DEMO_KAFKA_HOME = ROOT / ".kafka" / "demo"
+
+
+def demo_broker(port: int | None) -> tuple[int, Path]:
+    """The demo broker's port and folder: --port, else AUTOMATIONS_BROKER_PORT, else 19092;
+    AUTOMATIONS_KAFKA_HOME, else .kafka/demo (never the development broker's .kafka)."""
+    from broker import kafka
+
+    chosen = kafka.resolve_port(port if port is not None else os.environ.get("AUTOMATIONS_BROKER_PORT") or DEMO_PORT)
+    home = os.environ.get("AUTOMATIONS_KAFKA_HOME")
+    return chosen, Path(home).expanduser().resolve() if home else DEMO_KAFKA_HOME
+
+
+def _settle_env(port: int | None, web_port: int) -> dict[str, str]:
+    port, kafka_home = demo_broker(port)
     env = {
-        "AUTOMATIONS_KAFKA_HOME": str(ROOT / ".kafka" / "demo"),
+        "AUTOMATIONS_KAFKA_HOME": str(kafka_home),
         "AUTOMATIONS_BROKER_PORT": str(port),
         "AUTOMATIONS_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
         "AUTOMATIONS_DATA_DIR": str(ROOT / "var" / "demo-worker"),
@@ -59,11 +76,14 @@ def _wait_ready(web_port: int, worker: subprocess.Popen, timeout: float = 90.0) 
 
 def _retimed_events(path: Path):
     """The recorded events, in file order, re-timed to start now, 50 ms apart."""
-    from processors.ingest import read_jsonl
+    from console.event_files import numbered_events, opened
 
-    events, problems = read_jsonl(path)
-    if problems:
-        raise CliError(f"{path}:{problems[0]}")
+    events = []
+    with opened(path) as lines:
+        for number, parsed in numbered_events(lines):
+            if isinstance(parsed, EventRejected):
+                raise CliError(f"{path}:line {number}: {parsed.reason}")
+            events.append(parsed)
     start = datetime.now(timezone.utc) + timedelta(seconds=1)
     return [e.model_copy(update={"occurred_at": start + timedelta(milliseconds=50 * i)}) for i, e in enumerate(events)]
 
@@ -125,7 +145,7 @@ def _print_actions(actions: list[dict]) -> None:
 
 @app.callback(invoke_without_command=True)
 def demo(
-    port: int = typer.Option(19092, help="Port of the demo broker."),
+    port: Optional[int] = typer.Option(None, help="Port of the demo broker (default AUTOMATIONS_BROKER_PORT, else 19092)."),
     web_port: int = typer.Option(16066, help="Port of the demo worker's HTTP endpoint."),
     events: Path = typer.Option(ROOT / "examples" / "events.jsonl", help="School events to stream."),
     automations: Path = typer.Option(ROOT / "examples" / "automations", help="Folder of definitions."),

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from console.definitions import read_definition
 from console.errors import CliError, confirmed, one_of
+from console.id_arguments import checked_id
+from console.output import FORMAT_HELP, JSONL, output_format, table_console
 from console.topic_views import load_parts
 from engine import lifecycle as lc
 from engine.definitions import Automation, assign_ids, iter_steps
@@ -31,7 +32,9 @@ from projections import queries
 from projections.automation_stats import fold
 from schemas.codec import decode
 
-console = Console()
+console = table_console()
+
+AUTOMATION_ID = typer.Argument(..., help="The automation's id.", callback=checked_id("automation id"))
 
 
 def _now() -> datetime:
@@ -154,13 +157,13 @@ def _confirm_moving_on(current: Automation, edited: Automation, yes: bool) -> No
                   "saving moves them on to the next step at once.", yes)
 
 
-def activate(automation_id: str) -> None:
+def activate(automation_id: str = AUTOMATION_ID) -> None:
     """Start accepting new learners (events from now on; ruling 2)."""
     _, state = _run(lc.ActivateAutomation(automation_id=automation_id, now=_now()))
     typer.echo(f"activated {automation_id} (version {state.automations[automation_id].version})")
 
 
-def deactivate(automation_id: str) -> None:
+def deactivate(automation_id: str = AUTOMATION_ID) -> None:
     """Stop new entries; learners inside finish their path."""
     _run(lc.DeactivateAutomation(automation_id=automation_id, now=_now()))
     typer.echo(f"deactivated {automation_id}")
@@ -176,12 +179,12 @@ def _stats() -> dict:
 def list_automations(
     search: Optional[str] = typer.Option(None, help="Only names or ids containing this text."),
     status: Optional[str] = typer.Option(None, help="active, inactive or finishing."),
-    school: Optional[str] = typer.Option(None, help="Only this school's automations."),
-    output: str = typer.Option("table", "--format", help="table, or json (one object per line)."),
+    school: Optional[str] = typer.Option(None, help="Only this school's automations.", callback=checked_id("school id")),
+    output: str = typer.Option("table", "--format", help=FORMAT_HELP),
 ) -> None:
     """The automations page: name, status, times executed, last edited."""
     one_of("--status", status, ("active", "inactive", "finishing"))
-    one_of("--format", output, ("table", "json"))
+    output = output_format(output)
     stats = _stats()
     rows = []
     for automation in sorted(_state().automations.values(), key=lambda a: (a.school, a.name)):
@@ -198,7 +201,7 @@ def list_automations(
             "times_executed": figures.times_executed if figures else 0,
             "last_edited_at": automation.last_edited_at.isoformat() if automation.last_edited_at else None,
         })
-    if output == "json":
+    if output == JSONL:
         for row in rows:
             typer.echo(json.dumps(row, sort_keys=True))
         return
@@ -209,13 +212,13 @@ def list_automations(
     console.print(table)
 
 
-def show(automation_id: str) -> None:
+def show(automation_id: str = AUTOMATION_ID) -> None:
     """The saved definition, with its status and version, as JSON."""
     typer.echo(_get(automation_id).model_dump_json(indent=2))
 
 
 def export(
-    automation_id: str,
+    automation_id: str = AUTOMATION_ID,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file."),
 ) -> None:
     """The whole definition as JSON, exit conditions included (for `import`)."""
@@ -235,8 +238,8 @@ def import_automation(file: Path = typer.Argument(..., help="An exported definit
 
 
 def duplicate(
-    automation_id: str,
-    new_id: Optional[str] = typer.Option(None, help="Id of the copy (default: generated)."),
+    automation_id: str = AUTOMATION_ID,
+    new_id: Optional[str] = typer.Option(None, help="Id of the copy (default: generated).", callback=checked_id("--new-id")),
     name: Optional[str] = typer.Option(None, help="Name of the copy."),
 ) -> None:
     """An inactive copy of the triggers and flow; exit conditions are never copied."""
@@ -253,7 +256,7 @@ def duplicate(
 
 
 def delete(
-    automation_id: str,
+    automation_id: str = AUTOMATION_ID,
     finishing: bool = typer.Option(False, "--finishing", help="Let learners inside complete."),
     immediate: bool = typer.Option(False, "--immediate", help="Remove learners, cancel their steps."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Confirm: deleting cannot be undone."),

@@ -13,17 +13,18 @@ from datetime import datetime, timezone
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Column, Table
 
 from api import commands
 from console.errors import CliError, one_of
+from console.id_arguments import checked_id
+from console.output import FORMAT_HELP, JSONL, output_format, say_if_cut, table_console
 from console.topic_views import load_definitions, load_parts
 from processors import config
 from projections import queries
 
 app = typer.Typer(help="Runs: list, show, replay, cancel, and a learner's history.", no_args_is_help=True)
-console = Console()
+console = table_console()
 STATUSES = ("pending", "executing", "fulfilled", "completed_via_exit", "failed", "failed_silently", "cancelled")
 
 
@@ -56,29 +57,33 @@ def _find(run_id: str):
 
 @app.command("list")
 def list_runs(
-    automation: str = typer.Option(..., "--automation", help="The automation's id."),
+    automation: str = typer.Option(..., "--automation", help="The automation's id.", callback=checked_id("automation id")),
     status: Optional[str] = typer.Option(None, help=f"Only runs in this status: {', '.join(STATUSES)}."),
-    school: Optional[str] = typer.Option(None, help="The automation's school (default: the one that has runs of it)."),
+    school: Optional[str] = typer.Option(None, help="The automation's school (default: the one that has runs of it).",
+                                         callback=checked_id("school id")),
     limit: int = typer.Option(100, min=1, help="At most this many, newest first."),
-    output: str = typer.Option("table", "--format", help="table, or jsonl (one run summary per line) for scripts."),
+    every: bool = typer.Option(False, "--all", help="Every run, however many (instead of --limit)."),
+    output: str = typer.Option("table", "--format", help=FORMAT_HELP),
 ) -> None:
     """An automation's runs, newest first."""
     one_of("--status", status, STATUSES)
-    one_of("--format", output, ("table", "jsonl"))
+    output = output_format(output)
     parts = load_parts()
     schools = sorted({s for part in parts for (s, a) in part.stats if a == automation and (school in (None, s))})
     rows = [r for s in schools for r in queries.runs_of_automation(parts, s, automation, status=status)]
     rows.sort(key=lambda r: r["started_at"], reverse=True)
-    if output == "jsonl":
-        for row in rows[:limit]:
+    shown = rows if every else rows[:limit]
+    if output == JSONL:
+        for row in shown:
             typer.echo(json.dumps(row, default=str))
-        return
-    console.print(_runs_table(rows[:limit], f"runs of {automation}" + (f" ({status})" if status else "")))
+    else:
+        console.print(_runs_table(shown, f"runs of {automation}" + (f" ({status})" if status else "")))
+    say_if_cut(len(shown), len(rows), "runs")
 
 
 @app.command("show")
 def show(
-    run_id: str = typer.Argument(..., help="The run's id."),
+    run_id: str = typer.Argument(..., help="The run's id.", callback=checked_id("run id")),
     as_json: bool = typer.Option(False, "--json", help="The whole activity view as JSON."),
 ) -> None:
     """The activity view: status, every step with time and outcome, exit, error, trace."""
@@ -106,7 +111,7 @@ def show(
 
 
 @app.command("replay")
-def replay(run_id: str = typer.Argument(..., help="A pending, fulfilled or failed run.")) -> None:
+def replay(run_id: str = typer.Argument(..., help="A pending, fulfilled or failed run.", callback=checked_id("run id"))) -> None:
     """A new run from the first step, linked to this one (a pending original is cancelled)."""
     run = _find(run_id)
     refusal = commands.replay_refusal(run, load_definitions().automations.get(run.automation_id))
@@ -117,7 +122,7 @@ def replay(run_id: str = typer.Argument(..., help="A pending, fulfilled or faile
 
 
 @app.command("cancel")
-def cancel(run_id: str = typer.Argument(..., help="A pending run.")) -> None:
+def cancel(run_id: str = typer.Argument(..., help="A pending run.", callback=checked_id("run id"))) -> None:
     """Cancel a pending run (its timer too)."""
     run = _find(run_id)
     refusal = commands.cancel_refusal(run)
@@ -128,7 +133,10 @@ def cancel(run_id: str = typer.Argument(..., help="A pending run.")) -> None:
 
 
 @app.command("for-learner")
-def for_learner(school: str, user: str) -> None:
+def for_learner(
+    school: str = typer.Argument(..., help="The school's id.", callback=checked_id("school id")),
+    user: str = typer.Argument(..., help="The learner's id.", callback=checked_id("user id")),
+) -> None:
     """A learner's runs across automations, and the entries that started none, with why."""
     history = queries.learner_history(load_parts(), school, user)
     console.print(_runs_table(history["runs"], f"runs of {school}:{user}"))

@@ -5,34 +5,49 @@ and a JSONL stream of school events, runs `engine.simulation.simulate` with
 its virtual clock, and prints every run with its status, decision history and
 actions, as a table or as sorted JSON lines. The same input always prints the
 same bytes. Event lines that fail the contract are reported on stderr and
-left out, as the live ingest would dead-letter them.
+left out, as the live ingest would dead-letter them. A large file is read
+into a spool (`console.simulate_input`) and the runs are printed as they end
+(`console.simulate_output`), so memory follows the learners, not the events;
+past a few seconds, progress goes to stderr.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Iterator
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from console.errors import CliError
+from console.event_files import label, numbered_events, opened
+from console.output import FORMAT_HELP, JSONL, output_format
+from console.progress import Progress
+from console.simulate_input import EventSpool
+from console.simulate_output import JsonlOutput, TableOutput, jsonl_line
 from engine.definitions import Automation, assign_ids
 from engine.documents import DocumentProblem, document_problems, load_document, parse_automation
 from engine.school_events import EventRejected, SchoolEvent
-from engine.simulation import SimulationResult, simulate as run_simulation
+from engine.events import EntryDeclined, RunSkipped
+from engine.simulation import RunReport, SimulationResult, VirtualWorld, catalog_of, play
 from engine.validation import validate_automation
-from processors.ingest import edge_event
 
 app = typer.Typer(help="Simulate automations over recorded school events (no Kafka).")
 DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
-TABLE_WIDTH = 160
 
 
 def load_definitions(paths: list[Path]) -> list[Automation]:
+    """The automations of the files, each item without an id given one (`automation:path`,
+    so the output names where it is in the file)."""
+    return [with_simulation_ids(written) for written in read_definitions(paths)]
+
+
+def with_simulation_ids(written: Automation) -> Automation:
+    return assign_ids(written, lambda where: f"{written.id}:{where}")
+
+
+def read_definitions(paths: list[Path]) -> list[Automation]:
+    """The automations as the files write them."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -54,24 +69,18 @@ def load_definitions(paths: list[Path]) -> list[Automation]:
             # As when saving: an id names one automation, whatever its school.
             raise CliError(f"{file}: the automation id {parsed.id!r} is also the one in {seen[parsed.id]}")
         seen[parsed.id] = file
-        automations.append(assign_ids(parsed, lambda where, a=parsed: f"{a.id}:{where}"))
+        automations.append(parsed)
     return automations
 
 
 def load_events(path: Path) -> tuple[list[SchoolEvent], list[str]]:
-    if path.is_dir():
-        raise CliError(f"{path} is a folder, not a JSONL file of events")
-    if not path.is_file():
-        raise CliError(f"no such file: {path}")
     events, problems = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        parsed = edge_event(line)  # as `events send` and the HTTP ingest take it
-        if isinstance(parsed, EventRejected):
-            problems.append(f"{path}:{number}: {parsed.reason}")
-        else:
-            events.append(parsed)
+    with opened(path, "JSONL file of events") as lines:
+        for number, parsed in numbered_events(lines):  # as `events send` and the HTTP ingest take them
+            if isinstance(parsed, EventRejected):
+                problems.append(f"{label(path)}:{number}: {parsed.reason}")
+            else:
+                events.append(parsed)
     return events, problems
 
 
@@ -86,73 +95,75 @@ def parse_until(text: str | None) -> datetime | None:
 
 
 def as_jsonl(result: SimulationResult) -> str:
-    lines = [{"record": "run", **run.model_dump(mode="json")} for run in result.runs]
-    lines += [{"record": "skipped", **s.model_dump(mode="json")} for s in result.skipped]
-    return "".join(json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n" for line in lines)
-
-
-def _history_line(entry: dict[str, Any]) -> str:
-    at = str(entry["at"])[:19].replace("T", " ")
-    if entry["kind"] == "step":
-        return f"{at} {entry['step_id']} ({entry['step_type']}): {entry['outcome']}"
-    if entry["kind"] == "exit_checked":
-        return f"{at} exit {entry['exit_id']} checked on {entry['event_id']}: {'fired' if entry['matched'] else 'no'}"
-    if entry["kind"] == "run_status":
-        why = entry.get("error") or entry.get("reason") or ""
-        return f"{at} -> {entry['status']}" + (f" ({why})" if why else "")
-    return f"{at} started"
-
-
-def print_table(result: SimulationResult, console: Console) -> None:
-    table = Table(title=f"{len(result.runs)} run(s), {len(result.skipped)} skipped", show_lines=True)
-    for column, width in (("learner", 16), ("automation", 16), ("trigger", 18), ("status", 18)):
-        table.add_column(column, max_width=width)
-    table.add_column("history (UTC)", min_width=56)
-    table.add_column("actions", max_width=28)
-    for run in result.runs:
-        outcome = run.status + (f"\nexit: {run.exit_id}" if run.exit_id else "")
-        outcome += f"\n{run.error}" if run.error else ""
-        table.add_row(
-            f"{run.school}:{run.user}",
-            run.automation_id,
-            f"{run.trigger_id or '-'}\n({run.trigger_event_id})" + (f"\nreplay of {run.replay_of}" if run.replay_of else ""),
-            outcome,
-            "\n".join(_history_line(entry) for entry in run.history),
-            "\n".join(f"{a.type} {a.template or a.tag or a.course or a.program or a.product or a.field}" for a in run.actions),
-        )
-    console.print(table)
+    """The JSONL output of a whole result (what `--format jsonl` prints, streamed)."""
+    lines = [jsonl_line("run", run) for run in result.runs] + [jsonl_line("skipped", s) for s in result.skipped]
+    return "".join(lines)
 
 
 def simulate(
     definitions: list[Path] = typer.Option(..., "--definitions", "-d", help="Automation file or folder; repeatable."),
     events: Path = typer.Option(..., "--events", "-e", help="School events, one JSON object per line."),
     until: str | None = typer.Option(None, "--until", help="Run the virtual clock to this instant (ISO 8601)."),
-    output: str = typer.Option("table", "--format", help="table or jsonl."),
+    output: str = typer.Option("table", "--format", help=FORMAT_HELP),
 ) -> None:
     """Run automations over recorded events with a virtual clock; print every run."""
-    if output not in ("table", "jsonl"):
-        raise CliError(f"--format must be table or jsonl, not {output!r}")
-    automations = load_definitions(definitions)
-    if not automations:
+    output = output_format(output)
+    written = read_definitions(definitions)
+    if not written:
         raise CliError(f"no automation files (.yaml, .yml, .json) in {', '.join(map(str, definitions))}")
-    for automation in automations:
+    for automation in written:  # as written: the ids the simulation gives are no problem of the file
         blocking = validate_automation(automation)
         if blocking:
             # The author's dry run runs what is written, but says it could not go live.
             typer.echo(f"warning: {automation.id}: {len(blocking)} problem(s) block activation "
                        f"(first: {blocking[0]}); simulated as written", err=True)
-    school_events, problems = load_events(events)
-    for problem in problems:
-        typer.echo(problem, err=True)
     end = parse_until(until)
-    later = sum(1 for event in school_events if end is not None and event.occurred_at > end)
-    if later:
-        typer.echo(f"note: {later} of {len(school_events)} event(s) come after --until {until} and are left out", err=True)
-    result = run_simulation(automations, school_events, end)
-    if output == "jsonl":
-        typer.echo(as_jsonl(result), nl=False)
-    else:
-        print_table(result, Console(width=TABLE_WIDTH, no_color=True, highlight=False, soft_wrap=False))
+    progress = Progress()
+    spool = EventSpool(events, end, lambda problem: typer.echo(problem, err=True), progress)
+    try:
+        if spool.after_until:
+            typer.echo(f"note: {spool.after_until} of {spool.count} event(s) come after --until {until} and are left out",
+                       err=True)
+        printer = JsonlOutput() if output == JSONL else TableOutput(progress=progress)
+        watched = Watched(printer, spool.count, progress)
+        world = VirtualWorld(catalog_of(map(with_simulation_ids, written)), sink=watched)
+        play(world, watched.counted(spool.in_clock_order()), end)
+        printer.finish(world.numbered_report())
+    finally:
+        spool.close()
+
+
+class Watched:
+    """The printer as the world's sink, saying on stderr now and then how far the simulation is:
+    events done while they go in, runs ended also after the last one (timers still firing)."""
+
+    def __init__(self, printer: JsonlOutput | TableOutput, total: int, progress: Progress):
+        self.printer, self.total, self.progress = printer, total, progress
+        self.events_done = 0
+        self.runs_ended = 0
+
+    def counted(self, events: Iterator[SchoolEvent]) -> Iterator[SchoolEvent]:
+        for event in events:
+            self._tell()
+            yield event
+            self.events_done += 1
+
+    def run_ended(self, sequence: int, run: RunReport) -> None:
+        self.runs_ended += 1
+        self._tell()
+        self.printer.run_ended(sequence, run)
+
+    def run_skipped(self, skipped: RunSkipped) -> None:
+        self.printer.run_skipped(skipped)
+
+    def entry_declined(self, declined: EntryDeclined) -> None:
+        self.printer.entry_declined(declined)
+
+    def _tell(self) -> None:
+        if self.progress.due():
+            share = 100 * self.events_done // max(self.total, 1)
+            self.progress.report(f"simulated {self.events_done:,} of {self.total:,} events ({share}%), "
+                                 f"{self.runs_ended:,} runs ended")
 
 
 app.command("run")(simulate)

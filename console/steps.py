@@ -11,17 +11,20 @@ import asyncio
 from datetime import datetime, timezone
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from api import commands
 from console.errors import CliError
+from console.id_arguments import checked_id
+from console.output import table_console
 from console.topic_views import load_definitions, load_parts
 from processors import config
 from projections import queries
 
 app = typer.Typer(help="Steps: learners waiting per step, and advancing them.", no_args_is_help=True)
-console = Console()
+console = table_console()
+
+AUTOMATION_ID = typer.Argument(..., help="The automation's id.", callback=checked_id("automation id"))
 
 
 def _automation(automation_id: str):
@@ -32,7 +35,7 @@ def _automation(automation_id: str):
 
 
 @app.command("waiting")
-def waiting(automation_id: str = typer.Argument(..., help="The automation's id.")) -> None:
+def waiting(automation_id: str = AUTOMATION_ID) -> None:
     """Per step of the flow: runs that reached it, learners waiting now, time spent waiting."""
     automation = _automation(automation_id)
     funnel = queries.step_funnel(load_parts(), automation.school, automation.id, automation)
@@ -51,8 +54,8 @@ def waiting(automation_id: str = typer.Argument(..., help="The automation's id."
 
 @app.command("advance")
 def advance(
-    automation_id: str = typer.Argument(..., help="The automation's id."),
-    step_id: str = typer.Argument(..., help="A wait step of its flow."),
+    automation_id: str = AUTOMATION_ID,
+    step_id: str = typer.Argument(..., help="A wait step of its flow.", callback=checked_id("step id")),
 ) -> None:
     """Move every learner waiting in the step on to the next step now; the step stays."""
     automation = _automation(automation_id)

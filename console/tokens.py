@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from api import settings as api_config
 from api.auth import TokenFileError, add_token, digest, read_tokens
 from console.errors import CliError
+from console.id_arguments import checked_id
+from console.output import table_console
 
 app = typer.Typer(help="API tokens: one per school, plus the operator's.", no_args_is_help=True)
 
@@ -26,7 +27,7 @@ def _file(path: Optional[Path]) -> Path:
 
 @app.command("add")
 def add(
-    school: str = typer.Argument(..., help="The school the token acts for."),
+    school: str = typer.Argument(..., help="The school the token acts for.", callback=checked_id("school id")),
     file: Optional[Path] = typer.Option(None, "--file", help="Token file (default AUTOMATIONS_API_TOKENS)."),
 ) -> None:
     """Create a token for SCHOOL; it is printed once, and only its hash is kept."""
@@ -52,7 +53,7 @@ def list_tokens(file: Optional[Path] = typer.Option(None, "--file", help="Token 
     table = Table("school", "sha256 (start)")
     for hashed, school in sorted(tokens.items(), key=lambda item: item[1]):
         table.add_row(school, hashed[:12])
-    Console().print(table)
+    table_console().print(table)
 
 
 @app.command("operator")

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.definitions import Automation, iter_steps
 from engine.documents import Problem
+from engine.identifiers import id_problem, is_id
 from engine.validation import validate_automation
 
 DeleteMode = Literal["finishing", "immediate"]
@@ -319,6 +320,9 @@ def _delete(command: DeleteAutomation, state: DefinitionsState, current: Automat
 
 
 def _duplicate(command: DuplicateAutomation, state: DefinitionsState, current: Automation):
+    unfit = id_problem("the new id", command.new_id)
+    if unfit:
+        return Rejected(reason=f"cannot duplicate into it: {unfit}.")
     taken = standing(state, command.new_id)
     if taken != "unsaved":
         return Rejected(
@@ -375,6 +379,13 @@ def _ids_missing(automation: Automation) -> Rejected | None:
             reason="every trigger, step and exit condition needs an id before it is saved "
             f"(missing at {', '.join(missing)})."
         )
+    # Ids become Kafka keys and URL paths: one that is not an id is never saved. (A blank
+    # automation id or school is saved inactive, with its problem, as before.)
+    named = [("the automation id", automation.id), ("the school id", automation.school)]
+    named += [(f"the id at {path}", item.id) for path, item in _identified(automation)]
+    unfit = [id_problem(what, value) for what, value in named if value.strip() and not is_id(value)]
+    if unfit:
+        return Rejected(reason=f"{unfit[0]}." + (f" ({len(unfit) - 1} more such id(s).)" if len(unfit) > 1 else ""))
     return None
 
 

@@ -15,12 +15,12 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from engine.identifiers import MAX_ID_LENGTH, id_problem
 from engine.nested import is_container, walk
 
 Subject = Literal["user", "lead", "visitor"]
 FieldValue = str | int | float | bool | None
 
-MAX_ID_LENGTH = 200
 # An offset, when there is one, is Z or +hh:mm; one without is refused later with its
 # own reason (the date-time is read, then found to carry no offset).
 _RFC_3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?")
@@ -218,6 +218,10 @@ def _not_from_a_platform(event: SchoolEvent) -> str | None:
         return "school: must not contain ':' (it separates school and user in every key)"
     if event.user == RESERVED_USER:
         return f"user: {RESERVED_USER!r} is reserved (it addresses every learner of a partition)"
+    for field, value in (("school", event.school), ("user", event.user)):
+        unfit = id_problem(field, value)
+        if unfit:
+            return unfit
     return None
 
 

@@ -13,13 +13,16 @@ left). Definitions are simulated as active; one without `activated_at`
 counts as activated before every event.
 
 The result lists every run with its status, decision trace and actions, plus
-the skipped and declined entries; equal inputs give equal results.
+the skipped and declined entries; equal inputs give equal results. A long
+simulation need not hold them all: given a `Sink`, the world hands over each
+run once it has ended (with its place in start order) and each skipped or
+declined entry as it happens, and keeps only the runs still going.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterable, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -68,6 +71,20 @@ class SimulationResult(BaseModel):
     log: list[tuple[str, Any]] = []
 
 
+class Sink(Protocol):
+    """Where a world that keeps no history hands over what it would have kept."""
+
+    def run_ended(self, sequence: int, run: RunReport) -> None:
+        """A run that will change no more; `sequence` is its place in start order (0, 1, ...)."""
+
+    def run_skipped(self, skipped: RunSkipped) -> None: ...
+
+    def entry_declined(self, declined: EntryDeclined) -> None: ...
+
+
+_LIVE_STATUSES = ("pending", "executing")
+
+
 def as_simulated(automation: Automation) -> Automation:
     return automation.model_copy(
         update={"status": "active", "activated_at": automation.activated_at or BEFORE_EVERYTHING}
@@ -82,11 +99,14 @@ class VirtualWorld:
     the clock with `fire_due`.
     """
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, sink: Sink | None = None):
         self.catalog = catalog
+        # With a sink, ended runs, skips, declines and the log go there instead of staying here.
+        self.sink = sink
         self.states: dict[str, LearnerState] = {}
         self.timers = TimerQueue()
         self.reports: dict[str, dict[str, Any]] = {}
+        self.runs_started = 0
         self.skipped: list[RunSkipped] = []
         self.declined: list[EntryDeclined] = []
         self.clock: datetime | None = None
@@ -99,9 +119,16 @@ class VirtualWorld:
         outcome = handle(command, state, self.catalog, now)
         self.states[key] = outcome.state
         self.clock = now
+        ended: list[str] = []
         for event in outcome.events:
-            self.log.append((key, event))
+            if self.sink is None:
+                self.log.append((key, event))
+            elif event.type == "run_status_changed" and event.status not in _LIVE_STATUSES:
+                ended.append(event.run_id)
             self._record(event)
+        for run_id in ended:  # handed over once the whole outcome is in its report
+            report = self.reports.pop(run_id)
+            self.sink.run_ended(report["sequence"], RunReport.model_validate(report))
         return outcome
 
     def broadcast(self, command, school: str, now: datetime) -> None:
@@ -112,9 +139,13 @@ class VirtualWorld:
                 self.send(command, school, state.user, now)
 
     def report(self) -> list[RunReport]:
-        """Every run, in the order the runs started."""
+        """Every run, in the order the runs started (with a sink: those not ended)."""
+        return [run for _, run in self.numbered_report()]
+
+    def numbered_report(self) -> list[tuple[int, RunReport]]:
+        """`report`, each run with its place in start order."""
         ordered = sorted(self.reports.values(), key=lambda report: report["sequence"])
-        return [RunReport.model_validate(report) for report in ordered]
+        return [(report["sequence"], RunReport.model_validate(report)) for report in ordered]
 
     def fire_due(self, limit: datetime | None, inclusive: bool) -> None:
         while (timer := self.timers.pop_due(limit, inclusive)) is not None:
@@ -128,9 +159,15 @@ class VirtualWorld:
         elif kind == "timer_cancelled":
             self.timers.cancel(event.timer_id, event.due_at)
         elif kind == "run_skipped":
-            self.skipped.append(event)
+            if self.sink is not None:
+                self.sink.run_skipped(event)
+            else:
+                self.skipped.append(event)
         elif kind == "entry_declined":
-            self.declined.append(event)
+            if self.sink is not None:
+                self.sink.entry_declined(event)
+            else:
+                self.declined.append(event)
         elif kind == "run_started":
             self.reports[event.run_id] = {
                 **event.model_dump(include=set(RunReport.model_fields) - {"status"}),
@@ -138,8 +175,9 @@ class VirtualWorld:
                 "status": "executing",
                 "history": [{"at": event.at, "kind": "started", "trace": event.trace}],
                 "actions": [],
-                "sequence": len(self.reports),
+                "sequence": self.runs_started,
             }
+            self.runs_started += 1
         elif kind in ("step_recorded", "exit_checked", "run_status_changed", "action_emitted"):
             self._add_to_run(event)
 
@@ -159,15 +197,8 @@ class VirtualWorld:
 def simulate(
     automations: list[Automation], events: list[SchoolEvent], until: datetime | None = None
 ) -> SimulationResult:
-    world = VirtualWorld(Catalog.of(as_simulated(a) for a in automations))
-    ordered = sorted(enumerate(events), key=lambda pair: (pair[1].occurred_at, pair[0]))
-    for _, event in ordered:
-        if until is not None and event.occurred_at > until:
-            break
-        now = event.occurred_at.astimezone(timezone.utc)
-        world.fire_due(now, inclusive=False)
-        world.send(HandleSchoolEvent(event=event), event.school, event.user, now)
-    world.fire_due(until, inclusive=True)
+    world = VirtualWorld(catalog_of(automations))
+    play(world, in_clock_order(events), until)
     return SimulationResult(
         runs=world.report(),
         skipped=world.skipped,
@@ -176,3 +207,28 @@ def simulate(
         clock=world.clock,
         log=world.log,
     )
+
+
+def catalog_of(automations: Iterable[Automation]) -> Catalog:
+    """The definitions as a simulation runs them: active, whatever they say."""
+    return Catalog.of(as_simulated(a) for a in automations)
+
+
+def clock_order(event: SchoolEvent, position: int) -> tuple[datetime, int]:
+    """The order a simulation takes events in: `occurred_at`, ties in input order."""
+    return event.occurred_at, position
+
+
+def in_clock_order(events: list[SchoolEvent]) -> Iterable[SchoolEvent]:
+    return (event for _, event in sorted(enumerate(events), key=lambda pair: clock_order(pair[1], pair[0])))
+
+
+def play(world: VirtualWorld, ordered: Iterable[SchoolEvent], until: datetime | None = None) -> None:
+    """Events already in clock order through `world`, then the clock to `until`."""
+    for event in ordered:
+        if until is not None and event.occurred_at > until:
+            break
+        now = event.occurred_at.astimezone(timezone.utc)
+        world.fire_due(now, inclusive=False)
+        world.send(HandleSchoolEvent(event=event), event.school, event.user, now)
+    world.fire_due(until, inclusive=True)

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Iterator
 from engine import definitions as d
 from engine.condition_rules import condition_problems, is_missing, parse_iso
 from engine.documents import Problem, document_problems, parse_automation, without_unknown_keys
+from engine.identifiers import RULE, is_id
 from engine.local_time import load_zone
 
 MAX_TRIGGERS = 10
@@ -81,11 +82,15 @@ def _beside_unknown(path: str, unknown: list[Problem]) -> bool:
 def _identity(automation: d.Automation) -> Iterator[Problem]:
     if _blank(automation.id):
         yield Problem(path="id", message="Give the automation an id.")
+    elif not is_id(automation.id):
+        yield Problem(path="id", message=_not_an_id(automation.id))
     if _blank(automation.school):
         yield Problem(path="school", message="Say which school the automation belongs to.")
     elif ":" in automation.school:
         # As in school events: ':' separates the school from the user or automation in every key.
         yield Problem(path="school", message="A school id cannot contain ':'.")
+    elif not is_id(automation.school):
+        yield Problem(path="school", message=_not_an_id(automation.school))
     if _blank(automation.name):
         yield Problem(path="name", message="Give the automation a name.")
 
@@ -371,6 +376,8 @@ def _unique_ids(automation: d.Automation) -> Iterator[Problem]:
     for path, item in _everything_with_an_id(automation):
         if not item.id:
             continue
+        if not is_id(item.id):
+            yield Problem(path=f"{path}.id", message=_not_an_id(item.id))
         if item.id in seen:
             yield Problem(
                 path=f"{path}.id",
@@ -388,6 +395,11 @@ def _everything_with_an_id(automation: d.Automation) -> Iterable[tuple[str, Any]
 
 
 # ---------------------------------------------------------------- small helpers
+
+
+def _not_an_id(value: str) -> str:
+    shown = value if len(value) <= 60 else f"{value[:60]}..."
+    return f"{shown!r} cannot be an id: an id {RULE}."
 
 
 def _blank(value: str) -> bool:

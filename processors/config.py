@@ -125,6 +125,9 @@ class Settings:
     transaction_timeout: float = field(
         default_factory=lambda: env_number("AUTOMATIONS_TRANSACTION_TIMEOUT", "30", float, within=(1, 900))
     )
+    # Names this worker among the app's (its Kafka transactional id); default: host name and
+    # web port. Two workers must never share one; a worker restarted in its place keeps it.
+    instance_id: str = field(default_factory=lambda: _env("AUTOMATIONS_INSTANCE_ID", ""))
     # Only for tests: lets the worker's clock be pinned/advanced (see processors.clock).
     controllable_clock: bool = field(
         default_factory=lambda: _env("AUTOMATIONS_TEST_CLOCK", "") == "1"

@@ -4,18 +4,20 @@ Owns the wiring of the worker's processors (learners, live runs, broadcasts)
 into one `processors.stream.task.StreamTask`, its transactional id, and its
 life: it starts after the definitions are loaded (no school event meets a
 half-loaded catalog) and stops with the app. The transactional id is the app
-id plus an instance id kept in the data folder, so a worker restarted on its
-folder fences its own earlier self at once (aborting a transaction a
-`kill -9` left open), while fencing between workers comes from the consumer
-group (KIP-447).
+id plus the worker's instance id (`AUTOMATIONS_INSTANCE_ID`, by default the
+host name and web port), so a worker started again in the same place, on its
+data folder or an empty one, fences its own earlier self at once and aborts a
+transaction a `kill -9` left open (else that transaction would hold back every
+`read_committed` reader of its partitions until it timed out); fencing between
+workers comes from the consumer group (KIP-447).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
-import uuid
 from pathlib import Path
 
 from mode import Service
@@ -31,13 +33,9 @@ from processors.stream.task import StreamTask, TaskConfig
 log = logging.getLogger(__name__)
 
 
-def instance_id(data_dir: Path) -> str:
-    """This data folder's worker instance, made once (a new folder is a new instance)."""
-    path = data_dir / "instance-id"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(uuid.uuid4().hex[:12])
-    return path.read_text().strip()
+def instance_id() -> str:
+    """Who this worker is among the app's workers: the same after a restart in the same place."""
+    return settings.instance_id or f"{socket.gethostname()}-{settings.web_port}"
 
 
 def build_task() -> StreamTask:
@@ -46,7 +44,7 @@ def build_task() -> StreamTask:
     config = TaskConfig(
         bootstrap_servers=settings.bootstrap_servers,
         group_id=settings.app_id,
-        transactional_id=f"{settings.app_id}-{instance_id(data_dir)}",
+        transactional_id=f"{settings.app_id}-{instance_id()}",
         data_dir=data_dir,
         changelog_prefix=settings.app_id,
         max_batch=settings.batch_size,

@@ -92,8 +92,9 @@ def delete_topics(settings: Settings) -> None:
 
 
 class Worker:
-    def __init__(self, settings: Settings, data_dir: Path, log_path: Path):
+    def __init__(self, settings: Settings, data_dir: Path, log_path: Path, extra_env: dict[str, str] | None = None):
         self.settings = settings
+        self.extra_env = extra_env or {}
         self.data_dir = data_dir
         self.log_path = log_path
         self.web_port = free_port()
@@ -116,6 +117,7 @@ class Worker:
             "AUTOMATIONS_TIMER_INTERVAL": "0.1",
             # The broker's minimum: a killed worker's partitions move within seconds.
             "AUTOMATIONS_SESSION_TIMEOUT": "6",
+            **self.extra_env,
         }
 
     # ------------------------------------------------------------ process

@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.identifiers import ID_PATTERN
 from engine.school_events import PAYLOADS, EventRejected, SchoolEvent, parse_school_event
 from schemas.codec import SHIPPED
 from schemas.school_events import (
@@ -32,6 +33,8 @@ from tests.unit.test_schemas_roundtrip import assert_same
 _text = st.text(max_size=15)
 _finite = st.floats(allow_nan=False, allow_infinity=False)  # JSON has no NaN or Infinity
 _name = st.text(min_size=1, max_size=15).filter(str.strip)
+# Schools and users are ids (engine.identifiers); event ids are any text.
+_id = st.from_regex(ID_PATTERN, fullmatch=True).filter(lambda name: len(name) <= 40)
 _field_value = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), _finite, _text
 )
@@ -72,8 +75,8 @@ def raw_events(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "id": draw(_name),
         "type": event_type,
-        "school": draw(_name.filter(lambda name: ":" not in name)),
-        "user": draw(_name.filter(lambda name: name != "*")),  # the workers' broadcast user
+        "school": draw(_id),
+        "user": draw(_id),
         "subject": draw(st.sampled_from(["user", "lead", "visitor"])),
         "occurred_at": draw(_rfc3339_moments).isoformat(),
         "data": draw(PAYLOAD_VALUES[PAYLOADS[event_type].__name__]),
@@ -195,7 +198,7 @@ def test_json_edge_reasons() -> None:
         "[1]": "an event must be a JSON object, got list",
         _valid_line(data={"fields": {"age": 2**64}}): "event.data.fields.age: integer outside the 64-bit range",
         _valid_line(data={"fields": {"nick": "\ud800"}}): "event.data.fields.nick: not valid Unicode text",
-        _valid_line(user="\udfff"): "event.user: not valid Unicode text",
+        _valid_line(id="\udfff"): "event.id: not valid Unicode text",
         " " * (MAX_LINE_CHARS + 1): f"event is {MAX_LINE_CHARS + 1} characters, over {MAX_LINE_CHARS}",
     }
     for line, reason in cases.items():
