@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -45,7 +47,6 @@ def build_task() -> StreamTask:
         bootstrap_servers=settings.bootstrap_servers,
         group_id=settings.app_id,
         transactional_id=f"{settings.app_id}-{instance_id()}",
-        instance_id=instance_id(),
         data_dir=data_dir,
         changelog_prefix=settings.app_id,
         max_batch=settings.batch_size,
@@ -76,8 +77,23 @@ class StreamHost(Service):
         log.info("stream task started (group %s)", settings.app_id)
 
     async def on_stop(self) -> None:
+        # Container platforms kill after 30 s; the stop must end in every state of the broker.
+        # What a cut-short stop leaves is safe: the stores hold committed state only, and an
+        # open transaction is aborted when this worker (or its successor) starts.
+        deadline = threading.Timer(STOP_SECONDS, _exit_now)
+        deadline.daemon = True
+        deadline.start()
         if self.task is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.task.stop)
+            await asyncio.get_running_loop().run_in_executor(None, self.task.stop, STOP_SECONDS / 2)
+
+
+STOP_SECONDS = 7.5
+
+
+def _exit_now() -> None:
+    log.warning("the worker did not stop within %.0fs (Kafka away?); exiting now", STOP_SECONDS)
+    logging.shutdown()
+    os._exit(0)
 
 
 host = app.service(StreamHost())

@@ -26,6 +26,7 @@ from engine import lifecycle as lc
 from processors import definitions_log
 from processors.kafka_io import ensure_topics, produce
 from tests.integration.api_harness import ApiServer
+from tests.integration.own_broker import OwnBroker
 from tests.integration.harness import ROOT, delete_topics, free_broker_port, isolated_settings
 from tests.unit.projection_world import automation
 
@@ -34,38 +35,6 @@ pytestmark = pytest.mark.integration
 WRITE_TIMEOUT = 10.0  # the default of AUTOMATIONS_WRITE_TIMEOUT
 READY_FLIP = 10.0  # /ready says 503 within this of losing the broker
 SLACK = 1.5  # the HTTP round trip and a busy shared machine
-
-
-class OwnBroker:
-    """A broker in a home of its own, for this module's tests alone."""
-
-    def __init__(self, home, port: int) -> None:
-        self.env = {**os.environ, "AUTOMATIONS_KAFKA_HOME": str(home), "AUTOMATIONS_BROKER_PORT": str(port)}
-        self.port = port
-
-    def run(self, *args: str) -> str:
-        result = subprocess.run([sys.executable, "-m", "broker.kafka", *args], cwd=ROOT, env=self.env,
-                                capture_output=True, text=True, timeout=300)
-        assert result.returncode in (0, 3), result.stdout + result.stderr
-        return result.stdout
-
-    def start(self) -> None:
-        self.run("start", "--wait", "120")
-
-    def stop(self) -> None:
-        self.run("stop")
-
-    def pid(self) -> int:
-        return int(self.run("status").split("(pid ")[1].split(")")[0])
-
-    @contextmanager
-    def frozen(self):
-        pid = self.pid()
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            os.kill(pid, signal.SIGCONT)
 
 
 class NoWorker:
