@@ -24,7 +24,7 @@ from pathlib import Path
 
 from mode import Service
 
-from processors import agent_health
+from processors import agent_health, metrics
 from processors.app import app, clock, settings
 from processors.broadcasts_processor import BroadcastsProcessor
 from processors.definitions_table import definitions
@@ -59,7 +59,13 @@ def build_task() -> StreamTask:
         LiveRunsProcessor(topics, clock),
         BroadcastsProcessor(topics, settings.partitions, clock),
     ]
-    return StreamTask(config, processors, on_failure=lambda error: agent_health.crashed("stream-task", error, time.monotonic()))
+    return StreamTask(config, processors, on_failure=lambda error: agent_health.crashed("stream-task", error, time.monotonic()),
+                      on_batch=_batch_done)
+
+
+def _batch_done(records: int, seconds: float) -> None:
+    metrics.observe("automations_batch_records", records)
+    metrics.observe("automations_batch_seconds", seconds)
 
 
 class StreamHost(Service):

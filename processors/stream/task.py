@@ -107,12 +107,14 @@ class TaskStats:
 
 class StreamTask:
     def __init__(self, config: TaskConfig, processors: Sequence[Processor],
-                 on_failure: Callable[[BaseException], None] = lambda error: None):
+                 on_failure: Callable[[BaseException], None] = lambda error: None,
+                 on_batch: Callable[[int, float], None] = lambda records, seconds: None):
         self.config = config
         self.processors = list(processors)
         self._by_topic = {topic: processor for processor in self.processors for topic in processor.topics}
         self._stores: dict[tuple[str, int], PartitionStore] = {}
         self._on_failure = on_failure
+        self._on_batch = on_batch  # (records consumed, seconds to process and commit) of each committed batch
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._changelog_offsets: dict[tuple[str, int], int] = {}
@@ -324,6 +326,7 @@ class StreamTask:
     # ------------------------------------------------------------ one batch
 
     def _batch(self, consumer: Consumer, producer: Producer, messages: list) -> None:
+        began = time.monotonic()
         inputs: dict[tuple[int, int], list[Input]] = defaultdict(list)
         offsets: dict[tuple[str, int], int] = {}
         first: dict[tuple[str, int], int] = {}
@@ -414,6 +417,7 @@ class StreamTask:
         self.stats.batches += 1
         self.stats.commits += 1
         self.stats.last_batch_records = len(messages)
+        self._on_batch(len(messages), time.monotonic() - began)
 
     def _read_positions(self, consumer: Consumer) -> dict[tuple[str, int], int]:
         """Where the consumer stands in each owned partition (every record before it was consumed),
