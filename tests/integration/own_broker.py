@@ -10,9 +10,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 
-from tests.integration.harness import ROOT
+import pytest
+
+from tests.integration.harness import ROOT, free_broker_port
 
 
 class OwnBroker:
@@ -47,3 +50,24 @@ class OwnBroker:
             os.kill(pid, signal.SIGCONT)
 
 
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """A broker of this test module's own, running; stopped after the module's last test."""
+    own = OwnBroker(tmp_path_factory.mktemp("outage-broker"), free_broker_port())
+    own.start()
+    try:
+        yield own
+    finally:
+        own.stop()
+
+
+def seconds_until(check, timeout: float, every: float = 0.1) -> float:
+    """Seconds until check() is true, polling; fails after `timeout`."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if check():
+            return time.monotonic() - began
+        time.sleep(every)
+    raise AssertionError(f"not within {timeout}s")

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -26,8 +25,8 @@ from engine import lifecycle as lc
 from processors import definitions_log
 from processors.kafka_io import ensure_topics, produce
 from tests.integration.api_harness import ApiServer
-from tests.integration.own_broker import OwnBroker
-from tests.integration.harness import ROOT, delete_topics, free_broker_port, isolated_settings
+from tests.integration.own_broker import broker, seconds_until  # noqa: F401 - broker: a fixture
+from tests.integration.harness import delete_topics, isolated_settings
 from tests.unit.projection_world import automation
 
 pytestmark = pytest.mark.integration
@@ -47,16 +46,6 @@ class NoWorker:
         return {**os.environ, "AUTOMATIONS_KAFKA_BOOTSTRAP": self.settings.bootstrap_servers,
                 "AUTOMATIONS_TOPIC_PREFIX": self.settings.topics.prefix, "AUTOMATIONS_APP_ID": self.settings.app_id,
                 "AUTOMATIONS_PARTITIONS": str(self.settings.partitions)}
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    own = OwnBroker(tmp_path_factory.mktemp("outage-broker"), free_broker_port())
-    own.start()
-    try:
-        yield own
-    finally:
-        own.stop()
 
 
 @pytest.fixture
@@ -113,16 +102,6 @@ def in_background(server: ApiServer, path: str, body=None) -> dict:
     answer["thread"] = threading.Thread(target=post, daemon=True)
     answer["thread"].start()
     return answer
-
-
-def seconds_until(check, timeout: float, every: float = 0.1) -> float:
-    """Seconds until check() is true, polling; fails after `timeout`."""
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
-        if check():
-            return time.monotonic() - began
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout}s")
 
 
 def ready_status(server: ApiServer) -> int | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,8 +19,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from engine.school_events import SchoolEvent
-from tests.integration.harness import Worker, delete_topics, free_broker_port, isolated_settings
-from tests.integration.own_broker import OwnBroker
+from tests.integration.harness import Worker, delete_topics, isolated_settings
+from tests.integration.own_broker import broker, seconds_until  # noqa: F401 - broker: a fixture
 from tests.unit.projection_world import automation
 
 pytestmark = pytest.mark.integration
@@ -29,16 +28,6 @@ pytestmark = pytest.mark.integration
 READY_FLIP = 10.0
 STOP_SECONDS = 10.0
 SLACK = 1.5
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    own = OwnBroker(tmp_path_factory.mktemp("worker-outage-broker"), free_broker_port())
-    own.start()
-    try:
-        yield own
-    finally:
-        own.stop()
 
 
 @pytest.fixture
@@ -59,15 +48,6 @@ def ready_status(worker: Worker) -> int | None:
         return error.code
     except OSError:
         return None
-
-
-def seconds_until(check, timeout: float, every: float = 0.1) -> float:
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
-        if check():
-            return time.monotonic() - began
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout}s")
 
 
 def report(figure: str, seconds: float) -> None:
