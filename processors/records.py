@@ -94,6 +94,8 @@ def school_event_command(value: bytes) -> LearnerInput:
         except UnicodeDecodeError as error:
             raise Undecodable(f"undecodable school event: JSON that is not UTF-8 ({error.reason} at byte {error.start})") from None
         parsed = parse_json_line(text)
+        if isinstance(parsed, EventRejected) and parsed.reason.startswith("invalid JSON"):
+            raise Undecodable(f"undecodable school event: {parsed.reason}")
     else:
         try:
             parsed = school_event_from_avro(decode("school_event", value))

@@ -74,6 +74,7 @@ class TaskConfig:
     bootstrap_servers: str
     group_id: str
     transactional_id: str
+    instance_id: str  # the consumer's static group membership (KIP-345)
     data_dir: Path
     changelog_prefix: str
     max_batch: int = 1000
@@ -231,6 +232,10 @@ class StreamTask:
         consumer = Consumer({
             **self._client_config(),
             "group.id": config.group_id,
+            # Static membership: a worker back after a crash takes its partitions again at once,
+            # where a new member would wait out the dead one's session before any rebalance. The
+            # cost: a worker stopped for good hands its partitions over after its session timeout.
+            "group.instance.id": config.instance_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",

@@ -199,7 +199,8 @@ def test_a_json_school_event_on_the_topic_is_taken_as_its_avro_form_is(world):
 
 @pytest.mark.parametrize("value, reason", [
     (b'{"id": "e1", "type": "user.tag_added"}', "invalid school event"),
-    (b'{"id": "e1", "id": "e2"}', "invalid school event"),
+    (b'{"id": "e1", "id": "e2"}', "undecodable school event: invalid JSON"),
+    (b'{"id": "e1"', "undecodable school event: invalid JSON"),
     (b'{"id": "\xe9"}', "not UTF-8"),
     (b'[1, 2]', "undecodable school event"),
 ])
