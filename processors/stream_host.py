@@ -9,9 +9,10 @@ host name and web port), so a worker started again in the same place, on its
 data folder or an empty one, fences its own earlier self at once and aborts a
 transaction a `kill -9` left open (else that transaction would hold back every
 `read_committed` reader of its partitions until it timed out); fencing between
-workers comes from the consumer group (KIP-447). The same id is the worker's
-static group membership: back within its session timeout, it takes its
-partitions again without a rebalance.
+workers comes from the consumer group (KIP-447). An instance id set in
+`AUTOMATIONS_INSTANCE_ID` also makes the worker a static member of its group:
+back within its session timeout, it takes its partitions again without a
+rebalance.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def build_task() -> StreamTask:
         bootstrap_servers=settings.bootstrap_servers,
         group_id=settings.app_id,
         transactional_id=f"{settings.app_id}-{instance_id()}",
-        instance_id=instance_id(),
+        instance_id=settings.instance_id or None,
         data_dir=data_dir,
         changelog_prefix=settings.app_id,
         max_batch=settings.batch_size,

@@ -74,9 +74,9 @@ class TaskConfig:
     bootstrap_servers: str
     group_id: str
     transactional_id: str
-    instance_id: str  # the consumer's static group membership (KIP-345)
     data_dir: Path
     changelog_prefix: str
+    instance_id: str | None = None  # the consumer's static group membership (KIP-345), if any
     max_batch: int = 1000
     poll_timeout: float = 0.05
     session_timeout: float = 45.0
@@ -232,10 +232,11 @@ class StreamTask:
         consumer = Consumer({
             **self._client_config(),
             "group.id": config.group_id,
-            # Static membership: a worker back after a crash takes its partitions again at once,
-            # where a new member would wait out the dead one's session before any rebalance. The
-            # cost: a worker stopped for good hands its partitions over after its session timeout.
-            "group.instance.id": config.instance_id,
+            # Static membership (when an instance id is set): a worker back after a crash takes its
+            # partitions again at once, where a new member would wait out the dead one's session
+            # before any rebalance. The cost: a worker stopped for good stays in the group, and
+            # hands its partitions over, after its session timeout.
+            **({"group.instance.id": config.instance_id} if config.instance_id else {}),
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",

@@ -62,12 +62,10 @@ def malformed() -> list[tuple[str, bytes | None, str]]:
         "timer",
         {"op": "scheduled", "timer_id": "t", "school": SCHOOL, "user": "u1", "kind": "wait", "due_at": AT},
     )
-    as_json = json.dumps({"id": "j1", "type": "user.tag_added", "school": SCHOOL, "user": "u901",
-                          "occurred_at": AT.isoformat(), "data": {"tag": "new-student"}}).encode()
     oversized = avro(event(902, data={"tag": "x" * (MAX_EVENT_BYTES + 1000)}))
     return [
-        (f"{SCHOOL}:u900", b'{"id": "e900", "type": "user.tag_added", "school": ', "not Avro single-object encoding"),
-        (f"{SCHOOL}:u901", as_json, "not Avro single-object encoding"),
+        (f"{SCHOOL}:u900", b'{"id": "e900", "type": "user.tag_added", "school": ', "undecodable school event: invalid JSON"),
+        (f"{SCHOOL}:u901", b"\x00\x01 neither Avro nor JSON", "not Avro single-object encoding"),
         (f"{SCHOOL}:u1", timer, "written with the timer v1 schema, expected school_event"),
         (f"{SCHOOL}:u900", MAGIC + b"\x00" * 8 + good[10:], "unknown writer schema"),
         (f"{SCHOOL}:u900", good[: len(good) // 2], "undecodable school_event v1 body"),
