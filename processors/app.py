@@ -45,9 +45,11 @@ app = EngineApp(
     web_host="127.0.0.1",
     producer_acks=-1,
     consumer_auto_offset_reset="earliest",
-    broker_session_timeout=settings.session_timeout,
-    # Kafka wants heartbeats at most a third of the session timeout apart.
-    broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+    # Faust's own group (`APP_ID-host`) consumes nothing, but Faust starts the definitions and
+    # the stream task only once it has joined: after a `kill -9`, a long session kept the new
+    # worker waiting for the dead one's to time out (a minute, by default). 6 s is Kafka's least.
+    broker_session_timeout=6.0,
+    broker_heartbeat_interval=2.0,
 )
 
 topics = settings.topics

@@ -83,7 +83,7 @@ class BroadcastsProcessor:
             for target in range(self._partitions):
                 emit(Output(self._control, key, value, target))
 
-    def punctuate(self, partition: int, store, emit: Emit) -> int:
+    def punctuate(self, partition: int, store, emit: Emit, limit: int | None = None) -> int:
         return 0
 
     def restored(self, store, key: bytes, value: bytes | None) -> None:

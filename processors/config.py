@@ -115,13 +115,13 @@ class Settings:
     )
     # The stream task (processors.stream.task): records per batch (one transaction each), how
     # long it waits for records when idle (also how often due timers are looked for), timers
-    # fired per batch at most (so live records interleave with a burst), and how long a
+    # fired per batch at most, over all partitions (so live records interleave with a burst), and how long a
     # transaction may stay open before the broker aborts it (a frozen worker's, say).
     batch_size: int = field(default_factory=lambda: env_number("AUTOMATIONS_BATCH_SIZE", "1000"))
     poll_interval: float = field(
         default_factory=lambda: env_number("AUTOMATIONS_TIMER_INTERVAL", "0.05", float, within=(0.001, 10))
     )
-    timers_per_batch: int = field(default_factory=lambda: env_number("AUTOMATIONS_TIMER_BATCH", "500"))
+    timers_per_batch: int = field(default_factory=lambda: env_number("AUTOMATIONS_TIMER_BATCH", "250"))
     transaction_timeout: float = field(
         default_factory=lambda: env_number("AUTOMATIONS_TRANSACTION_TIMEOUT", "30", float, within=(1, 900))
     )

@@ -216,10 +216,11 @@ class LearnerProcessor:
 
     # ------------------------------------------------------------ timers and restores
 
-    def punctuate(self, partition: int, store: PartitionStore, emit: Emit) -> int:
-        """Fire up to `timers_per_batch` due timers of this partition, in due order."""
+    def punctuate(self, partition: int, store: PartitionStore, emit: Emit, limit: int | None = None) -> int:
+        """Fire up to `timers_per_batch` (and `limit`) due timers of this partition, in due order."""
         now = self._clock.now()
-        due = store.index_range(b"", b"%015d|\xff" % _ms(now), self._timers_per_batch)
+        most = self._timers_per_batch if limit is None else min(limit, self._timers_per_batch)
+        due = store.index_range(b"", b"%015d|\xff" % _ms(now), most)
         position = f"{self._out.delays}/{partition}/-1"  # a timer is no Kafka input: it has no offset
         fired = 0
         for index_key, value in due:

@@ -66,7 +66,7 @@ class LiveRunsProcessor:
             else:
                 store.put(member, LIVE)
 
-    def punctuate(self, partition: int, store: PartitionStore, emit: Emit) -> int:
+    def punctuate(self, partition: int, store: PartitionStore, emit: Emit, limit: int | None = None) -> int:
         return 0
 
     def restored(self, store: PartitionStore, key: bytes, value: bytes | None) -> None:

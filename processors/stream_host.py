@@ -55,6 +55,7 @@ def build_task() -> StreamTask:
         changelog_prefix=settings.app_id,
         max_batch=settings.batch_size,
         poll_timeout=settings.poll_interval,
+        punctuate_budget=settings.timers_per_batch,
         session_timeout=settings.session_timeout,
         transaction_timeout=settings.transaction_timeout,
     )

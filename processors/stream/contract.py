@@ -53,9 +53,9 @@ class Processor(Protocol):
     def process(self, partition: int, inputs: Sequence[Input], store: PartitionStore | None, emit: Emit) -> None:
         """Apply the inputs (one partition's, in offset order per topic) to the store, emitting outputs."""
 
-    def punctuate(self, partition: int, store: PartitionStore, emit: Emit) -> int:
-        """Periodic work of an owned partition inside the batch's transaction (due timers);
-        returns how many items it did, 0 when there was nothing to do."""
+    def punctuate(self, partition: int, store: PartitionStore, emit: Emit, limit: int | None = None) -> int:
+        """Periodic work of an owned partition inside the batch's transaction (due timers), at most
+        `limit` items; returns how many it did, 0 when there was nothing to do."""
 
     def restored(self, store: PartitionStore, key: bytes, value: bytes | None) -> None:
         """Apply one changelog record to the store during a restore (and rebuild what derives from it)."""

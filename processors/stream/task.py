@@ -79,6 +79,9 @@ class TaskConfig:
     instance_id: str | None = None  # the consumer's static group membership (KIP-345), if any
     max_batch: int = 1000
     poll_timeout: float = 0.05
+    # Most items of periodic work (due timers) in one batch, over all partitions: each fired
+    # timer writes records this task reads again (run ends), and live records wait behind them.
+    punctuate_budget: int = 250
     session_timeout: float = 45.0
     transaction_timeout: float = 30.0
     request_timeout: float = 10.0
@@ -131,6 +134,7 @@ class StreamTask:
         self.ends: dict[tuple[str, int], int] = {}
         self.broker_down_since: float | None = None
         self._probed_at = 0.0
+        self._turn = 0
         self._calls = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafka-call")
         self.stats = TaskStats()
 
@@ -255,7 +259,7 @@ class StreamTask:
                            on_revoke=self._revoked, on_lost=self._revoked)
         try:
             while not self._stopping.is_set():
-                messages = consumer.consume(config.max_batch, timeout=config.poll_timeout)
+                messages = self._next_batch(consumer)
                 self._batch(consumer, producer, messages)
                 if self.broker_down_since is not None:
                     self._probe(consumer)
@@ -266,6 +270,14 @@ class StreamTask:
                     closing.close()
                 except (KafkaException, RuntimeError) as error:
                     log.warning("closing a Kafka client: %s", error)
+
+    def _next_batch(self, consumer: Consumer) -> list:
+        """The records there are, up to `max_batch`, as soon as there is one: `consume` alone
+        waits out its whole timeout unless the batch fills (51 ms a batch at 100 records/s)."""
+        first = consumer.poll(self.config.poll_timeout)
+        if first is None:
+            return []
+        return [first, *consumer.consume(self.config.max_batch - 1, timeout=0)]
 
     def _until_done(self, call: Callable[[], None], give_up_after: float | None = None) -> None:
         """Retry a call the broker must answer until it does, the task stops, or (if given)
@@ -362,14 +374,21 @@ class StreamTask:
                 if store is not None:
                     touched.add((processor.name, partition))
             owned = self.owned
+            budget = self.config.punctuate_budget
+            self._turn += 1
             for processor in self.processors:
                 if not processor.name:
                     continue
-                for partition in sorted({p for topic, p in owned if topic in processor.topics}):
+                partitions = sorted({p for topic, p in owned if topic in processor.topics})
+                # Each batch starts at another partition, so a burst in one never starves the rest.
+                start = self._turn % len(partitions) if partitions else 0
+                for partition in partitions[start:] + partitions[:start]:
+                    if budget <= 0:
+                        break
                     store = self.store(processor.name, partition)
-                    done = processor.punctuate(partition, store, collector.emit)
-                    if done:
-                        self.stats.punctuated += done
+                    done = processor.punctuate(partition, store, collector.emit, budget)
+                    budget -= done
+                    self.stats.punctuated += done
                     if store.dirty:
                         touched.add((processor.name, partition))
             # Commit where the consumer stands, not just past the last record: behind a record of a
