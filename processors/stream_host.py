@@ -45,6 +45,7 @@ def build_task() -> StreamTask:
         bootstrap_servers=settings.bootstrap_servers,
         group_id=settings.app_id,
         transactional_id=f"{settings.app_id}-{instance_id()}",
+        instance_id=instance_id(),
         data_dir=data_dir,
         changelog_prefix=settings.app_id,
         max_batch=settings.batch_size,

@@ -51,7 +51,7 @@ def restore(
     started = reported = progressed_at = time.monotonic()
     try:
         while position < end:
-            messages = consumer.consume(CHUNK, timeout=1.0)
+            messages = consumer.consume(CHUNK, timeout=0.05)
             for message in messages:
                 error = message.error()
                 if error is not None:

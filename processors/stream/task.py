@@ -49,6 +49,7 @@ class TaskConfig:
     bootstrap_servers: str
     group_id: str
     transactional_id: str
+    instance_id: str  # the consumer's static group membership (KIP-345)
     data_dir: Path
     changelog_prefix: str
     max_batch: int = 1000
@@ -102,6 +103,7 @@ class StreamTask:
         # consumer call from another thread waits for the task's `consume` to return.
         self.ends: dict[tuple[str, int], int] = {}
         self.broker_down_since: float | None = None
+        self._probed_at = 0.0
         self.stats = TaskStats()
 
     # ------------------------------------------------------------ lifecycle
@@ -166,6 +168,19 @@ class StreamTask:
                 self.broker_down_since = time.monotonic()
                 log.warning("Kafka unreachable: %s", error.str())
 
+    def _probe(self, consumer: Consumer) -> None:
+        """Ask the broker for metadata (at most every second) while it is taken for away: an
+        idle worker has nothing else that would notice its return."""
+        now = time.monotonic()
+        if now - self._probed_at < 1.0:
+            return
+        self._probed_at = now
+        try:
+            consumer.list_topics(timeout=1.0)
+        except KafkaException:
+            return
+        self._broker_answered()
+
     def _broker_answered(self) -> None:
         if self.broker_down_since is not None:
             log.warning("Kafka answers again")
@@ -188,6 +203,9 @@ class StreamTask:
         consumer = Consumer({
             **self._client_config(),
             "group.id": config.group_id,
+            # Static membership: a worker back after a crash takes its partitions again at once,
+            # where a new member would wait out the dead one's session before any rebalance.
+            "group.instance.id": config.instance_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
@@ -208,6 +226,8 @@ class StreamTask:
             while not self._stopping.is_set():
                 messages = consumer.consume(config.max_batch, timeout=config.poll_timeout)
                 self._batch(consumer, producer, messages)
+                if self.broker_down_since is not None:
+                    self._probe(consumer)
         finally:
             self.owned = frozenset()
             for closing in (consumer, restorer):
@@ -316,10 +336,19 @@ class StreamTask:
                 for key, value in self._stores[(name, partition)].changes().items():
                     collector.changelog(self.config.changelog(name), partition, key, value)
             collector.begin()
-            if offsets:
-                self._until_done(lambda: producer.send_offsets_to_transaction(
-                    [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()],
-                    consumer.consumer_group_metadata(), self.config.request_timeout))
+            # Every transaction carries offsets, the unchanged ones of the owned partitions too: the
+            # group's coordinator checks them against the group's generation, which is what fences a
+            # worker the group has moved on from (a zombie). A batch of due timers alone consumes
+            # nothing, and without them would commit what the zombie decided.
+            fencing = {tp: offset for tp, offset in self.committed.items() if tp in self.owned}
+            fencing.update(offsets)
+            if not fencing:
+                # Nothing committed and nothing read yet (a group whose offsets were deleted):
+                # wait for the first fetch rather than commit what nothing fences.
+                raise KafkaException(KafkaError(KafkaError._STATE, "no consumer offset yet to fence the transaction by"))
+            self._until_done(lambda: producer.send_offsets_to_transaction(
+                [TopicPartition(topic, partition, offset) for (topic, partition), offset in fencing.items()],
+                consumer.consumer_group_metadata(), self.config.request_timeout))
             started = time.monotonic()
             self._until_done(lambda: producer.commit_transaction(self.config.request_timeout))
             self.stats.last_commit_seconds = time.monotonic() - started

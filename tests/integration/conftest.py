@@ -34,11 +34,12 @@ def start_worker(tmp_path):
     the topics are deleted (the worker logs stay in the test's tmp_path)."""
     started: list[Worker] = []
 
-    def start(partitions: int = 4, settings=None, name: str = "worker") -> Worker:
+    def start(partitions: int = 4, settings=None, name: str = "worker", extra_env: dict | None = None) -> Worker:
         worker = Worker(
             settings or isolated_settings(partitions),
             data_dir=tmp_path / name,
             log_path=tmp_path / f"{name}.log",
+            extra_env=extra_env,
         )
         started.append(worker)
         return worker.start()

@@ -3,7 +3,9 @@
 Given two workers of one consumer group sharing the learners' 8 partitions,
 and the short crash flow (an email, a 1-hour wait, a tag, a 1-day wait, a
 branch both ways) for 400 learners; when one worker leaves in the middle of
-the 1-hour timers (stopped cleanly, or killed with SIGKILL), then the other
+the 1-hour timers (stopped cleanly, killed with SIGKILL, or frozen with
+SIGSTOP past its session timeout and let go again once the other holds its
+partitions: a zombie, whose late transaction must be fenced), then the other
 takes its partitions over, rebuilding their state from the changelogs, and
 every run ends exactly as `simulate` says (steps, status, every action's key
 and instant), no action lost, no timer left behind, the set of live runs
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 import urllib.request
 
@@ -52,15 +56,23 @@ class Failover(chaos.Chaos):
         survivor, leaving = self.workers
         self.left = (phase.what, seen, expected, pending)
         began = time.monotonic()
-        await asyncio.to_thread(leaving.stop if self.leave == "stop" else leaving.kill)
+        if self.leave == "freeze":
+            os.kill(leaving.process.pid, signal.SIGSTOP)
+        else:
+            await asyncio.to_thread(leaving.stop if self.leave == "stop" else leaving.kill)
         self.log(f"{self.leave}: worker 2 left during {phase.what} at {seen}/{expected}, {pending} timers pending")
-        self._watch = asyncio.create_task(self._takeover(survivor, began))
+        self._watch = asyncio.create_task(self._takeover(survivor, began, leaving))
+        if self.leave == "freeze":
+            await self._watch  # the zombie wakes once its partitions are another's
 
-    async def _takeover(self, survivor, began: float) -> None:
+    async def _takeover(self, survivor, began: float, leaving) -> None:
         while await asyncio.to_thread(held_partitions, survivor) < self.all_partitions:
             await asyncio.sleep(0.2)
         self.takeover_seconds = time.monotonic() - began
         self.log(f"worker 1 holds every partition {self.takeover_seconds:.1f}s after worker 2 left")
+        if self.leave == "freeze":
+            os.kill(leaving.process.pid, signal.SIGCONT)
+            self.log("worker 2 let go again: whatever it had not committed must be fenced")
 
     async def run(self):
         report = await super().run()
@@ -69,12 +81,12 @@ class Failover(chaos.Chaos):
         return report
 
 
-@pytest.mark.parametrize("leave", ["stop", "kill"])
+@pytest.mark.parametrize("leave", ["stop", "kill", "freeze"])
 def test_the_other_worker_takes_over_and_finishes_every_run(start_worker, leave):
-    first = start_worker(partitions=8, name="worker-1")
+    first = start_worker(partitions=8, name="worker-1", extra_env=chaos.PACED)
     first.clock(pin=chaos.T0)
     all_partitions = held_partitions(first)
-    second = start_worker(settings=first.settings, name="worker-2")
+    second = start_worker(settings=first.settings, name="worker-2", extra_env=chaos.PACED)
     second.clock(pin=chaos.T0)
     first.wait_ready(60)
     assert 0 < held_partitions(first) < all_partitions, "the two workers share the partitions"
@@ -90,7 +102,7 @@ def test_the_other_worker_takes_over_and_finishes_every_run(start_worker, leave)
                 print(f"--- worker {number}: metrics\n{worker.metrics()}")
         raise
     print("\n".join(report.lines()))
-    print(f"takeover: {failover.takeover_seconds:.1f}s after worker 2 {'stopped' if leave == 'stop' else 'was killed'}")
+    print(f"takeover: {failover.takeover_seconds:.1f}s after worker 2 {dict(stop='stopped', kill='was killed', freeze='froze')[leave]}")
 
     assert failover.left is not None and failover.left[1] < failover.left[2], "worker 2 left mid-flow"
     assert failover.left[3] > 0, "with waits pending"

@@ -307,10 +307,12 @@ class Timeline:
         """Until the worker group has committed every input it has (so flushed every output)."""
         topics = self.settings.topics
         inputs = [topics.school_events, topics.control, topics.automation_runs, topics.definitions]
+        # Every partition of each (the consumer knows the metadata of the topics it reads only,
+        # and a topic left out here would be taken for done).
         tps = [
             TopicPartition(topic, partition)
             for topic in inputs
-            for partition in sorted(self._consumer.partitions_for_topic(topic) or ())
+            for partition in range(1 if topic == topics.definitions else self.settings.partitions)
         ]
         admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
         await admin.start()
