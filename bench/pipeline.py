@@ -203,6 +203,9 @@ def report(console: Console, f: dict) -> None:
         ("worker CPU per fired timer (whole drain, live events included)", f"{f['drain_cpu_us_per_timer']:,.0f} us"),
         ("`fired` records / timers", f"{f['fired_records']:,} / {f['timers']:,}"),
         ("live events during the drain, p50 / p99", f"{f['live_during_p50_ms']:,.0f} / {f['live_during_p99_ms']:,.0f} ms"),
+        ("  the same by the email's own timestamp", f"{f['live_during_stamped_p50_ms']:,.0f} / {f['live_during_stamped_p99_ms']:,.0f} ms"),
+        ("  this process's reading behind the `fired` records' timestamps, p50 / p99",
+         f"{f['tail_lag_p50_ms']:,.0f} / {f['tail_lag_p99_ms']:,.0f} ms"),
         ("code", f"{f['commit']}" + (" + uncommitted changes in engine/processors/schemas" if f["uncommitted"] else "")),
         ("load average at start / end (1 min)", f"{f['load_at_start'][0]:.2f} / {f['load_at_end'][0]:.2f} on {f['cpus']} cores"),
     ]

@@ -3,9 +3,8 @@
 Warm: `kill -9` the worker (it idles, every input committed) and start it
 again on its data folder, with the same instance id (host and web port), so
 its transactional id fences its killed self; the figure is the seconds from
-the kill to `/ready/` answering 200. The consumer group still holds the
-killed member until its session times out (AUTOMATIONS_SESSION_TIMEOUT), so
-this figure follows that setting.
+the kill to `/ready/` answering 200, and what `/ready/` said until then
+(each problem list it gave, with the second it first gave it).
 
 Cold: stop the worker cleanly (it leaves the group at once), empty its data
 folder and start it again: the seconds to ready, and the restore rate, from
@@ -15,9 +14,13 @@ the restore's own log lines (records applied over the seconds spent applying).
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
+import threading
 import time
+import urllib.error
+import urllib.request
 
 from bench.pipeline_kafka import total_end_offset
 from bench.pipeline_measure import Window
@@ -28,16 +31,58 @@ _RESTORED = re.compile(r"restored (\S+)\[(\d+)\]: (\d+) records in ([\d.]+)s")
 
 def measure_restart(bench: Bench, cold: bool = True) -> dict:
     worker = bench.worker
+    logged_from = worker.log_path.stat().st_size
     began = time.perf_counter()
     worker.kill()
     killed = time.perf_counter()
-    worker.start(timeout=600.0)
-    figures = {"restart_ready_s": time.perf_counter() - began, "restart_kill_s": killed - began}
+    with _ReadyLog(worker.web_port, began) as said:
+        worker.start(timeout=600.0)
+    figures = {"restart_ready_s": time.perf_counter() - began, "restart_kill_s": killed - began, "restart_not_ready": said,
+               "restart_errors": _errors(worker.log_path, logged_from)}
     asyncio.run(until_worker_idle(bench))
-    bench.say(f"restart after kill -9: ready {figures['restart_ready_s']:.1f} s after the kill")
+    bench.say(f"restart after kill -9: ready {figures['restart_ready_s']:.1f} s after the kill; /ready/ said "
+              + "; ".join(f"at {at:.1f} s: {', '.join(problems)}" for at, problems in said)
+              + "".join(f"\n  worker log: {line}" for line in figures["restart_errors"]))
+
+
+def _errors(path, offset: int, most: int = 5) -> list[str]:
+    """The worker's error lines written since `offset` (the first few)."""
+    with open(path, errors="replace") as log:
+        log.seek(offset)
+        return [line.strip()[:300] for line in log if "ERROR" in line or "session ended" in line][:most]
     if cold:
         figures |= _cold(bench)
     return figures
+
+
+class _ReadyLog:
+    """Polls a worker's /ready/ in a thread; the list of (seconds since `began`, problems) each time they change."""
+
+    def __init__(self, port: int, began: float) -> None:
+        self.url, self.began = f"http://127.0.0.1:{port}/ready/", began
+        self.said: list[tuple[float, list[str]]] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> list[tuple[float, list[str]]]:
+        self.thread.start()
+        return self.said
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self.done.wait(0.25):
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as answer:
+                    problems = json.loads(answer.read())["problems"]
+            except urllib.error.HTTPError as error:
+                problems = json.loads(error.read() or b"{}").get("problems", [f"HTTP {error.code}"])
+            except (OSError, ValueError):
+                problems = ["no answer"]
+            if not self.said or self.said[-1][1] != problems:
+                self.said.append((round(time.perf_counter() - self.began, 1), problems))
 
 
 def _cold(bench: Bench) -> dict:
