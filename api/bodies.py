@@ -226,7 +226,7 @@ class LearnerHistory(Body):
 
 
 class SchoolEvent(Body):
-    """One school event as the platform sends it (DESIGN.md)."""
+    """One school event as the platform sends it (docs/school-events.md)."""
 
     id: str
     type: str = Field(description="user.registered, course.enrolled, user.tag_added, ...")

@@ -26,7 +26,7 @@ def crashed(agent: str, error: BaseException, now: float) -> None:
     global _last_crash
     _last_crash = now
     metrics.count("automations_agent_crashes_total", agent=agent)
-    log.error("agent %s crashed (%s: %s); Faust restarts it", agent, type(error).__name__, error)
+    log.error("%s failed (%s: %s); it is started again", agent, type(error).__name__, error)
 
 
 def crashed_recently(now: float) -> bool:

@@ -1,20 +1,36 @@
 """The worker's figures for monitoring, in Prometheus' text format (`GET /metrics/`).
 
-Owns the counters the agents bump as they go (inputs processed per topic,
-dead letters per source topic, inputs skipped as decided before) and
-`render`, which writes them beside the gauges the web view reads at scrape
-time (`processors.web`: lag per partition, timers in flight, automations
-loaded, readiness). Counters count from the process's start, as Prometheus
-expects of counters: a restart resets them and `rate()` allows for it.
+Owns a `prometheus_client` registry of the module's own (not the library's
+global one) and the small API the rest of the code calls: `count` bumps the
+counters the agents keep as they go (inputs processed per topic, dead letters
+per source topic, inputs skipped as decided before, ...), `observe` feeds the
+histograms (timer lateness, batch sizes and times), and `render` writes them
+all beside the figures read at scrape time (`processors.web`: lag per
+partition, the stream task's transactions, automations loaded, readiness) and
+the process's own (CPU, memory, file descriptors, Python version). `parse`
+reads such a text back, for tests and scripts. Every name, kind and help text
+is declared once, in HELP. Counters count from the process's start, as
+Prometheus expects of counters: a restart resets them and `rate()` allows for it.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from typing import Iterable
+import threading
+from typing import Iterable, Iterator
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 Labels = tuple[tuple[str, str], ...]
+
+# A counter's `_created` sample (its start time) would add a key per counter to every
+# scrape and to `parse`; Prometheus needs none of it to compute rates. This setting is
+# the library's and process-wide: the worker exposes no other registry.
+prometheus_client.disable_created_metrics()
 
 HELP: dict[str, tuple[str, str]] = {
     "automations_inputs_total": ("counter", "Inputs processed (school events, fired timers, control commands, delay and run records), by topic."),
@@ -35,94 +51,101 @@ HELP: dict[str, tuple[str, str]] = {
     "automations_ready": ("gauge", "1 when the worker has loaded the definitions, holds partitions and no agent crashed in the last minute."),
 }
 
-_counts: Counter[tuple[str, Labels]] = Counter()
+# The labels of the names that have some; the others have none.
+LABELS: dict[str, tuple[str, ...]] = {
+    "automations_inputs_total": ("topic",),
+    "automations_dead_letters_total": ("source_topic",),
+    "automations_agent_crashes_total": ("agent",),
+    "automations_inputs_moved_total": ("topic",),
+    "automations_transactions_total": ("outcome",),
+    "automations_input_lag": ("topic", "partition"),
+}
+
+# Counters another object keeps (the stream task's statistics): given to `render` with
+# the gauges, as `count` never sees them.
+KEPT_ELSEWHERE = frozenset({"automations_transactions_total", "automations_restored_records_total"})
+GIVEN_AT_SCRAPE = frozenset(name for name, (kind, _) in HELP.items() if kind == "gauge") | KEPT_ELSEWHERE
 
 BUCKETS: dict[str, tuple[float, ...]] = {
     "automations_timer_lateness_seconds": (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
     "automations_batch_records": (1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
     "automations_batch_seconds": (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 }
-# name -> [count per bucket (the last: +Inf), sum]
-_histograms: dict[str, tuple[list[int], list[float]]] = {}
+
+
+class _GivenAtScrape(Collector):
+    """The figures handed to `render`, for the scrape under way in this thread.
+
+    Every name of GIVEN_AT_SCRAPE has its HELP and TYPE lines, samples or not, like the
+    declared counters; a name outside it, or labels other than LABELS', is a programming
+    error and raises.
+    """
+
+    def __init__(self) -> None:
+        self._scrape = threading.local()
+
+    def given(self, figures: list[tuple[str, dict[str, str], float]]) -> None:
+        self._scrape.figures = figures
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
+        for name, (kind, text) in HELP.items():
+            if name in GIVEN_AT_SCRAPE:
+                family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+                families[name] = family(name, text, labels=LABELS.get(name, ()))
+        for name, labels, value in getattr(self._scrape, "figures", ()):
+            if name not in families:
+                raise ValueError(f"{name} is not given at scrape time (see metrics.GIVEN_AT_SCRAPE)")
+            names = LABELS.get(name, ())
+            if set(labels) != set(names):
+                raise ValueError(f"{name} takes the labels {names}, not {tuple(labels)}")
+            families[name].add_metric([str(labels[key]) for key in names], value)
+        yield from families.values()
+
+
+class _Registry:
+    """A registry holding HELP's metrics, the figures given at scrape time and the process's.
+
+    prometheus_client's metrics take a lock as they change: the stream task's thread
+    counts while the web view renders on the event loop's.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)  # describing finds clashing names
+        self.counters: dict[str, Counter] = {}
+        self.histograms: dict[str, Histogram] = {}
+        for name, (kind, text) in HELP.items():
+            if kind == "counter" and name not in KEPT_ELSEWHERE:
+                self.counters[name] = Counter(name, text, LABELS.get(name, ()), registry=self.registry)
+            elif kind == "histogram":
+                self.histograms[name] = Histogram(name, text, buckets=BUCKETS[name], registry=self.registry)
+        self.at_scrape = _GivenAtScrape()
+        self.registry.register(self.at_scrape)
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
+        PlatformCollector(registry=self.registry)  # python_info
+
+
+_registry = _Registry()
 
 
 def count(name: str, amount: int = 1, **labels: str) -> None:
-    _counts[(name, tuple(sorted(labels.items())))] += amount
+    """Adds to a counter of HELP that `count` keeps (not one of KEPT_ELSEWHERE)."""
+    counter = _registry.counters[name]
+    (counter.labels(**labels) if labels else counter).inc(amount)
 
 
 def observe(name: str, value: float) -> None:
     """One observation of a histogram of BUCKETS."""
-    buckets = BUCKETS[name]
-    counts, total = _histograms.setdefault(name, ([0] * (len(buckets) + 1), [0.0]))
-    index = next((i for i, bound in enumerate(buckets) if value <= bound), len(buckets))
-    counts[index] += 1
-    total[0] += value
-
-
-def _histogram_samples() -> list[tuple[str, Labels, float]]:
-    found = []
-    for name, (counts, total) in sorted(_histograms.items()):
-        running = 0
-        for bound, amount in zip((*BUCKETS[name], float("inf")), counts):
-            running += amount
-            found.append((f"{name}_bucket", (("le", "+Inf" if bound == float("inf") else repr(float(bound))),), running))
-        found.append((f"{name}_sum", (), total[0]))
-        found.append((f"{name}_count", (), running))
-    return found
+    _registry.histograms[name].observe(value)
 
 
 def render(gauges: Iterable[tuple[str, dict[str, str], float]] = ()) -> str:
-    """Every counter, then the gauges given, grouped by name with HELP and TYPE lines."""
-    samples: dict[str, list[tuple[Labels, float]]] = {}
-    for (name, labels), value in sorted(_counts.items()):
-        samples.setdefault(name, []).append((labels, value))
-    for name, labels, value in gauges:
-        samples.setdefault(name, []).append((tuple(sorted(labels.items())), value))
-    series: dict[str, list[tuple[str, Labels, float]]] = {}
-    for name, labels, value in _histogram_samples():
-        series.setdefault(name.rsplit("_", 1)[0], []).append((name, labels, value))
-    lines: list[str] = []
-    for name, values in samples.items():
-        kind, text = HELP[name]
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-        lines += [f"{name}{_labels(labels)} {_number(value)}" for labels, value in values]
-    for name, values in series.items():
-        kind, text = HELP[name]
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-        lines += [f"{sample}{_labels(labels)} {_number(value)}" for sample, labels, value in values]
-    return "\n".join(lines) + "\n"
+    """Every metric of the registry, with the figures given (name, labels, value) for this scrape."""
+    _registry.at_scrape.given(list(gauges))
+    return prometheus_client.generate_latest(_registry.registry).decode()
 
 
 def parse(text: str) -> dict[tuple[str, Labels], float]:
-    """The samples of `render`'s text, keyed like the counters (for tests and scripts)."""
-    samples: dict[tuple[str, Labels], float] = {}
-    for line in text.splitlines():
-        match = _SAMPLE.fullmatch(line)
-        if match is None:
-            continue  # HELP, TYPE, blank
-        name, labels, value = match.groups()
-        pairs = tuple(sorted((key, _unescaped(raw)) for key, raw in _LABEL.findall(labels or "")))
-        samples[(name, pairs)] = float(value)
-    return samples
-
-
-_SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def _unescaped(value: str) -> str:
-    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
-
-
-def _labels(labels: Labels) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{key}="{_escaped(value)}"' for key, value in labels) + "}"
-
-
-def _escaped(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    """The samples of a Prometheus text (`render`'s), keyed (sample name, sorted labels), for tests and scripts."""
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}

@@ -24,7 +24,7 @@ from engine.commands import (
 from engine.events import route
 from engine.school_events import EventRejected
 from schemas.codec import DecodeError, decode, encode
-from schemas.school_events import school_event_from_avro
+from schemas.school_events import parse_json_line, school_event_from_avro
 
 
 class Undecodable(Exception):
@@ -78,14 +78,29 @@ def size_problem(value: bytes) -> str | None:
     return None
 
 
+# JSON starts with `{` (possibly after white space); our Avro framing with 0xC3 0x01.
+_JSON_START = frozenset(b"{ \t\r\n")
+
+
 def school_event_command(value: bytes) -> LearnerInput:
+    """A school event in either form the topic takes: Avro (single-object encoding) or the
+    documented JSON contract, told apart by the first byte and validated alike."""
     problem = size_problem(value)
     if problem is not None:
         raise Undecodable(problem)
-    try:
-        parsed = school_event_from_avro(decode("school_event", value))
-    except DecodeError as error:
-        raise Undecodable(f"undecodable school event: {error.reason}") from None
+    if value[:1] and value[0] in _JSON_START:
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise Undecodable(f"undecodable school event: JSON that is not UTF-8 ({error.reason} at byte {error.start})") from None
+        parsed = parse_json_line(text)
+        if isinstance(parsed, EventRejected) and parsed.reason.startswith("invalid JSON"):
+            raise Undecodable(f"undecodable school event: {parsed.reason}")
+    else:
+        try:
+            parsed = school_event_from_avro(decode("school_event", value))
+        except DecodeError as error:
+            raise Undecodable(f"undecodable school event: {error.reason}") from None
     if isinstance(parsed, EventRejected):
         raise Undecodable(f"invalid school event: {parsed.reason}")
     return HandleSchoolEvent(event=parsed), parsed.school, parsed.user, 0

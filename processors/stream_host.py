@@ -9,20 +9,24 @@ host name and web port), so a worker started again in the same place, on its
 data folder or an empty one, fences its own earlier self at once and aborts a
 transaction a `kill -9` left open (else that transaction would hold back every
 `read_committed` reader of its partitions until it timed out); fencing between
-workers comes from the consumer group (KIP-447).
+workers comes from the consumer group (KIP-447). The same id is the worker's
+static group membership: back within its session timeout, it takes its
+partitions again without a rebalance.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
+import threading
 import time
 from pathlib import Path
 
 from mode import Service
 
-from processors import agent_health
+from processors import agent_health, metrics
 from processors.app import app, clock, settings
 from processors.broadcasts_processor import BroadcastsProcessor
 from processors.definitions_table import definitions
@@ -58,7 +62,13 @@ def build_task() -> StreamTask:
         LiveRunsProcessor(topics, clock),
         BroadcastsProcessor(topics, settings.partitions, clock),
     ]
-    return StreamTask(config, processors, on_failure=lambda error: agent_health.crashed("stream-task", error, time.monotonic()))
+    return StreamTask(config, processors, on_failure=lambda error: agent_health.crashed("stream-task", error, time.monotonic()),
+                      on_batch=_batch_done)
+
+
+def _batch_done(records: int, seconds: float) -> None:
+    metrics.observe("automations_batch_records", records)
+    metrics.observe("automations_batch_seconds", seconds)
 
 
 class StreamHost(Service):
@@ -76,8 +86,23 @@ class StreamHost(Service):
         log.info("stream task started (group %s)", settings.app_id)
 
     async def on_stop(self) -> None:
+        # Container platforms kill after 30 s; the stop must end in every state of the broker.
+        # What a cut-short stop leaves is safe: the stores hold committed state only, and an
+        # open transaction is aborted when this worker (or its successor) starts.
+        deadline = threading.Timer(STOP_SECONDS, _exit_now)
+        deadline.daemon = True
+        deadline.start()
         if self.task is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.task.stop)
+            await asyncio.get_running_loop().run_in_executor(None, self.task.stop, STOP_SECONDS / 2)
+
+
+STOP_SECONDS = 7.5
+
+
+def _exit_now() -> None:
+    log.warning("the worker did not stop within %.0fs (Kafka away?); exiting now", STOP_SECONDS)
+    logging.shutdown()
+    os._exit(0)
 
 
 host = app.service(StreamHost())

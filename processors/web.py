@@ -67,6 +67,9 @@ def gauges() -> list[tuple[str, dict[str, str], float]]:
                 found.append(("automations_input_lag", {"topic": topic, "partition": str(partition)},
                               max(0, end - position)))
         found.append(("automations_partitions_restoring", {}, len(task.restoring)))
+        found.append(("automations_transactions_total", {"outcome": "committed"}, task.stats.commits))
+        found.append(("automations_transactions_total", {"outcome": "aborted"}, task.stats.aborts))
+        found.append(("automations_restored_records_total", {}, task.stats.restored))
         found.append(("automations_kafka_reachable", {}, int(task.broker_down_since is None)))
     found.append(("automations_definitions_loaded", {}, len(definitions.versions)))
     found.append(("automations_ready", {}, int(not not_ready_because())))

@@ -27,6 +27,7 @@ event loop (Faust: web views, definitions) stays free.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -42,6 +43,30 @@ from processors.stream.restore import restore
 from processors.stream.state_store import PartitionStore
 
 log = logging.getLogger(__name__)
+
+
+class _OncePer(logging.Filter):
+    """Lets a message through once per `seconds`: librdkafka repeats a refused connection every
+    few tens of milliseconds per client while the broker is away."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        what = text.split("(after", 1)[0][-160:]
+        now = time.monotonic()
+        if now - self._last.get(what, -self.seconds) < self.seconds:
+            return False
+        self._last[what] = now
+        return True
+
+
+# librdkafka's own log lines, through Python's logging (not straight to stderr), thinned.
+client_log = logging.getLogger("processors.stream.kafka")
+client_log.addFilter(_OncePer(30.0))
 
 
 @dataclass(frozen=True)
@@ -83,12 +108,14 @@ class TaskStats:
 
 class StreamTask:
     def __init__(self, config: TaskConfig, processors: Sequence[Processor],
-                 on_failure: Callable[[BaseException], None] = lambda error: None):
+                 on_failure: Callable[[BaseException], None] = lambda error: None,
+                 on_batch: Callable[[int, float], None] = lambda records, seconds: None):
         self.config = config
         self.processors = list(processors)
         self._by_topic = {topic: processor for processor in self.processors for topic in processor.topics}
         self._stores: dict[tuple[str, int], PartitionStore] = {}
         self._on_failure = on_failure
+        self._on_batch = on_batch  # (records consumed, seconds to process and commit) of each committed batch
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._changelog_offsets: dict[tuple[str, int], int] = {}
@@ -104,6 +131,7 @@ class StreamTask:
         self.ends: dict[tuple[str, int], int] = {}
         self.broker_down_since: float | None = None
         self._probed_at = 0.0
+        self._calls = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafka-call")
         self.stats = TaskStats()
 
     # ------------------------------------------------------------ lifecycle
@@ -159,6 +187,7 @@ class StreamTask:
         return {
             "bootstrap.servers": self.config.bootstrap_servers,
             "error_cb": self._client_error,
+            "logger": client_log,
             "socket.connection.setup.timeout.ms": 5000,
         }
 
@@ -204,7 +233,8 @@ class StreamTask:
             **self._client_config(),
             "group.id": config.group_id,
             # Static membership: a worker back after a crash takes its partitions again at once,
-            # where a new member would wait out the dead one's session before any rebalance.
+            # where a new member would wait out the dead one's session before any rebalance. The
+            # cost: a worker stopped for good hands its partitions over after its session timeout.
             "group.instance.id": config.instance_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -236,18 +266,36 @@ class StreamTask:
                 except (KafkaException, RuntimeError) as error:
                     log.warning("closing a Kafka client: %s", error)
 
-    def _until_done(self, call: Callable[[], None]) -> None:
-        """Retry a call the broker must answer until it does, or the task stops."""
+    def _until_done(self, call: Callable[[], None], give_up_after: float | None = None) -> None:
+        """Retry a call the broker must answer until it does, the task stops, or (if given)
+        `give_up_after` seconds have passed: then its last error is raised (to abort the batch)."""
+        began = time.monotonic()
         while True:
             try:
-                call()
+                self._within_its_timeout(call)
                 return
             except KafkaException as error:
                 kafka_error = error.args[0]
                 if kafka_error.fatal() or not (kafka_error.retriable() or kafka_error.code() == KafkaError._TIMED_OUT):
                     raise
+                if give_up_after is not None and time.monotonic() - began > give_up_after:
+                    log.warning("giving up on a Kafka call after %.0fs: %s", give_up_after, kafka_error.str())
+                    raise
                 if self._stopping.wait(0.5):
                     raise Fatal("stopping") from None
+
+    def _within_its_timeout(self, call: Callable[[], None]) -> None:
+        """Run a transactional call, and give the session up if it blocks well past its own
+        timeout: librdkafka's `send_offsets_to_transaction` can block for good after the group
+        coordinator's broker restarts (librdkafka issues 5456 and 5511, open in 2.16). A new
+        session's producer, under the same transactional id, fences the stuck one."""
+        future = self._calls.submit(call)
+        try:
+            future.result(timeout=3 * self.config.request_timeout)
+        except concurrent.futures.TimeoutError:
+            self._calls.shutdown(wait=False)
+            self._calls = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafka-call")
+            raise Fatal(f"a Kafka call blocked for over {3 * self.config.request_timeout:.0f}s") from None
 
     # ------------------------------------------------------------ rebalances
 
@@ -283,6 +331,7 @@ class StreamTask:
     # ------------------------------------------------------------ one batch
 
     def _batch(self, consumer: Consumer, producer: Producer, messages: list) -> None:
+        began = time.monotonic()
         inputs: dict[tuple[int, int], list[Input]] = defaultdict(list)
         offsets: dict[tuple[str, int], int] = {}
         first: dict[tuple[str, int], int] = {}
@@ -346,11 +395,14 @@ class StreamTask:
                 # Nothing committed and nothing read yet (a group whose offsets were deleted):
                 # wait for the first fetch rather than commit what nothing fences.
                 raise KafkaException(KafkaError(KafkaError._STATE, "no consumer offset yet to fence the transaction by"))
+            # A retriable error that lasts (the group rebalancing after a broker restart) is only
+            # resolved by the consumer's next poll: abort and read the batch again from there.
             self._until_done(lambda: producer.send_offsets_to_transaction(
                 [TopicPartition(topic, partition, offset) for (topic, partition), offset in fencing.items()],
-                consumer.consumer_group_metadata(), self.config.request_timeout))
+                consumer.consumer_group_metadata(), self.config.request_timeout), give_up_after=self.config.request_timeout)
             started = time.monotonic()
-            self._until_done(lambda: producer.commit_transaction(self.config.request_timeout))
+            self._until_done(lambda: producer.commit_transaction(self.config.request_timeout),
+                             give_up_after=2 * self.config.request_timeout)
             self.stats.last_commit_seconds = time.monotonic() - started
         except KafkaException as error:
             self._abort(consumer, producer, collector, touched, first, error)
@@ -370,6 +422,7 @@ class StreamTask:
         self.stats.batches += 1
         self.stats.commits += 1
         self.stats.last_batch_records = len(messages)
+        self._on_batch(len(messages), time.monotonic() - began)
 
     def _read_positions(self, consumer: Consumer) -> dict[tuple[str, int], int]:
         """Where the consumer stands in each owned partition (every record before it was consumed),

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -26,7 +25,8 @@ from engine import lifecycle as lc
 from processors import definitions_log
 from processors.kafka_io import ensure_topics, produce
 from tests.integration.api_harness import ApiServer
-from tests.integration.harness import ROOT, delete_topics, free_broker_port, isolated_settings
+from tests.integration.own_broker import broker, seconds_until  # noqa: F401 - broker: a fixture
+from tests.integration.harness import delete_topics, isolated_settings
 from tests.unit.projection_world import automation
 
 pytestmark = pytest.mark.integration
@@ -34,38 +34,6 @@ pytestmark = pytest.mark.integration
 WRITE_TIMEOUT = 10.0  # the default of AUTOMATIONS_WRITE_TIMEOUT
 READY_FLIP = 10.0  # /ready says 503 within this of losing the broker
 SLACK = 1.5  # the HTTP round trip and a busy shared machine
-
-
-class OwnBroker:
-    """A broker in a home of its own, for this module's tests alone."""
-
-    def __init__(self, home, port: int) -> None:
-        self.env = {**os.environ, "AUTOMATIONS_KAFKA_HOME": str(home), "AUTOMATIONS_BROKER_PORT": str(port)}
-        self.port = port
-
-    def run(self, *args: str) -> str:
-        result = subprocess.run([sys.executable, "-m", "broker.kafka", *args], cwd=ROOT, env=self.env,
-                                capture_output=True, text=True, timeout=300)
-        assert result.returncode in (0, 3), result.stdout + result.stderr
-        return result.stdout
-
-    def start(self) -> None:
-        self.run("start", "--wait", "120")
-
-    def stop(self) -> None:
-        self.run("stop")
-
-    def pid(self) -> int:
-        return int(self.run("status").split("(pid ")[1].split(")")[0])
-
-    @contextmanager
-    def frozen(self):
-        pid = self.pid()
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            os.kill(pid, signal.SIGCONT)
 
 
 class NoWorker:
@@ -78,16 +46,6 @@ class NoWorker:
         return {**os.environ, "AUTOMATIONS_KAFKA_BOOTSTRAP": self.settings.bootstrap_servers,
                 "AUTOMATIONS_TOPIC_PREFIX": self.settings.topics.prefix, "AUTOMATIONS_APP_ID": self.settings.app_id,
                 "AUTOMATIONS_PARTITIONS": str(self.settings.partitions)}
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    own = OwnBroker(tmp_path_factory.mktemp("outage-broker"), free_broker_port())
-    own.start()
-    try:
-        yield own
-    finally:
-        own.stop()
 
 
 @pytest.fixture
@@ -144,16 +102,6 @@ def in_background(server: ApiServer, path: str, body=None) -> dict:
     answer["thread"] = threading.Thread(target=post, daemon=True)
     answer["thread"].start()
     return answer
-
-
-def seconds_until(check, timeout: float, every: float = 0.1) -> float:
-    """Seconds until check() is true, polling; fails after `timeout`."""
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
-        if check():
-            return time.monotonic() - began
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout}s")
 
 
 def ready_status(server: ApiServer) -> int | None:

@@ -183,3 +183,29 @@ def test_a_definition_change_broadcast_reaches_every_learner_of_the_school_in_th
                  if r["kind"] == "run_status_changed" and r["status"] == "cancelled"]
     assert sorted(cancelled) == ["u0", "u1", "u2"]
     assert made.tick(DAY.replace(hour=10)) == 0
+
+
+def test_a_json_school_event_on_the_topic_is_taken_as_its_avro_form_is(world):
+    made = world(SAME_INSTANT)
+    event = tag("u1", "start-a", DAY)
+    as_json = (b'{"id": "u1-start-a-0", "type": "user.tag_added", "school": "s", "user": "u1", '
+               b'"occurred_at": "2027-03-01T00:00:00Z", "data": {"tag": "start-a"}}')
+    from_json = made.deliver(made.input(TOPICS.school_events, b"s:u1", as_json))
+    other = world(SAME_INSTANT)
+    from_avro = other.deliver(other.event(event))
+    assert [(o.topic, o.value) for o in from_json] == [(o.topic, o.value) for o in from_avro]
+    assert any(o.topic == TOPICS.run_status for o in from_json)
+
+
+@pytest.mark.parametrize("value, reason", [
+    (b'{"id": "e1", "type": "user.tag_added"}', "invalid school event"),
+    (b'{"id": "e1", "id": "e2"}', "undecodable school event: invalid JSON"),
+    (b'{"id": "e1"', "undecodable school event: invalid JSON"),
+    (b'{"id": "\xe9"}', "not UTF-8"),
+    (b'[1, 2]', "undecodable school event"),
+])
+def test_json_that_breaks_the_contract_is_dead_lettered_with_the_reason(world, value, reason):
+    made = world(SAME_INSTANT)
+    outputs = made.deliver(made.input(TOPICS.school_events, b"s:u1", value))
+    assert [o.topic for o in outputs] == [TOPICS.dead_letter]
+    assert reason in made.records(TOPICS.dead_letter)[0]["reason"]

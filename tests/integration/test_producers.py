@@ -1,0 +1,74 @@
+"""School events from ordinary producers, as the README's recipes write them: JSON values,
+keyed `school:user`, with each client's default partitioner.
+
+librdkafka's default partitioner (confluent-kafka's, kcat's) is not Java's murmur2, so
+many records land in another partition than the one their learner lives in. The worker
+moves each to its learner's partition before applying it (counted in
+`automations_inputs_moved_total`), so every learner's run starts once and sends its email
+once, whichever client wrote the events.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import datetime, timezone
+
+import pytest
+from confluent_kafka import Producer
+
+from tests.integration.test_kcat import kcat  # noqa: F401 - the fixture
+from tests.unit.projection_world import automation
+
+pytestmark = pytest.mark.integration
+
+LEARNERS = 40
+
+
+def event(number: int, tag: str = "new") -> dict:
+    return {"id": f"{tag}-{number}", "type": "user.tag_added", "school": "s1", "user": f"u{number}",
+            "occurred_at": datetime.now(timezone.utc).isoformat(), "data": {"tag": tag}}
+
+
+def moved(worker) -> float:
+    return sum(value for (name, _), value in worker.metrics().items() if name == "automations_inputs_moved_total")
+
+
+def every_learner_welcomed_once(worker, tag: str) -> None:
+    actions = worker.wait_for("actions", lambda found: len([a for a in found if a["template"] == tag]) >= LEARNERS)
+    keys = [a["idempotency_key"] for a in actions if a["template"] == tag]
+    assert len(keys) == len(set(keys)) == LEARNERS
+    assert {a["user"] for a in actions if a["template"] == tag} == {f"u{n}" for n in range(LEARNERS)}
+    assert not worker.records("dead_letter")
+
+
+@pytest.fixture
+def worker(start_worker):
+    started = start_worker(partitions=8)
+    for tag in ("python", "kcat"):
+        started.save_and_activate(automation(f"welcome-{tag}", {"event": "user.tag_added", "tag": tag},
+                                             [{"id": "hello", "type": "send_email", "template": tag}]))
+    return started
+
+
+def test_json_events_from_confluent_kafkas_default_producer_reach_their_learners_once(worker):
+    # The README's Python recipe: confluent-kafka with its defaults, the JSON contract, keyed school:user.
+    producer = Producer({"bootstrap.servers": worker.settings.bootstrap_servers})
+    for number in range(LEARNERS):
+        value = event(number, "python")
+        producer.produce(worker.settings.topics.school_events, key=f"{value['school']}:{value['user']}",
+                         value=json.dumps(value))
+    assert producer.flush(30) == 0
+
+    every_learner_welcomed_once(worker, "python")
+    assert moved(worker) > 0, "librdkafka's partitioner put some learners elsewhere than murmur2 does"
+
+
+def test_json_events_from_kcat_reach_their_learners_once(worker, kcat):  # noqa: F811
+    # The README's kcat recipe: one `key<TAB>json` line per event.
+    lines = "".join(f"s1:u{number}\t{json.dumps(event(number, 'kcat'))}\n" for number in range(LEARNERS))
+    subprocess.run([kcat, "-P", "-b", worker.settings.bootstrap_servers, "-t", worker.settings.topics.school_events,
+                    "-K", "\t"], input=lines, text=True, check=True, timeout=60)
+
+    every_learner_welcomed_once(worker, "kcat")
+    assert moved(worker) > 0
