@@ -45,14 +45,16 @@ def measure_restart(bench: Bench, cold: bool = True) -> dict:
               + "".join(f"\n  worker log: {line}" for line in figures["restart_errors"]))
 
 
+    if cold:
+        figures |= _cold(bench)
+    return figures
+
+
 def _errors(path, offset: int, most: int = 5) -> list[str]:
     """The worker's error lines written since `offset` (the first few)."""
     with open(path, errors="replace") as log:
         log.seek(offset)
         return [line.strip()[:300] for line in log if "ERROR" in line or "session ended" in line][:most]
-    if cold:
-        figures |= _cold(bench)
-    return figures
 
 
 class _ReadyLog:
@@ -81,7 +83,8 @@ class _ReadyLog:
                 problems = json.loads(error.read() or b"{}").get("problems", [f"HTTP {error.code}"])
             except (OSError, ValueError):
                 problems = ["no answer"]
-            if not self.said or self.said[-1][1] != problems:
+            kinds = [re.sub(r"\d+", "N", p) for p in problems]
+            if not self.said or [re.sub(r"\d+", "N", p) for p in self.said[-1][1]] != kinds:
                 self.said.append((round(time.perf_counter() - self.began, 1), problems))
 
 
