@@ -8,18 +8,24 @@ production timer settings), in this order:
    school with a few active automations (bench/pipeline_workload.py: most
    start no run, some start runs with actions and waits) are produced at
    once, and the clock runs until the worker's consumer group has committed
-   all of them and everything its agents made of them: events/s;
-2. passthrough: a bare aiokafka consume -> produce loop (this process, the
-   worker idle) copies the same N records to a topic of the same partitions,
-   acks=all as the worker's producer: records/s, and the engine's ratio to it;
-3. event -> action latency at half the engine's rate: the mix with every
+   all of them and everything its processors made of them: events/s, and
+   the worker process's CPU per event (/proc/<pid>/stat);
+2. restart (bench/pipeline_restart.py): kill -9, start again on the data
+   folder, seconds to ready; then a clean stop, an empty data folder, a
+   start: seconds to ready and the changelog restore rate;
+3. passthrough (bench/pipeline_passthrough.py): bare confluent-kafka consume
+   -> produce loops (this process, the worker idle) copy the same N records
+   to a topic of the same partitions, at least once and exactly once (a
+   transaction per batch, as the worker): records/s, and the engine's ratio;
+4. event -> action latency at half the engine's rate: the mix with every
    10th event a ping (a fresh learner whose run emits one email), the same
-   at a quarter of the rate, then pings alone at half; p50/p99 from send to
-   the email seen on the actions topic;
-4. the synchronous ingest round trip through `automations api` (a
+   at a quarter of the rate, then pings alone at half; p50/p99 from send to the email seen
+   on the actions topic;
+5. the synchronous ingest round trip through `automations api` (a
    synchronous automation answers), p50/p99, and the asynchronous one;
-5. timers (bench/pipeline_timers.py): P pending timers held (RSS), then all
-   due at once while live events flow: drain time, lateness, live latency.
+6. timers (bench/pipeline_timers.py): P pending timers held (RSS), then all
+   due at once while live events flow: drain time (by the timers' `fired`
+   records on the delays topic), worker CPU per fired timer, live latency.
 
 Uses the broker at AUTOMATIONS_BROKER_PORT; if none answers, starts one
 (broker.kafka, in AUTOMATIONS_KAFKA_HOME) and stops it at the end.
@@ -52,6 +58,7 @@ from bench.pipeline_kafka import create_topic, delete_topics_with_prefix  # noqa
 from bench.pipeline_phases import (  # noqa: E402
     Bench, measure_ingest, measure_latency, measure_passthrough, measure_throughput,
 )
+from bench.pipeline_restart import measure_restart  # noqa: E402
 from bench.pipeline_timers import measure_timers  # noqa: E402
 from bench.pipeline_workload import probe_automations, school_automations  # noqa: E402
 from broker import kafka  # noqa: E402
@@ -68,7 +75,9 @@ QUICK = {"events": 4_000, "learners": 1_000, "timers": 1_500, "latency_seconds":
 
 
 class BenchWorker(Worker):
-    """The test harness's worker with the production timer pass and session timeout."""
+    """The test harness's worker with the production poll wait and session timeout."""
+
+    loglevel = "warn"
 
     def env(self) -> dict[str, str]:
         env = super().env()
@@ -77,6 +86,16 @@ class BenchWorker(Worker):
             if name in os.environ:
                 env[name] = os.environ[name]
         return env
+
+    def start(self, timeout: float = 90.0) -> "BenchWorker":
+        asyncio.run(ensure_topics(self.settings))
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(ROOT / "cli.py"), "worker", "--loglevel", self.loglevel],
+                env=self.env(), stdout=log, stderr=log, cwd=ROOT, start_new_session=True,
+            )
+        self.wait_ready(timeout)
+        return self
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -87,6 +106,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                             help=f"default {value:,} (quick: {QUICK[name]:,})")
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--no-cold-start", action="store_true", help="skip the restart on an empty data folder")
     parser.add_argument("--keep-topics", action="store_true", help="leave the run's topics on the broker")
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else FULL).items():
@@ -132,12 +152,13 @@ def run(args: argparse.Namespace, console: Console, folder: Path) -> dict:
 
             bench = Bench(settings, worker, folder, task, console.print)
             asyncio.run(ensure_topics(settings))
-            asyncio.run(create_topic(settings, bench.passthrough_topic, settings.partitions))
+            for variant in ("plain", "eos"):
+                asyncio.run(create_topic(settings, bench.passthrough_topic(variant), settings.partitions))
             cohort_due = (datetime.now(timezone.utc) + timedelta(hours=12)).replace(microsecond=0)
             define(settings, cohort_due)
             figures |= measure_throughput(bench, args.events, args.learners)
-            figures |= measure_passthrough(bench, args.events)
-            figures["engine_to_passthrough"] = figures["engine_events_per_s"] / figures["passthrough_events_per_s"]
+            figures |= measure_restart(bench, cold=not args.no_cold_start)
+            figures |= measure_passthrough(bench, args.events, figures["engine_events_per_s"])
             figures |= measure_latency(bench, figures["engine_events_per_s"] / 2, args.latency_seconds, args.learners)
             figures |= measure_ingest(bench, args.requests)
             figures |= measure_timers(bench, args.timers, cohort_due, args.live_rate, args.hold_seconds, args.drain_timeout)
@@ -162,9 +183,13 @@ def report(console: Console, f: dict) -> None:
     rows = [
         ("engine, mix (events/s, every agent caught up)", f"{f['engine_events_per_s']:,.0f}"),
         ("engine, mix, school events committed (events/s)", f"{f['engine_input_events_per_s']:,.0f}"),
-        ("passthrough (records/s)", f"{f['passthrough_events_per_s']:,.0f}"),
-        ("engine / passthrough", f"{f['engine_to_passthrough']:.3f}"),
         ("worker CPU per mix event", f"{f['engine_cpu_us_per_event']:,.0f} us"),
+        ("passthrough, confluent-kafka, plain / exactly once (records/s)",
+         f"{f['passthrough_plain_events_per_s']:,.0f} / {f['passthrough_eos_events_per_s']:,.0f}"),
+        ("engine / passthrough, plain / exactly once", f"{f['engine_to_passthrough_plain']:.3f} / {f['engine_to_passthrough_eos']:.3f}"),
+        ("kill -9 -> ready (s)", f"{f['restart_ready_s']:,.1f}"),
+        ("empty data folder -> ready (s); restore rate", f"{f['cold_ready_s']:,.1f}; {f['cold_restored_records']:,} records at "
+         f"{f['cold_restore_records_per_s']:,.0f}/s" if "cold_ready_s" in f else "not measured"),
         (f"event -> action, mix at {f['latency_mix_rate']:,.0f}/s, p50 / p99", f"{f['latency_mix_p50_ms']:,.0f} / {f['latency_mix_p99_ms']:,.0f} ms"),
         (f"event -> action, mix at {f['latency_mix_half_rate']:,.0f}/s, p50 / p99", f"{f['latency_mix_half_p50_ms']:,.0f} / {f['latency_mix_half_p99_ms']:,.0f} ms"),
         (f"event -> action, pings at {f['latency_pings_rate']:,.0f}/s, p50 / p99", f"{f['latency_pings_p50_ms']:,.0f} / {f['latency_pings_p99_ms']:,.0f} ms"),
@@ -175,8 +200,12 @@ def report(console: Console, f: dict) -> None:
         ("drain of the timers due at once", f"{f['drain_s']:,.1f} s ({f['drain_timers_per_s']:,.0f}/s)" if f["drain_complete"]
          else f"not done: {f['drained']:,} in {f['drain_s']:,.0f} s"),
         ("firing lateness p50 / p99", f"{f['lateness_p50_ms'] / 1000:,.1f} / {f['lateness_p99_ms'] / 1000:,.1f} s"),
-        ("fired-timer records / timers", f"{f['fired_records']:,} / {f['timers']:,}"),
+        ("worker CPU per fired timer (whole drain, live events included)", f"{f['drain_cpu_us_per_timer']:,.0f} us"),
+        ("`fired` records / timers", f"{f['fired_records']:,} / {f['timers']:,}"),
         ("live events during the drain, p50 / p99", f"{f['live_during_p50_ms']:,.0f} / {f['live_during_p99_ms']:,.0f} ms"),
+        ("  the same by the email's own timestamp", f"{f['live_during_stamped_p50_ms']:,.0f} / {f['live_during_stamped_p99_ms']:,.0f} ms"),
+        ("  this process's reading behind the `fired` records' timestamps, p50 / p99",
+         f"{f['tail_lag_p50_ms']:,.0f} / {f['tail_lag_p99_ms']:,.0f} ms"),
         ("code", f"{f['commit']}" + (" + uncommitted changes in engine/processors/schemas" if f["uncommitted"] else "")),
         ("load average at start / end (1 min)", f"{f['load_at_start'][0]:.2f} / {f['load_at_end'][0]:.2f} on {f['cpus']} cores"),
     ]

@@ -1,11 +1,11 @@
-"""Kafka plumbing of the pipeline benchmark (aiokafka only, no engine logic).
+"""Kafka plumbing of the pipeline benchmark (aiokafka, no engine logic).
 
 Owns: producing pre-encoded records fast and at a steady rate, a consumer
-group's progress on a topic (committed offsets against end offsets, the
-way an operator reads lag), the bare consume -> produce passthrough that
-the worker is compared with, `Tail`, which follows topics from their end
+group's progress on some topics (committed offsets against end offsets, the
+way an operator reads lag), `Tail`, which follows topics from their end
 and hands every record to a callback with the moment it arrived, and
-creating and deleting the benchmark's own topics.
+creating and deleting the benchmark's own topics. The bare passthrough the
+worker is compared with uses the worker's own client (bench/pipeline_passthrough.py).
 """
 
 from __future__ import annotations
@@ -59,17 +59,23 @@ async def send_steadily(
 
 
 class GroupProgress:
-    """How far a consumer group has committed on some topics (all with `partitions` partitions)."""
+    """How far a consumer group has committed on some topics (every partition of each).
 
-    def __init__(self, settings: Settings, group: str, topics: list[str], partitions: int) -> None:
-        self.group = group
+    The worker commits inside its transactions where its consumer stands, so on a
+    transactional topic the committed offset reaches the end offset, markers included."""
+
+    def __init__(self, settings: Settings, group: str, topics: list[str]) -> None:
+        self.group, self.topics = group, topics
         self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
-        self.partitions = [TopicPartition(topic, p) for topic in topics for p in range(partitions)]
+        self.partitions: list[TopicPartition] = []
 
     async def __aenter__(self) -> "GroupProgress":
         await self.admin.start()
         await self.consumer.start()
+        await self.consumer._client.force_metadata_update()
+        self.partitions = [TopicPartition(topic, p) for topic in self.topics
+                           for p in sorted(self.consumer.partitions_for_topic(topic) or ())]
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -103,50 +109,17 @@ class GroupProgress:
         raise TimeoutError(f"group {self.group} still behind after {timeout:.0f} s")
 
 
-async def passthrough(settings: Settings, source: str, sink: str, total: int, advance: Progress) -> float:
-    """Copy `total` records from `source` to the same partition of `sink` as a plain
-    consumer group would (fetch, produce with acks=all like the worker, commit every
-    second); returns the seconds from the first record fetched to the last acknowledged."""
-    consumer = AIOKafkaConsumer(
-        source, bootstrap_servers=settings.bootstrap_servers, group_id=f"{sink}-group",
-        enable_auto_commit=False, auto_offset_reset="earliest",
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
-    await consumer.start()
-    await producer.start()
-    await producer.partitions_for(sink)  # the sink's metadata before the clock starts
-    copied, began, committed_at = 0, None, time.perf_counter()
-    try:
-        while copied < total:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
-            if began is None and batches:
-                began = time.perf_counter()
-            futures = [
-                await producer.send(sink, key=message.key, value=message.value, partition=message.partition)
-                for messages in batches.values() for message in messages
-            ]
-            await asyncio.gather(*futures)
-            copied += len(futures)
-            advance(len(futures))
-            if time.perf_counter() - committed_at >= 1.0:
-                await consumer.commit()
-                committed_at = time.perf_counter()
-        await consumer.commit()
-        return time.perf_counter() - (began or time.perf_counter())
-    finally:
-        await producer.stop()
-        await consumer.stop()
-
-
 class Tail:
     """Follows topics from their end as of `start()`, calling `on_record(record, arrived)`
-    (arrived: epoch seconds) for each record, until `stop()`."""
+    (arrived: epoch seconds) for each record, until `stop()`. It reads committed records
+    only, as the worker's downstream readers do: a record of an open transaction is not
+    there yet."""
 
     def __init__(self, settings: Settings, topics: list[str], on_record: Callable[[Record, float], None]):
         self.settings, self.topics, self.on_record = settings, topics, on_record
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
-            fetch_max_wait_ms=50,
+            fetch_max_wait_ms=50, isolation_level="read_committed",
         )
         self.task: asyncio.Task | None = None
 

@@ -5,7 +5,7 @@ Each phase is a function taking the run's `Bench` (settings, worker, bars)
 and returning a flat dict of figures; `bench/pipeline.py` runs them in order
 and prints them. The worker runs in its own process; the passthrough runs in
 this one once the worker has consumed the mix and idles, so the two never
-compete for the machine.
+compete for the machine. The worker's CPU is read from /proc/<pid>/stat.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Callable
 
 import aiohttp
 
-from bench.pipeline_kafka import GroupProgress, Tail, passthrough, produce_all, send_steadily
+from bench import pipeline_passthrough
+from bench.pipeline_kafka import GroupProgress, Tail, produce_all, send_steadily
 from bench.pipeline_measure import Window, spread_ms
 from bench.pipeline_workload import SCHOOL, SYNC_TAG, mix_events, tagged, with_pings
 from processors.config import Settings
@@ -36,19 +37,18 @@ class Bench:
     task: Callable[[str, int | None], Callable[[int], None]]  # (description, total) -> advance
     say: Callable[[str], None]
 
-    @property
-    def passthrough_topic(self) -> str:
-        return f"{self.settings.topics.prefix}.passthrough"
+    def passthrough_topic(self, variant: str) -> str:
+        return f"{self.settings.topics.prefix}.passthrough-{variant}"
 
 
 def worker_topics(settings: Settings) -> list[str]:
-    """The learner-scoped topics the worker's consumer group reads."""
+    """The topics the worker's consumer group (its stream task) reads."""
     topics = settings.topics
-    return [topics.school_events, topics.control, topics.fired_timers, topics.delays]
+    return [topics.school_events, topics.control, topics.automation_runs, topics.definitions]
 
 
 async def until_worker_idle(bench: Bench) -> None:
-    async with GroupProgress(bench.settings, bench.settings.app_id, worker_topics(bench.settings), bench.settings.partitions) as group:
+    async with GroupProgress(bench.settings, bench.settings.app_id, worker_topics(bench.settings)) as group:
         await group.until_idle()
 
 
@@ -66,7 +66,7 @@ def measure_throughput(bench: Bench, events: int, learners: int) -> dict:
     consumed = bench.task("worker consumes the mix", events)
 
     async def run() -> tuple[list[tuple[float, int]], float, float]:
-        async with GroupProgress(settings, settings.app_id, [settings.topics.school_events], settings.partitions) as group:
+        async with GroupProgress(settings, settings.app_id, [settings.topics.school_events]) as group:
             before = await group.committed()
             began = time.perf_counter()
             producing = asyncio.create_task(produce_all(settings, settings.topics.school_events, records, produced))
@@ -78,7 +78,7 @@ def measure_throughput(bench: Bench, events: int, learners: int) -> dict:
                 consumed(committed - done)
                 done = committed
             await producing
-            while await group.lag(everywhere=True) > 0:  # the agents downstream of the learners
+            while await group.lag(everywhere=True) > 0:  # what the learners sent the task's other processors
                 await asyncio.sleep(0.25)
             return samples, began, time.perf_counter()
 
@@ -110,19 +110,22 @@ def _steady_rate(samples: list[tuple[float, int]], total: int) -> float:
     return (high[1] - low[1]) / (high[0] - low[0]) if high[0] > low[0] else float("nan")
 
 
-def measure_passthrough(bench: Bench, events: int) -> dict:
-    """The same input topic through a bare consume -> produce loop in this process (the worker idles)."""
-    async def run():
+def measure_passthrough(bench: Bench, events: int, engine_rate: float) -> dict:
+    """The same input topic through bare confluent-kafka consume -> produce loops in this
+    process (the worker idles): at-least-once, then exactly-once (a transaction per batch)."""
+    figures = {}
+    for variant, exactly_once in (("plain", False), ("eos", True)):
         window = Window().start()
-        seconds = await passthrough(bench.settings, bench.settings.topics.school_events, bench.passthrough_topic,
-                                    events, bench.task("passthrough", events))
-        return seconds, window.finish()
-
-    seconds, usage = asyncio.run(run())
-    figures = {"passthrough_events_per_s": events / seconds, "passthrough_cpu_us_per_event": usage["cpu_s"] / events * 1e6,
-               "passthrough_machine_busy_cores": usage["machine_busy_cores"]}
-    bench.say(f"passthrough: {events:,} records in {seconds:.2f} s, {figures['passthrough_events_per_s']:,.0f}/s, "
-              f"{figures['passthrough_cpu_us_per_event']:.0f} us CPU per record")
+        seconds = pipeline_passthrough.copy(
+            bench.settings.bootstrap_servers, bench.settings.topics.school_events, bench.passthrough_topic(variant),
+            events, bench.task(f"passthrough, {variant}", events), exactly_once, batch=bench.settings.batch_size)
+        usage = window.finish()
+        rate = events / seconds
+        figures |= {f"passthrough_{variant}_events_per_s": rate, f"engine_to_passthrough_{variant}": engine_rate / rate,
+                    f"passthrough_{variant}_cpu_us_per_event": usage["cpu_s"] / events * 1e6}
+        bench.say(f"passthrough ({variant}, confluent-kafka): {events:,} records in {seconds:.2f} s, {rate:,.0f}/s, "
+                  f"{figures[f'passthrough_{variant}_cpu_us_per_event']:.0f} us CPU per record; engine / passthrough "
+                  f"{engine_rate / rate:.3f}")
     return figures
 
 
