@@ -253,6 +253,7 @@ class StreamTask:
             **self._client_config(),
             "group.id": f"{config.group_id}-restore",
             "enable.auto.commit": False,
+            "fetch.wait.max.ms": 10,  # a restore reads to the end: no long poll at the tail
             "isolation.level": "read_committed",
         })
         consumer.subscribe(sorted(self._by_topic), on_assign=lambda c, tps: self._assigned(c, tps, restorer),
@@ -435,7 +436,9 @@ class StreamTask:
         self._broker_answered()
         for name, partition in touched:
             delivered = self._changelog_offsets.pop((self.config.changelog(name), partition), None)
-            self._stores[(name, partition)].commit(delivered + 1 if delivered is not None else None)
+            # Past the commit's marker (one offset, right after this worker's last record: no one
+            # else commits to a partition it owns), so a warm restore has nothing left to read.
+            self._stores[(name, partition)].commit(delivered + 2 if delivered is not None else None)
         self.committed = {**self.committed, **offsets}
         self.positions = positions  # published once committed: `caught_up` must not run ahead of the store
         self.stats.records += len(messages)
