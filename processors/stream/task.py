@@ -96,17 +96,12 @@ class Fatal(Exception):
 
 @dataclass
 class TaskStats:
-    """What the task has done since it started, for metrics (read from other threads)."""
+    """What the task has done since it started, for metrics (read from other threads); each
+    batch's size and time go to the `on_batch` hook instead."""
 
-    records: int = 0
-    batches: int = 0
     commits: int = 0
     aborts: int = 0
-    punctuated: int = 0
     restored: int = 0
-    failures: int = 0
-    last_batch_records: int = 0
-    last_commit_seconds: float = 0.0
 
 
 class StreamTask:
@@ -176,7 +171,6 @@ class StreamTask:
                 self._session()
                 backoff = 0.5
             except Exception as error:
-                self.stats.failures += 1
                 self._on_failure(error)
                 log.error("stream task session ended (%s: %s); starting again in %.1fs",
                           type(error).__name__, error, backoff, exc_info=not isinstance(error, (Fatal, KafkaException)))
@@ -346,7 +340,7 @@ class StreamTask:
 
     def _batch(self, consumer: Consumer, producer: Producer, messages: list) -> None:
         began = time.monotonic()
-        inputs: dict[tuple[int, int], list[Input]] = defaultdict(list)
+        inputs: dict[tuple[Processor, int], list[Input]] = defaultdict(list)
         offsets: dict[tuple[str, int], int] = {}
         first: dict[tuple[str, int], int] = {}
         for message in messages:
@@ -357,8 +351,7 @@ class StreamTask:
                 continue
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             kind, timestamp = message.timestamp()
-            index = self.processors.index(self._by_topic[topic])
-            inputs[(index, partition)].append(Input(
+            inputs[(self._by_topic[topic], partition)].append(Input(
                 topic, partition, offset, message.key(), message.value(),
                 timestamp if kind != 0 and timestamp >= 0 else None, tuple(message.headers() or ())))
             first.setdefault((topic, partition), offset)
@@ -368,8 +361,7 @@ class StreamTask:
         collector = _Collector(producer, self._changelog_delivered)
         touched: set[tuple[str, int]] = set()
         try:
-            for (index, partition), items in inputs.items():
-                processor = self.processors[index]
+            for (processor, partition), items in inputs.items():
                 store = self.store(processor.name, partition) if processor.name else None
                 processor.process(partition, items, store, collector.emit)
                 if store is not None:
@@ -389,7 +381,6 @@ class StreamTask:
                     store = self.store(processor.name, partition)
                     done = processor.punctuate(partition, store, collector.emit, budget)
                     budget -= done
-                    self.stats.punctuated += done
                     if store.dirty:
                         touched.add((processor.name, partition))
             # Commit where the consumer stands, not just past the last record: behind a record of a
@@ -421,10 +412,8 @@ class StreamTask:
             self._until_done(lambda: producer.send_offsets_to_transaction(
                 [TopicPartition(topic, partition, offset) for (topic, partition), offset in fencing.items()],
                 consumer.consumer_group_metadata(), self.config.request_timeout), give_up_after=self.config.request_timeout)
-            started = time.monotonic()
             self._until_done(lambda: producer.commit_transaction(self.config.request_timeout),
                              give_up_after=2 * self.config.request_timeout)
-            self.stats.last_commit_seconds = time.monotonic() - started
         except KafkaException as error:
             self._abort(consumer, producer, collector, touched, first, error)
             return
@@ -441,10 +430,7 @@ class StreamTask:
             self._stores[(name, partition)].commit(delivered + 2 if delivered is not None else None)
         self.committed = {**self.committed, **offsets}
         self.positions = positions  # published once committed: `caught_up` must not run ahead of the store
-        self.stats.records += len(messages)
-        self.stats.batches += 1
         self.stats.commits += 1
-        self.stats.last_batch_records = len(messages)
         self._on_batch(len(messages), time.monotonic() - began)
 
     def _read_positions(self, consumer: Consumer) -> dict[tuple[str, int], int]:
