@@ -67,6 +67,8 @@ def test_json_events_from_confluent_kafkas_default_producer_reach_their_learners
 
     every_learner_welcomed_once(worker, "python")
     assert moved(worker) > 0, "librdkafka's partitioner put some learners elsewhere than murmur2 does"
+    # Said in the log once (per school: a consumed record does not carry its producer's client id), not per record.
+    assert worker.log_path.read_text(errors="replace").count("moved there") == 1, worker.log_tail()
 
 
 def test_json_events_from_kcat_reach_their_learners_once(worker, kcat):  # noqa: F811
