@@ -85,22 +85,36 @@ def readme_block(after: str) -> str:
     """The README's first fenced block after the line holding `after`, as written there."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     rest = text[text.index(after):]
-    start = rest.index("```sh\n") + len("```sh\n")
+    start = rest.index("\n", rest.index("```")) + 1
     return rest[start:rest.index("```\n", start)]
 
 
-def test_json_events_from_kafkas_console_producer_reach_their_learner_once(worker):
-    # The README's console-producer recipe, run as written with the test's broker and topic put in.
+def run_readme_recipe(worker, after: str) -> None:
+    """The README's producer recipe after `after`, as written, with the test's broker and topic put in;
+    then the one event it sends (learner u42, tag new) has welcomed its learner once."""
     worker.save_and_activate(automation("welcome-new", {"event": "user.tag_added", "tag": "new"},
                                         [{"id": "hello", "type": "send_email", "template": "new"}]))
-    recipe = readme_block("Kafka's console producer (shipped with the broker's jars")
-    assert "parse.key=true" in recipe and "key.separator" in recipe
-    script = (recipe.replace("127.0.0.1:9092", worker.settings.bootstrap_servers)
+    recipe = (readme_block(after).replace("127.0.0.1:9092", worker.settings.bootstrap_servers)
               .replace("automations.school-events", worker.settings.topics.school_events))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env, check=True, timeout=120)
+    command = [sys.executable, "-c", recipe] if "import " in recipe else ["bash", "-euo", "pipefail", "-c", recipe]
+    subprocess.run(command, cwd=ROOT, env=env, check=True, timeout=120)
 
     actions = worker.wait_for("actions", lambda found: any(a["template"] == "new" for a in found))
     assert [(a["user"], a["template"]) for a in actions] == [("u42", "new")]
-    assert moved(worker) == 0, "Kafka's own partitioner is murmur2: the event is in its learner's partition"
     assert not worker.records("dead_letter")
+
+
+def test_the_readmes_python_recipe_as_written(worker):
+    run_readme_recipe(worker, "Python, with confluent-kafka:")
+
+
+def test_the_readmes_kcat_recipe_as_written(worker, kcat):  # noqa: F811
+    run_readme_recipe(worker, "kcat, one `key<TAB>json` line per event:")
+
+
+def test_the_readmes_console_producer_recipe_as_written(worker):
+    recipe = readme_block("Kafka's console producer (shipped with the broker's jars")
+    assert "parse.key=true" in recipe and "key.separator" in recipe
+    run_readme_recipe(worker, "Kafka's console producer (shipped with the broker's jars")
+    assert moved(worker) == 0, "Kafka's own partitioner is murmur2: the event is in its learner's partition"
