@@ -144,3 +144,32 @@ def test_an_unreachable_registry_is_not_a_refusal_and_is_not_asked_again_at_once
     now[0] += RETRY_AFTER_SECONDS
     with pytest.raises(RegistryUnavailable, match="unreachable"):
         ids.version_of(1)
+
+
+def test_the_decode_command_reads_either_framing_with_the_registry_of_the_environment(monkeypatch) -> None:
+    import base64
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli import _mount, app
+    from processors import config
+    from tests.integration.harness import free_port
+    from tests.registry_server import RegistryServer
+
+    registry = RegistryServer(free_port()).start()  # a local HTTP server: no broker needed
+    monkeypatch.setenv("AUTOMATIONS_SCHEMA_REGISTRY_URL", registry.url)
+    try:
+        config.load()  # the process that wrote the topic
+        record = {"event_id": "e1", "school": "s", "user": "u", "at": 0}
+        values = [SHIPPED.encode("receipt", record), codec.encode("receipt", record)]
+        assert [value[:1] for value in values] == [b"\xc3", b"\x00"]
+        codec.use_schema_registry(None)  # `automations decode` is another process
+        _mount()
+        lines = b"".join(base64.b64encode(value) + b"\n" for value in values)
+        result = CliRunner().invoke(app, ["decode", "receipt", "--format", "base64"], input=lines)
+        assert result.exit_code == 0, result.output
+        assert [json.loads(line)["event_id"] for line in result.stdout.splitlines()] == ["e1", "e1"]
+    finally:
+        codec.use_schema_registry(None)
+        registry.stop()
