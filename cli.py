@@ -55,9 +55,11 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from broker.kafka import BrokerError
     from processors.config import ConfigError
     from processors.kafka_io import BrokerUnavailable, MissingTopic, PartitionsMismatch
+    from schemas.confluent import RegistryUnavailable
 
     return (
         CliError, BrokerError, BrokerUnavailable, MissingTopic, PartitionsMismatch, ConfigError, KafkaError, TokenFileError,
+        RegistryUnavailable,
         FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
     )
 

@@ -34,9 +34,11 @@ from api.settings import ApiSettings
 from api.views import DefinitionsView, ReceiptWaiters, RunStatusViews
 from api.writes import Unconfirmed, Writes
 from engine.identifiers import id_problem
+from processors import schema_registry
 from processors.config import Settings
 from processors.kafka_io import BrokerUnavailable, start_producer
 from projections import queries
+from schemas.confluent import RegistryUnavailable
 
 RUN_STATUSES = ("pending", "executing", "fulfilled", "completed_via_exit", "failed", "failed_silently", "cancelled")
 AUTOMATION_STATUSES = ("active", "inactive", "finishing")
@@ -238,8 +240,11 @@ async def ready(request: web.Request) -> web.Response:
     broker = service.broker.answering
     # A feed whose task ended (an error it could not outlast) leaves its views behind for good.
     ended = sorted(name for name, feed in service.feeds.items() if not feed.running)
-    ready = service.loaded and not rebuilding and broker and not ended
+    registry = schema_registry.problem()
+    ready = service.loaded and not rebuilding and broker and not ended and not registry
     body = {"ready": ready, "rebuilding": rebuilding, "broker_answering": broker, "writes_waiting": service.writes.waiting}
+    if registry:
+        body["schema_registry"] = registry
     if ended:
         body["feeds_ended"] = ended
     if not broker:
@@ -361,8 +366,8 @@ async def _written(service: Service, write) -> dict | web.Response:
     """A command's write within the server's bound; a 503 when Kafka does not take it."""
     try:
         return await service.writes.run(write)
-    except (Unconfirmed, KafkaError, BrokerUnavailable) as error:
-        why = str(error) if isinstance(error, (Unconfirmed, BrokerUnavailable)) else type(error).__name__
+    except (Unconfirmed, KafkaError, BrokerUnavailable, RegistryUnavailable) as error:
+        why = str(error) if isinstance(error, (Unconfirmed, BrokerUnavailable, RegistryUnavailable)) else type(error).__name__
         return _error(503, f"Kafka did not take the command ({why}); nothing is confirmed: ask again")
 
 

@@ -60,6 +60,8 @@ class Ready(Body):
     broker_silent_seconds: float | None = Field(None, description="Only while the broker does not answer: for how long.")
     feeds_ended: list[str] | None = Field(None, description="Only when a topic's reading ended (its views no longer "
                                                              "follow Kafka; the server's log says why): restart the server.")
+    schema_registry: str | None = Field(None, description="Only while AUTOMATIONS_SCHEMA_REGISTRY_URL is set and its "
+                                                          "registry has not answered: why (nothing is read or written).")
 
 
 class OpenApiDocument(BaseModel):

@@ -18,6 +18,7 @@ from typing import Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
+from processors import schema_registry
 from processors.config import Settings
 from processors.kafka_io import BrokerUnavailable, Record
 
@@ -146,6 +147,8 @@ class TopicFeed:
         request.done.set_result(None)
 
     async def _run(self) -> None:
+        # Records in the Confluent wire format need their schema ids: the registry answers first.
+        await schema_registry.keep_trying()
         consumer = self._consumer
         while True:
             while not self._rewinds.empty():

@@ -27,6 +27,7 @@ from engine.school_events import EventRejected, SchoolEvent
 from processors.config import Settings
 from processors.ingest import edge_event, encode_event
 from processors.receipts import RECEIPT_HEADER
+from schemas.confluent import RegistryUnavailable
 
 
 # A body this large (up to the server's client_max_size, with thousands of bad fields
@@ -119,7 +120,7 @@ async def ingest(
     try:
         try:
             await writes.run(send_all())
-        except (KafkaError, Unconfirmed) as error:  # the broker is away or refuses: send again, no bug to file
+        except (KafkaError, Unconfirmed, RegistryUnavailable) as error:  # the broker or registry is away: send again
             why = type(error).__name__ if isinstance(error, KafkaError) else str(error)
             return Answer(503, {
                 "error": f"Kafka did not take the events ({why}); some may be in, none is confirmed: "

@@ -19,6 +19,7 @@ from typing import BinaryIO, Iterator
 import typer
 
 from console.errors import CliError
+from processors import config
 from schemas.codec import TOPIC_KINDS, DecodeError, decode
 
 # Far above Kafka's own limits (message.max.bytes is 1 MiB by default).
@@ -83,6 +84,7 @@ def decode_stdin(
 ) -> None:
     """Decode Avro values from a Kafka tool on stdin (kcat -f '%S %s') into JSON lines."""
     topic_kind = _kind(kind)
+    config.load()  # Confluent-framed values need AUTOMATIONS_SCHEMA_REGISTRY_URL's registry
     if framing not in ("kcat", "base64"):
         raise CliError(f"--format must be kcat or base64; got {framing!r}")
     values = kcat_values(sys.stdin.buffer) if framing == "kcat" else base64_values(sys.stdin.buffer)

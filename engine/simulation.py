@@ -16,11 +16,14 @@ The result lists every run with its status, decision trace and actions, plus
 the skipped and declined entries; equal inputs give equal results. A long
 simulation need not hold them all: given a `Sink`, the world hands over each
 run once it has ended (with its place in start order) and each skipped or
-declined entry as it happens, and keeps only the runs still going.
+declined entry as it happens, and keeps only the runs still going, each
+history entry pickled meanwhile (a quarter of its size as dicts: a run waiting
+in a long wait holds its history until it ends).
 """
 
 from __future__ import annotations
 
+import pickle
 from datetime import datetime, timezone
 from typing import Any, Iterable, Protocol
 
@@ -128,7 +131,7 @@ class VirtualWorld:
             self._record(event)
         for run_id in ended:  # handed over once the whole outcome is in its report
             report = self.reports.pop(run_id)
-            self.sink.run_ended(report["sequence"], RunReport.model_validate(report))
+            self.sink.run_ended(report["sequence"], _run_report(report))
         return outcome
 
     def broadcast(self, command, school: str, now: datetime) -> None:
@@ -145,7 +148,7 @@ class VirtualWorld:
     def numbered_report(self) -> list[tuple[int, RunReport]]:
         """`report`, each run with its place in start order."""
         ordered = sorted(self.reports.values(), key=lambda report: report["sequence"])
-        return [(report["sequence"], RunReport.model_validate(report)) for report in ordered]
+        return [(report["sequence"], _run_report(report)) for report in ordered]
 
     def fire_due(self, limit: datetime | None, inclusive: bool) -> None:
         while (timer := self.timers.pop_due(limit, inclusive)) is not None:
@@ -173,7 +176,7 @@ class VirtualWorld:
                 **event.model_dump(include=set(RunReport.model_fields) - {"status"}),
                 "started_at": event.at,
                 "status": "executing",
-                "history": [{"at": event.at, "kind": "started", "trace": event.trace}],
+                "history": [_kept({"at": event.at, "kind": "started", "trace": event.trace})],
                 "actions": [],
                 "sequence": self.runs_started,
             }
@@ -187,11 +190,19 @@ class VirtualWorld:
             report["actions"].append(event.action)
             return
         entry = event.model_dump(exclude={"type", "run_id", "automation_id", "school", "user"})
-        report["history"].append({"kind": event.type.removesuffix("_recorded").removesuffix("_changed"), **entry})
+        report["history"].append(_kept({"kind": event.type.removesuffix("_recorded").removesuffix("_changed"), **entry}))
         if event.type == "run_status_changed":
             report["status"] = event.status
             if event.status not in ("pending", "executing"):
                 report.update(ended_at=event.at, reason=event.reason, error=event.error, exit_id=event.exit_id)
+
+
+def _kept(entry: dict[str, Any]) -> bytes:
+    return pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _run_report(report: dict[str, Any]) -> RunReport:
+    return RunReport.model_validate({**report, "history": [pickle.loads(entry) for entry in report["history"]]})
 
 
 def simulate(

@@ -135,8 +135,17 @@ class Settings:
     # Only with the controllable clock: the instant it starts pinned at (ISO 8601), so a
     # test's worker restarted after a crash resumes the test's time, not the wall's.
     test_clock_pin: str = field(default_factory=lambda: _env("AUTOMATIONS_TEST_CLOCK_PIN", ""))
+    # A Confluent-compatible Schema Registry: set, every topic is written in the Confluent wire
+    # format with ids registered there (analysts' tools read it); unset, in Avro single-object
+    # encoding. Readers take both (`processors.schema_registry`).
+    schema_registry_url: str = field(default_factory=lambda: _env("AUTOMATIONS_SCHEMA_REGISTRY_URL", "").strip())
     topics: Topics = field(default_factory=Topics)
 
 
 def load() -> Settings:
-    return Settings()
+    """The settings, with the codec set to write the framing they choose."""
+    from processors import schema_registry  # it imports this module
+
+    settings = Settings()
+    schema_registry.install(settings)
+    return settings

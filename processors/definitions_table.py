@@ -21,6 +21,7 @@ from mode import Service
 
 from engine.catalog import Catalog
 from engine.definitions import Automation
+from processors import schema_registry
 from processors.app import app, settings
 from schemas.codec import DecodeError, decode
 
@@ -129,6 +130,8 @@ class DefinitionsTable(Service):
             await self._consumer.stop()
 
     async def _consume(self) -> None:
+        # Records in the Confluent wire format need their schema ids: the registry answers first.
+        await schema_registry.keep_trying()
         consumer = self._consumer
         topic = settings.topics.definitions
         partitions = consumer.partitions_for_topic(topic)

@@ -2,7 +2,8 @@
 
 `GET /ready/` answers 200 once the worker has loaded the definitions, its
 stream task holds partitions and has restored their stores, reaches Kafka,
-and has not failed in the last minute; 503 otherwise, saying why; scripts and
+has registered its schemas when a Schema Registry is configured, and has not
+failed in the last minute; 503 otherwise, saying why; scripts and
 tests wait on it instead of sleeping. `GET /metrics/` gives
 `processors.metrics`' counters and histograms and the gauges read here, in
 Prometheus' text format. `/test/clock/` and `/test/definitions/` exist only
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 
 from faust.web import View
 
-from processors import agent_health, metrics
+from processors import agent_health, metrics, schema_registry
 from processors.app import app, clock
 from processors.definitions_table import definitions
 from processors.stream_host import host
@@ -39,6 +40,9 @@ class Ready(View):
 def not_ready_because() -> list[str]:
     task, now = host.task, time.monotonic()
     problems = []
+    registry = schema_registry.problem()
+    if registry:
+        problems.append(registry)
     if not definitions.is_ready:
         problems.append("loading definitions")
     if task is None or not task.running:

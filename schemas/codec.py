@@ -1,12 +1,21 @@
 """Avro framing for every topic: which schema, which bytes, and how to read them back.
 
-Owns the topic kinds, the registry of shipped schema versions and the wire
-format. Every value is Avro single-object encoding: 0xC3 0x01, the 8-byte
-little-endian CRC-64-AVRO fingerprint of the writer schema's parsing canonical
-form, then the Avro binary body. The fingerprint names the writer schema, so a
-reader always resolves the record from the version it was written with into the
-latest version of its kind (fastavro schema resolution; new fields get their
-defaults).
+Owns the topic kinds, the registry of shipped schema versions and the two
+framings a value may have, told apart by its first byte:
+
+- Avro single-object encoding (the default): 0xC3 0x01, the 8-byte
+  little-endian CRC-64-AVRO fingerprint of the writer schema's parsing
+  canonical form, then the Avro binary body.
+- The Confluent wire format, written when a Schema Registry is in use
+  (`use_schema_registry`, see `schemas.confluent`): 0x00, the 4-byte
+  big-endian schema id the registry gave the writer schema, then the body.
+  This is what analysts' tools (kafka-avro-console-consumer, ksqlDB, Kafka
+  Connect, Flink, kcat) read.
+
+Both name the writer schema, so a reader always resolves the record from the
+version it was written with into the latest version of its kind (fastavro
+schema resolution; new fields get their defaults). Readers take both framings
+whichever one this process writes, so a running installation can switch.
 
 `registry.json` maps the fingerprint of every shipped version to its `.avsc`
 file; a shipped file whose fingerprint no longer matches is refused at import,
@@ -19,9 +28,9 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal, get_args
+from typing import Any, Iterable, Literal, Protocol, get_args
 
 import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
@@ -33,6 +42,8 @@ TOPIC_KINDS: tuple[TopicKind, ...] = get_args(TopicKind)
 
 MAGIC = b"\xc3\x01"
 HEADER_LENGTH = len(MAGIC) + 8
+CONFLUENT_MAGIC = b"\x00"
+CONFLUENT_HEADER_LENGTH = len(CONFLUENT_MAGIC) + 4
 SCHEMA_DIR = Path(__file__).parent
 _FILE_NAME = re.compile(r"^(?P<kind>[a-z_]+)\.v(?P<version>\d+)\.avsc$")
 _MAX_REASON = 300
@@ -69,6 +80,7 @@ class SchemaVersion:
     version: int
     schema: dict[str, Any]  # parsed by fastavro
     fingerprint: bytes  # 8 bytes, as they appear on the wire
+    source: str = field(default="", repr=False, compare=False)  # the .avsc text, as a registry is given it
 
     @classmethod
     def load(cls, path: Path) -> SchemaVersion:
@@ -76,12 +88,14 @@ class SchemaVersion:
         match = _FILE_NAME.match(path.name)
         if match is None or match["kind"] not in TOPIC_KINDS:
             raise ValueError(f"{path.name}: expected <topic kind>.v<N>.avsc")
-        schema = parse_schema(json.loads(path.read_text(encoding="utf-8")))
+        source = path.read_text(encoding="utf-8")
+        schema = parse_schema(json.loads(source))
         return cls(
             kind=match["kind"],  # type: ignore[arg-type]  # checked above
             version=int(match["version"]),
             schema=schema,
             fingerprint=schema_fingerprint(schema),
+            source=source,
         )
 
     @property
@@ -115,6 +129,16 @@ class Registry:
     def encode(self, kind: TopicKind, record: dict[str, Any], version: int | None = None) -> bytes:
         """Frame `record` with the latest schema of `kind` (or an older `version`)."""
         writer = self.latest(kind) if version is None else self._version(kind, version)
+        return MAGIC + writer.fingerprint + self._body(writer, record)
+
+    def encode_confluent(self, kind: TopicKind, record: dict[str, Any], schema_id: int) -> bytes:
+        """`record` in the latest schema of `kind`, framed with the id a registry gave that schema."""
+        return CONFLUENT_MAGIC + schema_id.to_bytes(4, "big") + self._body(self.latest(kind), record)
+
+    def by_fingerprint(self, fingerprint_bytes: bytes) -> SchemaVersion | None:
+        return self._by_fingerprint.get(fingerprint_bytes)
+
+    def _body(self, writer: SchemaVersion, record: dict[str, Any]) -> bytes:
         body = io.BytesIO()
         try:
             # strict_allow_default: a misspelled or unknown field is an error,
@@ -122,17 +146,20 @@ class Registry:
             fastavro.schemaless_writer(body, writer.schema, record, strict_allow_default=True)
         except Exception as error:  # fastavro raises many types; all mean "does not fit"
             raise EncodeError(f"{writer.label}: {_describe(error)}") from error
-        return MAGIC + writer.fingerprint + body.getvalue()
+        return body.getvalue()
 
-    def decode(self, kind: TopicKind, data: Any) -> dict[str, Any]:
-        """Read a framed record of `kind` into the latest schema; raises only DecodeError.
+    def decode(self, kind: TopicKind, data: Any, ids: SchemaIds | None = None) -> dict[str, Any]:
+        """Read a framed record of `kind` into the latest schema; bad bytes raise DecodeError.
 
+        Either framing is read; the Confluent one needs `ids` (the registry's
+        schema ids), which may raise `schemas.confluent.RegistryUnavailable`
+        when it cannot ask: the record is then not refused, only not read yet.
         A union of several records (school event payloads) comes back as
         `(record full name, dict)`, the same form `encode` accepts.
         """
-        writer = self._writer_of(kind, data)
+        writer, start = self._writer_of(kind, data, ids)
         reader = self.latest(kind)
-        body = io.BytesIO(bytes(data[HEADER_LENGTH:]))
+        body = io.BytesIO(bytes(data[start:]))
         try:
             record = fastavro.schemaless_reader(
                 body,
@@ -154,24 +181,54 @@ class Registry:
                 return candidate
         raise KeyError(f"no {kind} schema version {version}")
 
-    def _writer_of(self, kind: TopicKind, data: Any) -> SchemaVersion:
+    def _writer_of(self, kind: TopicKind, data: Any, ids: SchemaIds | None) -> tuple[SchemaVersion, int]:
+        """The writer schema the framing names, and where the body starts."""
         if data is None:
             raise DecodeError("no value (null)")
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise DecodeError(f"expected bytes, got {type(data).__name__}")
+        if bytes(data[:1]) == CONFLUENT_MAGIC:
+            writer, start = self._confluent_writer(data, ids), CONFLUENT_HEADER_LENGTH
+        else:
+            writer, start = self._single_object_writer(data), HEADER_LENGTH
+        if writer.kind != kind:
+            raise DecodeError(f"written with the {writer.label} schema, expected {kind}")
+        return writer, start
+
+    def _single_object_writer(self, data: Any) -> SchemaVersion:
         if len(data) < HEADER_LENGTH:
             raise DecodeError(f"{len(data)} bytes is too short for an Avro single-object header")
         if bytes(data[:2]) != MAGIC:
             raise DecodeError(
-                f"not Avro single-object encoding: starts with {bytes(data[:2]).hex()}, not c301"
+                "not Avro single-object encoding (c301) nor the Confluent wire format (00): "
+                f"starts with {bytes(data[:2]).hex()}"
             )
         fingerprint_bytes = bytes(data[2:HEADER_LENGTH])
         writer = self._by_fingerprint.get(fingerprint_bytes)
         if writer is None:
             raise DecodeError(f"unknown writer schema, fingerprint {fingerprint_bytes.hex()}")
-        if writer.kind != kind:
-            raise DecodeError(f"written with the {writer.label} schema, expected {kind}")
         return writer
+
+    def _confluent_writer(self, data: Any, ids: SchemaIds | None) -> SchemaVersion:
+        if len(data) < CONFLUENT_HEADER_LENGTH:
+            raise DecodeError(f"{len(data)} bytes is too short for a Confluent wire format header")
+        schema_id = int.from_bytes(data[1:CONFLUENT_HEADER_LENGTH], "big")
+        if ids is None:
+            raise DecodeError(
+                f"Confluent wire format (schema id {schema_id}), but no schema registry is "
+                "configured to look the id up (AUTOMATIONS_SCHEMA_REGISTRY_URL)"
+            )
+        return ids.version_of(schema_id)
+
+
+class SchemaIds(Protocol):
+    """A Schema Registry's ids for the shipped versions (`schemas.confluent.SchemaRegistryIds`)."""
+
+    def writer_id(self, kind: TopicKind) -> int:
+        """The id of the latest version of `kind`, registered under its topics' subjects."""
+
+    def version_of(self, schema_id: int) -> SchemaVersion:
+        """The shipped version a schema id names; DecodeError when it names none."""
 
 
 def load_shipped(schema_dir: Path = SCHEMA_DIR) -> Registry:
@@ -192,10 +249,27 @@ def load_shipped(schema_dir: Path = SCHEMA_DIR) -> Registry:
 
 SHIPPED = load_shipped()
 
+# The process's framing: None writes single-object encoding; a registry's ids write the
+# Confluent wire format. Set once from the settings (`processors.config.load`).
+_registry_ids: SchemaIds | None = None
+
+
+def use_schema_registry(ids: SchemaIds | None) -> None:
+    """Write the Confluent wire format with these ids from now on (None: single-object)."""
+    global _registry_ids
+    _registry_ids = ids
+
+
+def schema_registry() -> SchemaIds | None:
+    return _registry_ids
+
 
 def encode(topic_kind: TopicKind, record: dict[str, Any]) -> bytes:
-    return SHIPPED.encode(topic_kind, record)
+    ids = _registry_ids
+    if ids is None:
+        return SHIPPED.encode(topic_kind, record)
+    return SHIPPED.encode_confluent(topic_kind, record, ids.writer_id(topic_kind))
 
 
 def decode(topic_kind: TopicKind, data: bytes) -> dict[str, Any]:
-    return SHIPPED.decode(topic_kind, data)
+    return SHIPPED.decode(topic_kind, data, _registry_ids)

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from engine import strict_json
 from engine.school_events import PAYLOADS, EventRejected, SchoolEvent, parse_school_event
-from schemas.codec import SHIPPED, DecodeError, EncodeError
+from schemas.codec import SHIPPED, DecodeError, EncodeError, decode, encode
 
 MAX_LINE_CHARS = 1_000_000  # Kafka's default message size limit
 _LONG_RANGE = range(-(2**63), 2**63)
@@ -73,12 +73,12 @@ def school_event_from_avro(record: Mapping[str, Any]) -> SchoolEvent | EventReje
 
 
 def encode_school_event(event: SchoolEvent) -> bytes:
-    return SHIPPED.encode("school_event", school_event_to_avro(event))
+    return encode("school_event", school_event_to_avro(event))
 
 
 def decode_school_event(data: bytes) -> SchoolEvent | EventRejected:
     try:
-        record = SHIPPED.decode("school_event", data)
+        record = decode("school_event", data)
     except DecodeError as error:
         return EventRejected(reason=error.reason)
     return school_event_from_avro(record)

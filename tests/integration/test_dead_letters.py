@@ -65,7 +65,9 @@ def malformed() -> list[tuple[str, bytes | None, str]]:
     oversized = avro(event(902, data={"tag": "x" * (MAX_EVENT_BYTES + 1000)}))
     return [
         (f"{SCHOOL}:u900", b'{"id": "e900", "type": "user.tag_added", "school": ', "undecodable school event: invalid JSON"),
-        (f"{SCHOOL}:u901", b"\x00\x01 neither Avro nor JSON", "not Avro single-object encoding"),
+        (f"{SCHOOL}:u901", b"\x01\x02 neither Avro nor JSON", "not Avro single-object encoding"),
+        # 0x00 starts the Confluent wire format, which needs a schema registry to look its id up.
+        (f"{SCHOOL}:u901", b"\x00\x00\x00\x00\x07 Confluent framing", "no schema registry is configured"),
         (f"{SCHOOL}:u1", timer, "written with the timer v1 schema, expected school_event"),
         (f"{SCHOOL}:u900", MAGIC + b"\x00" * 8 + good[10:], "unknown writer schema"),
         (f"{SCHOOL}:u900", good[: len(good) // 2], "undecodable school_event v1 body"),
