@@ -24,6 +24,7 @@ from engine.definitions import Automation
 from processors import schema_registry
 from processors.app import app, settings
 from schemas.codec import DecodeError, decode
+from schemas.confluent import RegistryUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,20 @@ class DefinitionsTable(Service):
                 self._automations[automation_id] = automation
         self._catalog = Catalog.of(self._automations.values())
 
+    async def _apply_when_readable(self, key: str, value: bytes | None) -> None:
+        # A record framed with a schema id this process has not learned needs the registry; while
+        # it is away the record is neither applied nor skipped, only read again (nothing is lost).
+        said = None
+        while True:
+            try:
+                self.apply(key, value)
+                return
+            except RegistryUnavailable as error:
+                if str(error) != said:
+                    log.warning("definitions record %s waits for the schema registry: %s", key, error)
+                    said = str(error)
+                await asyncio.sleep(schema_registry.RETRY_SECONDS)
+
     async def on_start(self) -> None:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers,
@@ -151,7 +166,9 @@ class DefinitionsTable(Service):
             batch = await consumer.getmany(timeout_ms=500)
             for tp, messages in batch.items():
                 for message in messages:
-                    self.apply(message.key.decode("utf-8", "replace") if message.key else "", message.value)
+                    await self._apply_when_readable(
+                        message.key.decode("utf-8", "replace") if message.key else "", message.value
+                    )
                 if tp in behind and await consumer.position(tp) >= ends[tp]:
                     behind.discard(tp)
             if batch:

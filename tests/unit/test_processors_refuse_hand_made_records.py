@@ -6,6 +6,7 @@ The processors are called as the stream runtime calls them, without Kafka; the i
 tests cover the same processors on the broker.
 """
 
+import asyncio
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +23,10 @@ from processors.live_runs_processor import LiveRunsProcessor
 from processors.records import control_record
 from processors.stream.contract import Input
 from processors.stream.state_store import PartitionStore
-from schemas.codec import decode, encode
+from processors import schema_registry
+from schemas import codec
+from schemas.codec import SHIPPED, decode, encode
+from schemas.confluent import RegistryUnavailable
 from tests.unit.stream_world import TOPICS, Clock, ProcessorWorld
 
 AT = datetime(2027, 3, 1, 9, tzinfo=timezone.utc)
@@ -98,3 +102,35 @@ def test_the_definitions_table_skips_an_unreadable_record_and_keeps_the_rest():
 
     assert table.catalog.get(good.id) == good
     assert table.catalog.get("a1") is None and table.versions == {good.id: 2}
+
+
+class RegistryAwayAtFirst:
+    """Schema ids as a registry gives them, except that it is unreachable for the first asks."""
+
+    def __init__(self, away_for: int):
+        self.away_for = away_for
+        self.asked = 0
+
+    def writer_id(self, kind):
+        return 7
+
+    def version_of(self, schema_id):
+        self.asked += 1
+        if self.asked <= self.away_for:
+            raise RegistryUnavailable("schema registry at http://registry unreachable (refused)")
+        return SHIPPED.latest("definition")
+
+
+def test_a_definition_whose_schema_id_needs_an_absent_registry_waits_for_it_and_is_applied(monkeypatch):
+    raw = load_document(Path("examples/automations/welcome-tag.yaml").read_text(), "welcome-tag.yaml")
+    automation, _ = validate_document(raw)
+    good = assign_ids(automation, lambda path: f"step-{abs(hash(path))}")
+    record = {**definition(good.model_dump_json()), "automation_id": good.id, "school": good.school}
+    registry = RegistryAwayAtFirst(away_for=2)
+    monkeypatch.setattr(schema_registry, "RETRY_SECONDS", 0)
+    monkeypatch.setattr(codec, "_registry_ids", registry)
+    table = DefinitionsTable()
+
+    asyncio.run(table._apply_when_readable(f"{good.school}:{good.id}", SHIPPED.encode_confluent("definition", record, 7)))
+
+    assert registry.asked == 3 and table.catalog.get(good.id) == good
