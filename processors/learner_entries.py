@@ -166,13 +166,13 @@ def load(raw: bytes | None, school: str, user: str) -> LearnerEntry:
         return LearnerEntry(LearnerState.new(school, user))
     state_line, *lines = raw.split(b"\n")
     state = decode_state(state_line)
-    entry = LearnerEntry(state, stored_state=(state, state_line))
+    marks = timers = b""
     for line in lines:
         if line.startswith(_MARKS):
-            entry.marks = DecidedMarks(line[len(_MARKS):])
+            marks = line[len(_MARKS):]
         elif line.startswith(_TIMERS):
-            entry.timers = PendingTimers(line[len(_TIMERS):])
-    return entry
+            timers = line[len(_TIMERS):]
+    return LearnerEntry(state, DecidedMarks(marks), PendingTimers(timers), (state, state_line))
 
 
 def dump(entry: LearnerEntry) -> bytes:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from typing import Callable
 
@@ -39,13 +38,13 @@ _encode_json = msgspec.json.Encoder().encode
 _PREFIX = b"%d\t" % VERSION
 
 
-def _decode_version_1(document: bytes) -> LearnerState:
+def _decode_version_1(document: bytes | memoryview) -> LearnerState:
     try:
         return _decode_json(document)
     except msgspec.DecodeError:
         # A non-finite profile field is written as NaN or Infinity (as JSON parsers
         # in Python read it), which strict JSON and so msgspec refuse.
-        return msgspec.convert(json.loads(document), LearnerState, strict=False)
+        return msgspec.convert(json.loads(bytes(document)), LearnerState, strict=False)
 
 
 DECODERS: dict[int, Callable[[bytes], LearnerState]] = {1: _decode_version_1}
@@ -56,13 +55,16 @@ class UnknownStateVersion(Exception):
 
 
 def encode_state(state: LearnerState) -> bytes:
-    if all(type(value) is not float or math.isfinite(value) for value in state.fields.values()):
-        return _PREFIX + _encode_json(state)
-    # msgspec writes a non-finite number as null, which would change the field's value.
-    return _PREFIX + json.dumps(msgspec.to_builtins(state), separators=(",", ":"), ensure_ascii=False).encode()
+    for value in state.fields.values():  # profile values are the only numbers a state holds
+        if value.__class__ is float and value - value != 0.0:  # NaN or infinite
+            # msgspec writes a non-finite number as null, which would change the field's value.
+            return _PREFIX + json.dumps(msgspec.to_builtins(state), separators=(",", ":"), ensure_ascii=False).encode()
+    return _PREFIX + _encode_json(state)
 
 
 def decode_state(line: bytes) -> LearnerState:
+    if line.startswith(_PREFIX):  # the current version, read without a copy
+        return _decode_version_1(memoryview(line)[len(_PREFIX):])
     if line[:1] == b"{":
         return _decode_version_1(line)
     version, _, document = line.partition(b"\t")
