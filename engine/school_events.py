@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timezone
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping  # not typing's alias: its isinstance takes three calls more
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -229,12 +230,30 @@ def _unfit_value(value: Any, path: str) -> str | None:
     """Why `value` cannot be carried on: the first NaN or infinite number (JSON allows
     1e400), or nesting deeper than MAX_DATA_DEPTH (every record and trace that copies
     the data would have to serialise it). None when it fits."""
+    if _fits(value):
+        return None  # every event that passes; the walk below names the first problem
     for item, where, depth in walk(value, path, lambda parent, name: f"{parent}.{_printable(name)}", MAX_DATA_DEPTH):
         if isinstance(item, float) and not math.isfinite(item):
             return f"{where}: not a finite number"
         if depth >= MAX_DATA_DEPTH and is_container(item):
             return f"{where}: nested deeper than {MAX_DATA_DEPTH} levels"
     return None
+
+
+def _fits(value: Any) -> bool:
+    """Whether `_unfit_value` finds nothing: the same checks, without naming paths."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, (dict, list, tuple)) or isinstance(item, Mapping):
+            if depth >= MAX_DATA_DEPTH:
+                return False
+            children = item.values() if isinstance(item, Mapping) else item
+            pending.extend((child, depth + 1) for child in children)
+    return True
 
 
 def _describe(error: ValidationError, prefix: str = "") -> str:
