@@ -45,7 +45,6 @@ from engine.learner import LearnerState, changes_state
 from engine.runs import REPLAYABLE, Run, inactivity_timer_id, replay_run_id, run_id_for
 from engine.school_events import SchoolEvent
 from engine.triggers import Declined, check_exits, match_entries
-from engine.trusted import builder
 from engine.values import Value
 
 __all__ = ["Rejected", "Outcome", "decide", "evolve", "handle", "MAX_CAUSE_DEPTH"]
@@ -53,8 +52,6 @@ __all__ = ["Rejected", "Outcome", "decide", "evolve", "handle", "MAX_CAUSE_DEPTH
 # A derived event whose cause chain is longer than this matches no trigger: loops stop.
 MAX_CAUSE_DEPTH = 5
 
-# The engine's own school events (the contract's document), built without validation.
-_SchoolEvent = builder(SchoolEvent)
 
 
 class Rejected(Value, kw_only=True):
@@ -274,7 +271,7 @@ def _fire_timer(session: Session, timer: Timer) -> Rejected | None:
             return None
         # The engine's own event: built unvalidated, since its id (from ids that are
         # each valid) may pass the length limit the edge puts on platform events.
-        inactive = _SchoolEvent(
+        inactive = SchoolEvent(
             id=f"{timer.id}@{timer.due_at.isoformat()}",
             type="user.inactive",
             school=timer.school,

@@ -33,11 +33,8 @@ from engine.evolve import Draft
 from engine.learner import PRODUCT_GRANTED, PRODUCT_REVOKED, PROGRAM_UNENROLLED, LearnerState, changes_state
 from engine.runs import Run, idempotency_key, wait_timer_id
 from engine.school_events import SchoolEvent
-from engine.trusted import builder
 from engine.waits import resolve_wait
 
-# The engine's own school events (the contract's document), built without validation.
-_SchoolEvent = builder(SchoolEvent)
 
 # action type -> (the parameter naming its target, the learner event it amounts to)
 ACTION_TARGETS: dict[str, tuple[str, str | None]] = {
@@ -214,7 +211,7 @@ def _action(session: Session, run: Run, step, cause: tuple[str, ...]) -> bool:
         data = derived_event_data(step, parameter, target)
         # Built unvalidated: the engine's own event, whose id (run id and step id)
         # may pass the length limit the edge puts on platform events.
-        derived = _SchoolEvent(
+        derived = SchoolEvent(
             id=key,
             type=learner_event_type,
             school=session.state.school,

@@ -3,7 +3,9 @@
 Owns the event envelope, the per-type payloads of DESIGN.md's catalogue and
 `parse_school_event`, which turns any mapping into either a `SchoolEvent` or an
 `EventRejected` value carrying a one-line reason (the dead-letter reason).
-Parsing never raises on bad input.
+Parsing never raises on bad input. The contract is checked by pydantic
+documents (`SchoolEventDocument`, the payloads); what passes becomes a
+`SchoolEvent`, the engine's plain value (`engine.values`), in one place.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from engine.identifiers import MAX_ID_LENGTH, id_problem
 from engine.nested import is_container, walk
+from engine.values import Value
 
 Subject = Literal["user", "lead", "visitor"]
 FieldValue = str | int | float | bool | None
@@ -116,13 +119,37 @@ PAYLOADS: dict[str, type[_Payload]] = {
 }
 
 
-class SchoolEvent(BaseModel):
-    """One learner event. `data` is kept as the validated plain mapping.
+class SchoolEvent(Value, kw_only=True):
+    """One learner event, as the engine carries it. `data` is the validated plain mapping.
 
+    Only `parse_school_event` makes one from outside input (the contract, checked);
+    the engine makes its own (derived events, inactivity) from values it holds.
     `cause` is empty for events from the platform; for events the engine derives
     from its own actions (ruling 13) it is the chain of ids that led here, which
     both marks them as not-activity and bounds loops.
     """
+
+    id: str
+    type: str
+    school: str
+    user: str
+    subject: Subject = "user"
+    occurred_at: datetime
+    data: dict[str, Any] = {}
+    cause: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The Kafka key of every learner-scoped topic."""
+        return f"{self.school}:{self.user}"
+
+    @property
+    def derived(self) -> bool:
+        return bool(self.cause)
+
+
+class SchoolEventDocument(BaseModel):
+    """The contract's envelope, as a platform writes it: what `parse_school_event` checks."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -164,15 +191,6 @@ class SchoolEvent(BaseModel):
             raise ValueError("must lie between 1970 and 2999")
         return value
 
-    @property
-    def key(self) -> str:
-        """The Kafka key of every learner-scoped topic."""
-        return f"{self.school}:{self.user}"
-
-    @property
-    def derived(self) -> bool:
-        return bool(self.cause)
-
 
 class EventRejected(BaseModel):
     """A school event that fails the contract, with the reason for the dead-letter topic."""
@@ -189,7 +207,7 @@ def parse_school_event(raw: Any) -> SchoolEvent | EventRejected:
         return EventRejected(reason=f"an event must be a JSON object, got {type(raw).__name__}")
     event_id = raw.get("id") if isinstance(raw.get("id"), str) else None
     try:
-        event = SchoolEvent.model_validate(dict(raw))
+        event = SchoolEventDocument.model_validate(dict(raw))
     except ValidationError as error:
         return EventRejected(reason=_describe(error), event_id=event_id)
     payload_model = PAYLOADS.get(event.type)
@@ -206,10 +224,13 @@ def parse_school_event(raw: Any) -> SchoolEvent | EventRejected:
     unfit = _unfit_value(data, "data")
     if unfit:
         return EventRejected(reason=unfit, event_id=event_id)
-    return event.model_copy(update={"data": data})
+    return SchoolEvent(
+        id=event.id, type=event.type, school=event.school, user=event.user, subject=event.subject,
+        occurred_at=event.occurred_at, data=data, cause=event.cause,
+    )
 
 
-def _not_from_a_platform(event: SchoolEvent) -> str | None:
+def _not_from_a_platform(event: SchoolEventDocument) -> str | None:
     """What only the engine may put in an event, or a key that could name two learners."""
     if event.type == "user.inactive":
         return "user.inactive is made by the engine (at last activity + N days, ruling 3), not sent by a platform"

@@ -1,6 +1,7 @@
 """The kind of value the engine is made of, and its one plain view for the edges.
 
-Owns `Value`, the base of every command, event, learner state, run and timer:
+Owns `Value`, the base of every command, event, school event, learner state, run
+and timer:
 a frozen msgspec Struct, built with keywords, out of the cyclic collector's sight
 (values never refer back to what holds them). It builds in a quarter of the
 time of the engine's fastest pydantic path and reads attributes as a slotted
@@ -14,8 +15,7 @@ when encoded, as the first key, as the documents they once were did.
 `as_dict` is the view the edges read (records, reports): every field by name,
 nested values as dicts, the `type` first; `as_json` the same as JSON-ready
 builtins (instants as RFC 3339 text, tuples and sets as lists), and
-`from_json` its inverse, which checks every field's type. A school event
-inside a value is the contract's pydantic document, and is read and written as one.
+`from_json` its inverse, which checks every field's type.
 """
 
 from __future__ import annotations
@@ -51,36 +51,19 @@ def _plain(item: Any) -> Any:
         return [_plain(inner) for inner in item]
     if isinstance(item, tuple):
         return tuple(_plain(inner) for inner in item)
-    dump = getattr(item, "model_dump", None)  # a school event: the contract's document
-    return dump() if dump is not None else item
-
-
-def _contract_document(item: Any) -> Any:
-    dump = getattr(item, "model_dump", None)
-    if dump is None:
-        raise NotImplementedError(f"not an engine value: {type(item).__name__}")
-    return dump(mode="json")
+    return item
 
 
 def as_json(value: Value) -> dict[str, Any]:
     """`as_dict`, JSON-ready: what the value reads as in a JSON document."""
-    return msgspec.to_builtins(value, enc_hook=_contract_document)
-
-
-def _read_contract_document(kind: type, document: Any) -> Any:
-    validate = getattr(kind, "model_validate", None)
-    if validate is None:
-        raise NotImplementedError(f"not an engine value: {kind.__name__}")
-    return validate(document)
+    return msgspec.to_builtins(value)
 
 
 def from_json(kind: Any, document: Any) -> Any:
     """The value of type `kind` (a value class or a union of them) that `as_json` gave `document`."""
-    return msgspec.convert(document, kind, strict=False, dec_hook=_read_contract_document)
+    return msgspec.convert(document, kind, strict=False)
 
 
 def json_codec(kind: Any) -> tuple[Callable[[Any], bytes], Callable[[bytes | str], Any]]:
     """(encode, decode) of JSON text for values of `kind`, as `as_json` and `from_json` read them."""
-    encoder = msgspec.json.Encoder(enc_hook=_contract_document)
-    decoder = msgspec.json.Decoder(kind, dec_hook=_read_contract_document)
-    return encoder.encode, decoder.decode
+    return msgspec.json.Encoder().encode, msgspec.json.Decoder(kind).decode

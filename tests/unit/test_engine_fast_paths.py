@@ -1,8 +1,7 @@
 """The hot path's shortcuts give exactly what the general code gives.
 
 Engine values read back from their JSON as they were; engine.trusted's
-constructor and copy leave the school events the engine makes as pydantic
-would; a condition's trace entry equals its model_dump; adding days in UTC equals the
+constructor and copy leave the wait results as pydantic would; a condition's trace entry equals its model_dump; adding days in UTC equals the
 wall-clock arithmetic every other zone takes.
 """
 
@@ -23,6 +22,7 @@ from engine.local_time import add_local_days, load_zone, to_instant, wall_clock
 from engine.runs import FinishedRun, Run
 from engine.school_events import SchoolEvent
 from engine.trusted import copy_with, trusted
+from engine.waits import WaitUntil
 from engine.values import as_dict, as_json, from_json, replace
 
 AT = datetime(2027, 3, 1, 9, 30, tzinfo=timezone.utc)
@@ -97,18 +97,16 @@ def test_an_engine_value_is_immutable_and_replace_leaves_the_original():
     assert run.status == "executing" and run.position is None
 
 
-# The school event inside the engine is the contract's pydantic document; the engine
-# builds its own (derived events, inactivity) through engine.trusted.
-SCHOOL_EVENTS = [
-    dict(id="e1", type="user.tag_added", school="s", user="u", occurred_at=AT, data={"tag": "vip"}),
-    dict(id="run-1:t", type="user.tag_added", school="s", user="u", occurred_at=AT, data={"tag": "vip"}, cause=("e1",)),
-    dict(id="e2", type="user.activity", school="s", user="u", subject="lead", occurred_at=AT),
+# The wait math's results are still pydantic models (engine.waits), built through engine.trusted.
+WAITS = [
+    dict(due_at=AT, detail="3 days from 2027-03-01T09:30:00+00:00 (UTC)"),
+    dict(kind="wait", due_at=AT + timedelta(days=1), detail="until the date"),
 ]
 
 
-@pytest.mark.parametrize("values", SCHOOL_EVENTS)
+@pytest.mark.parametrize("values", WAITS)
 def test_trusted_builds_what_validation_builds(values):
-    built, validated = trusted(SchoolEvent, **values), SchoolEvent(**values)
+    built, validated = trusted(WaitUntil, **values), WaitUntil(**values)
     assert built == validated
     assert list(built.__dict__) == list(validated.__dict__)  # field order, as repr and dumps show it
     assert built.__pydantic_fields_set__ == validated.__pydantic_fields_set__
@@ -117,20 +115,18 @@ def test_trusted_builds_what_validation_builds(values):
 
 
 def test_a_shared_fields_set_is_never_changed_through_another_model():
-    first = trusted(SchoolEvent, **SCHOOL_EVENTS[0])
-    second = trusted(SchoolEvent, **{**SCHOOL_EVENTS[0], "id": "e9"})
-    first.model_copy(update={"cause": ("x",)})
-    assert second.__pydantic_fields_set__ == {"id", "type", "school", "user", "occurred_at", "data"}
-    with_cause = trusted(SchoolEvent, **SCHOOL_EVENTS[1])
-    assert with_cause.__pydantic_fields_set__ == second.__pydantic_fields_set__ | {"cause"}
-    assert trusted(SchoolEvent, **SCHOOL_EVENTS[2]).data == {} and trusted(SchoolEvent, **SCHOOL_EVENTS[2]).data is not SchoolEvent.model_fields["data"].default
+    first, second = trusted(WaitUntil, **WAITS[0]), trusted(WaitUntil, **WAITS[0])
+    first.model_copy(update={"detail": "x"})
+    assert second.__pydantic_fields_set__ == {"due_at", "detail"}
+    assert trusted(WaitUntil, **WAITS[1]).__pydantic_fields_set__ == {"kind", "due_at", "detail"}
 
 
 def test_copy_with_equals_model_copy_and_leaves_the_original():
-    copied = copy_with(EVENT, {"type": "user.tag_removed"})
-    assert copied == EVENT.model_copy(update={"type": "user.tag_removed"})
-    assert EVENT.type == "user.tag_added"
-    assert copied.__pydantic_fields_set__ == EVENT.__pydantic_fields_set__
+    wait = WaitUntil(**WAITS[0])
+    copied = copy_with(wait, {"detail": "changed"})
+    assert copied == wait.model_copy(update={"detail": "changed"})
+    assert wait.detail == WAITS[0]["detail"]
+    assert copied.__pydantic_fields_set__ == wait.__pydantic_fields_set__
 
 
 _SAMPLES = {str: "Premium", float: 2.5, int: 3, bool: True, datetime: AT}
