@@ -1,11 +1,10 @@
 """The kind of value the engine is made of, and its one plain view for the edges.
 
-Owns `Value`, the base of every command, event, school event, learner state, run
-and timer:
-a frozen msgspec Struct, built with keywords, out of the cyclic collector's sight
-(values never refer back to what holds them). It builds in a quarter of the
-time of the engine's fastest pydantic path and reads attributes as a slotted
-class does (bench/BENCHMARKS.md, "Engine values"); the engine builds ~10 per
+Owns `Value`, the base of every command, event, school event, learner state,
+run and timer: a frozen msgspec Struct, built with keywords, out of the cyclic
+collector's sight (values never refer back to what holds them). It builds in a
+quarter of the time of the engine's fastest pydantic path and reads attributes
+as a slotted class does (bench/BENCHMARKS.md, "Engine values"); the engine builds ~10 per
 run. Values are built from values the engine already holds and are not
 validated: validation belongs to the edges, where documents and records come
 in (the school-event contract, the Avro schemas, the learner-state codec).
