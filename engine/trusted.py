@@ -4,10 +4,10 @@ Owns `trusted` and `builder` (construct) and `copy_with` (copy with changes),
 replacements for pydantic's constructor and `model_copy`. The engine's own
 values are plain Structs (`engine.values`); what still passes through here is
 the wait math's results (`engine.waits.WaitUntil`, one per waiting run), whose
-instants the math has already checked. Both leave the model as validation would: the same `__dict__` in field
-order, fields set, no extras, a fresh copy of a mutable default; so equality,
-dumps, JSON and the golden logs are unchanged. Missing or unknown fields still
-raise (a programming error).
+instants the math has already checked. Both leave the model as validation
+would: the same `__dict__` in field order, fields set, no extras, a fresh copy
+of a mutable default; so equality, dumps and JSON are unchanged. Missing or
+unknown fields still raise (a programming error).
 """
 
 from __future__ import annotations
