@@ -1,8 +1,9 @@
 """The stored form of a `LearnerState`: one line of JSON, versioned, checked while decoded.
 
-Owns `encode_state` and `decode_state`, one function per direction. The line is
-`<version>\\t<JSON object>`; a line that starts with `{` was written before the
-version was (it is version 1). msgspec reads the JSON straight into the engine's
+Owns `encode_state` and `decode_state`, one function per direction. Version 1
+is the JSON object alone, as every release before the versions were named wrote
+it (so a release rolled back reads what this one wrote); a later version N is
+written `N\\t<JSON object>`. msgspec reads the JSON straight into the engine's
 values, checking every field's type, and writes it back in field order: ~2.4 us
 for a median state (bench/BENCHMARKS.md, "Engine values").
 
@@ -35,7 +36,7 @@ FINGERPRINTS = {1: "19ae412af5ccd0b4"}
 
 _decode_json = msgspec.json.Decoder(LearnerState).decode
 _encode_json = msgspec.json.Encoder().encode
-_PREFIX = b"%d\t" % VERSION
+_PREFIX = b"" if VERSION == 1 else b"%d\t" % VERSION
 
 
 def _decode_version_1(document: bytes | memoryview) -> LearnerState:
@@ -63,8 +64,6 @@ def encode_state(state: LearnerState) -> bytes:
 
 
 def decode_state(line: bytes) -> LearnerState:
-    if line.startswith(_PREFIX):  # the current version, read without a copy
-        return _decode_version_1(memoryview(line)[len(_PREFIX):])
     if line[:1] == b"{":
         return _decode_version_1(line)
     version, _, document = line.partition(b"\t")
