@@ -43,6 +43,7 @@ from engine.decider import handle  # noqa: E402
 from engine.definitions import Automation  # noqa: E402
 from engine.learner import LearnerState  # noqa: E402
 from engine.school_events import SchoolEvent  # noqa: E402
+from engine.values import replace  # noqa: E402
 
 SCHOOL = "bench-school"
 START = datetime(2027, 3, 1, tzinfo=timezone.utc)
@@ -228,7 +229,7 @@ def main() -> None:
         print("  emitted per pass: " + ", ".join(f"{kind}={count}" for kind, count in sorted(passes[0][2].items())))
     if args.floor and args.repeat:
         page_view = {"type": "user.activity", "data": {"kind": "page_view"}}
-        quiet = [e.model_copy(update=page_view) for e in events[: args.floor]]
+        quiet = [replace(e, **page_view) for e in events[: args.floor]]
         gc.collect()
         wall, cpu, emitted = run("floor", quiet, dict(states), catalog, freeze_every)
         print(f"floor: {len(quiet)} page views that start nothing: wall {len(quiet) / wall:,.0f} events/s "

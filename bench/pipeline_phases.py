@@ -23,6 +23,7 @@ from bench import pipeline_passthrough
 from bench.pipeline_kafka import GroupProgress, Tail, produce_all, send_steadily
 from bench.pipeline_measure import Window, spread_ms
 from bench.pipeline_workload import SCHOOL, SYNC_TAG, mix_events, tagged, with_pings
+from engine.values import as_json
 from processors.config import Settings
 from processors.kafka_io import start_producer
 from tests.integration.api_harness import ApiServer
@@ -218,7 +219,7 @@ async def _round_trips(api: ApiServer, count: int, tag: str, expected: int, adva
     async with aiohttp.ClientSession(headers=headers) as session:
         for n in range(count):
             user = f"ingest-{tag}-{n}"
-            body = tagged(f"{user}-e", user, tag, datetime.now(timezone.utc)).model_dump(mode="json")
+            body = as_json(tagged(f"{user}-e", user, tag, datetime.now(timezone.utc)))
             began = time.perf_counter()
             async with session.post(url, json=body) as response:
                 answer = await response.json()

@@ -27,6 +27,7 @@ from rich.table import Table
 from console.errors import CliError
 from console.output import table_console
 from engine.school_events import EventRejected
+from engine.values import replace
 from processors.worker_client import WorkerNotReady, move_clock, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +86,7 @@ def _retimed_events(path: Path):
                 raise CliError(f"{path}:line {number}: {parsed.reason}")
             events.append(parsed)
     start = datetime.now(timezone.utc) + timedelta(seconds=1)
-    return [e.model_copy(update={"occurred_at": start + timedelta(milliseconds=50 * i)}) for i, e in enumerate(events)]
+    return [replace(e, occurred_at=start + timedelta(milliseconds=50 * i)) for i, e in enumerate(events)]
 
 
 async def _read(settings, topic: str, kind: str) -> list[dict]:

@@ -31,6 +31,7 @@ from rich.table import Table
 from console.progress import Progress
 from engine.events import EntryDeclined, RunSkipped
 from engine.simulation import RunReport
+from engine.values import as_json
 
 TABLE_WIDTH = 160
 ROWS_PER_SLICE = 500
@@ -42,7 +43,8 @@ _CONTINUED = box.Box("├─┼┤\n│ ││\n├─┼┤\n│ ││\n├─
 
 
 def jsonl_line(record: str, value: RunReport | RunSkipped) -> str:
-    return json.dumps({"record": record, **value.model_dump(mode="json")}, sort_keys=True, separators=(",", ":")) + "\n"
+    document = value.model_dump(mode="json") if isinstance(value, RunReport) else as_json(value)
+    return json.dumps({"record": record, **document}, sort_keys=True, separators=(",", ":")) + "\n"
 
 
 class ParkedLines:

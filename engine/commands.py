@@ -4,24 +4,20 @@ Owns `Timer` (a scheduled wake-up the delay topic carries and the timer agent
 fires back) and the commands `decide` accepts, one per source: a school event
 from the stream, a fired timer, an operator command, a definition change that
 travels with the definitions to every learner of the automation's school.
-Commands are imperative and frozen; deciding what they mean is `engine.decider`'s.
+Commands are imperative and immutable values (`engine.values`); deciding what
+they mean is `engine.decider`'s.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Union
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import ClassVar, Literal, Union
 
 from engine.school_events import SchoolEvent
+from engine.values import Value
 
 
-class _Command(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Timer(BaseModel):
+class Timer(Value, kw_only=True):
     """A wake-up for one learner.
 
     `wait` timers belong to one run's wait step. `inactivity` timers belong to
@@ -32,8 +28,6 @@ class Timer(BaseModel):
     come back truncated to milliseconds (Avro timestamp-millis); the engine
     compares timers to the millisecond.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     school: str
@@ -53,34 +47,34 @@ class Timer(BaseModel):
         return abs((self.due_at - other).total_seconds()) < 0.001
 
 
-class HandleSchoolEvent(_Command):
-    type: Literal["handle_school_event"] = "handle_school_event"
+class HandleSchoolEvent(Value, kw_only=True, tag="handle_school_event", tag_field="type"):
+    type: ClassVar[str] = "handle_school_event"
     event: SchoolEvent
 
 
-class FireTimer(_Command):
-    type: Literal["fire_timer"] = "fire_timer"
+class FireTimer(Value, kw_only=True, tag="fire_timer", tag_field="type"):
+    type: ClassVar[str] = "fire_timer"
     timer: Timer
 
 
-class ReplayRun(_Command):
+class ReplayRun(Value, kw_only=True, tag="replay_run", tag_field="type"):
     """Operator: start the run again from the first step, linked to the old one."""
 
-    type: Literal["replay_run"] = "replay_run"
+    type: ClassVar[str] = "replay_run"
     run_id: str
     command_id: str
 
 
-class CancelRun(_Command):
-    type: Literal["cancel_run"] = "cancel_run"
+class CancelRun(Value, kw_only=True, tag="cancel_run", tag_field="type"):
+    type: ClassVar[str] = "cancel_run"
     run_id: str
     command_id: str
 
 
-class AdvanceWaiting(_Command):
+class AdvanceWaiting(Value, kw_only=True, tag="advance_waiting", tag_field="type"):
     """Operator: move every learner waiting in `step_id` on to the next step now."""
 
-    type: Literal["advance_waiting"] = "advance_waiting"
+    type: ClassVar[str] = "advance_waiting"
     automation_id: str
     step_id: str
     command_id: str
@@ -91,7 +85,7 @@ DefinitionChange = Literal[
 ]
 
 
-class ApplyDefinitionChange(_Command):
+class ApplyDefinitionChange(Value, kw_only=True, tag="apply_definition_change", tag_field="type"):
     """A definition change, applied to one learner after the catalog holds the new version.
 
     `removed_step_ids`: steps the saved edit removed; learners waiting in them
@@ -99,13 +93,11 @@ class ApplyDefinitionChange(_Command):
     a step that is absent from the current version, so an empty tuple is safe.
     """
 
-    type: Literal["apply_definition_change"] = "apply_definition_change"
+    type: ClassVar[str] = "apply_definition_change"
     automation_id: str
     change: DefinitionChange
     removed_step_ids: tuple[str, ...] = ()
 
 
-Command = Annotated[
-    Union[HandleSchoolEvent, FireTimer, ReplayRun, CancelRun, AdvanceWaiting, ApplyDefinitionChange],
-    Field(discriminator="type"),
-]
+# Told apart by `type`, the first key of an encoded command.
+Command = Union[HandleSchoolEvent, FireTimer, ReplayRun, CancelRun, AdvanceWaiting, ApplyDefinitionChange]

@@ -24,8 +24,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict
-
 from engine import commands as c
 from engine.catalog import Catalog
 from engine.commands import Timer
@@ -47,30 +45,16 @@ from engine.learner import LearnerState, changes_state
 from engine.runs import REPLAYABLE, Run, inactivity_timer_id, replay_run_id, run_id_for
 from engine.school_events import SchoolEvent
 from engine.triggers import Declined, check_exits, match_entries
-from engine.trusted import builder
+from engine.values import Value
 
 __all__ = ["Rejected", "Outcome", "decide", "evolve", "handle", "MAX_CAUSE_DEPTH"]
 
 # A derived event whose cause chain is longer than this matches no trigger: loops stop.
 MAX_CAUSE_DEPTH = 5
 
-# The engine's own values, built without validation (engine.trusted).
-_DerivedEventStopped = builder(DerivedEventStopped)
-_EntryDeclined = builder(EntryDeclined)
-_ExitChecked = builder(ExitChecked)
-_LearnerUpdated = builder(LearnerUpdated)
-_RunSkipped = builder(RunSkipped)
-_RunStarted = builder(RunStarted)
-_SchoolEvent = builder(SchoolEvent)
-_Timer = builder(Timer)
-_TimerCancelled = builder(TimerCancelled)
-_TimerFired = builder(TimerFired)
-_TimerScheduled = builder(TimerScheduled)
 
 
-class Rejected(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class Rejected(Value, kw_only=True):
     reason: str
 
 
@@ -101,8 +85,7 @@ def handle(command, state: LearnerState, catalog: Catalog, now: datetime) -> Out
 
 
 def _dispatch(command, session: Session) -> Rejected | None:
-    # By exact type (commands are never subclassed): isinstance on a pydantic model
-    # class goes through ABCMeta, and this runs for every input.
+    # By exact type (commands are never subclassed): one identity test each, for every input.
     kind = type(command)
     if kind is c.HandleSchoolEvent:
         return _school_event(session, command.event)
@@ -136,7 +119,7 @@ def _school_event(session: Session, event: SchoolEvent) -> Rejected | None:
     if event.subject != "user":
         return None  # ruling 1: leads and visitors start and end nothing, and have no state
     changed = changes_state(session.state, event)
-    session.emit(_LearnerUpdated(event=event))
+    session.emit(LearnerUpdated(event=event))
     if not event.derived:
         _arm_inactivity(session, session.catalog.inactivity_days(event.school))
     _learner_event(session, event, changed)
@@ -148,7 +131,7 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
     _check_exits(session, event, changed)
     if len(event.cause) > MAX_CAUSE_DEPTH:
         session.emit(
-            _DerivedEventStopped(
+            DerivedEventStopped(
                 school=event.school,
                 user=event.user,
                 event_id=event.id,
@@ -161,7 +144,7 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
     for decision in match_entries(session.catalog, session.state, event, changed):
         if isinstance(decision, Declined):
             session.emit(
-                _EntryDeclined(
+                EntryDeclined(
                     school=event.school,
                     user=event.user,
                     automation_id=decision.automation.id,
@@ -178,7 +161,7 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
             continue  # the same event delivered again: ruling 15 makes it the same run (or skip)
         if session.state.started_recently(automation.id, session.now):
             session.emit(
-                _RunSkipped(
+                RunSkipped(
                     school=event.school,
                     user=event.user,
                     automation_id=automation.id,
@@ -194,7 +177,7 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
 
 def _start(session, run_id, automation: Automation, trigger_id, event_id, cause, trace, replay_of=None) -> None:
     session.emit(
-        _RunStarted(
+        RunStarted(
             run_id=run_id,
             school=session.state.school,
             user=session.state.user,
@@ -221,7 +204,7 @@ def _check_exits(session: Session, event: SchoolEvent, changed: bool) -> None:
         automation = session.catalog.get(run.automation_id)
         for check in check_exits(automation, session.state, event, changed):
             session.emit(
-                _ExitChecked(
+                ExitChecked(
                     run_id=run.id,
                     automation_id=run.automation_id,
                     exit_id=check.exit_id,
@@ -261,7 +244,7 @@ def _arm_inactivity(session: Session, days_in_use, not_before: datetime | None =
         due = state.last_activity_at + timedelta(days=days)
         if not_before is not None and due < not_before:
             continue
-        timer = _Timer(
+        timer = Timer(
             id=inactivity_timer_id(state.school, state.user, days),
             school=state.school,
             user=state.user,
@@ -269,7 +252,7 @@ def _arm_inactivity(session: Session, days_in_use, not_before: datetime | None =
             due_at=due,
             days=days,
         )
-        session.emit(_TimerScheduled(timer=timer))
+        session.emit(TimerScheduled(timer=timer))
 
 
 def _fire_timer(session: Session, timer: Timer) -> Rejected | None:
@@ -281,14 +264,14 @@ def _fire_timer(session: Session, timer: Timer) -> Rejected | None:
         pending = session.state.inactivity_timers.get(timer.days) if timer.days is not None else None
         if pending is None or not timer.due_same_as(pending):
             return None
-        session.emit(_TimerFired(timer=timer, at=session.now, lateness_seconds=lateness))
+        session.emit(TimerFired(timer=timer, at=session.now, lateness_seconds=lateness))
         quiet_until = session.state.last_activity_at + timedelta(days=timer.days)
         if quiet_until > timer.due_at + timedelta(milliseconds=1):
             _arm_inactivity(session, session.catalog.inactivity_days(timer.school) & {timer.days})
             return None
         # The engine's own event: built unvalidated, since its id (from ids that are
         # each valid) may pass the length limit the edge puts on platform events.
-        inactive = _SchoolEvent(
+        inactive = SchoolEvent(
             id=f"{timer.id}@{timer.due_at.isoformat()}",
             type="user.inactive",
             school=timer.school,
@@ -305,7 +288,7 @@ def _fire_timer(session: Session, timer: Timer) -> Rejected | None:
         return None
     if run.timer.id != timer.id or not timer.due_same_as(run.timer.due_at):
         return None
-    session.emit(_TimerFired(timer=timer, at=session.now, lateness_seconds=lateness))
+    session.emit(TimerFired(timer=timer, at=session.now, lateness_seconds=lateness))
     _resume(session, session.state.runs[run.id], "waited", {"lateness_seconds": lateness}, (timer.id,))
     return None
 
@@ -314,7 +297,7 @@ def _cancel_timer(session: Session, run: Run) -> None:
     timer = session.state.runs[run.id].timer
     if timer is not None:
         session.emit(
-            _TimerCancelled(timer_id=timer.id, due_at=timer.due_at, school=timer.school, user=timer.user)
+            TimerCancelled(timer_id=timer.id, due_at=timer.due_at, school=timer.school, user=timer.user)
         )
 
 

@@ -3,28 +3,23 @@
 Owns every event `decide` returns and `evolve` folds, the `ActionCommand`
 sent to the platform, and `route`, which names each event's audience: the
 learner-state changelog ("state"), the actions topic, the delays topic, or
-the run-status topic. Events are frozen, discriminated by `type`, and never
-subclass each other. Their meaning never changes once shipped: a change in
-meaning is a new event type.
+the run-status topic. Events are immutable values (`engine.values`),
+discriminated by `type`, and never subclass each other. Their meaning never
+changes once shipped: a change in meaning is a new event type.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, ClassVar, Literal, Union
 
 from engine.commands import Timer
 from engine.runs import RunStatus
 from engine.school_events import SchoolEvent
+from engine.values import Value, json_codec
 
 
-class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ActionCommand(_Event):
+class ActionCommand(Value, kw_only=True):
     """A command for the platform. `idempotency_key` lets it recognise a retry."""
 
     type: str
@@ -44,18 +39,18 @@ class ActionCommand(_Event):
     value: str | int | float | bool | None = None
 
 
-class LearnerUpdated(_Event):
+class LearnerUpdated(Value, kw_only=True, tag="learner_updated", tag_field="type"):
     """A school event (or an event derived from an action) applied to the learner."""
 
-    type: Literal["learner_updated"] = "learner_updated"
+    type: ClassVar[str] = "learner_updated"
     event: SchoolEvent
 
 
-class RunStarted(_Event):
+class RunStarted(Value, kw_only=True, tag="run_started", tag_field="type"):
     """A run began (status executing). `trace`: each trigger tried, in order, with
     the condition values it saw; the last one is the firing trigger."""
 
-    type: Literal["run_started"] = "run_started"
+    type: ClassVar[str] = "run_started"
     run_id: str
     school: str
     user: str
@@ -70,10 +65,10 @@ class RunStarted(_Event):
     trace: list[dict[str, Any]] = []
 
 
-class RunSkipped(_Event):
+class RunSkipped(Value, kw_only=True, tag="run_skipped", tag_field="type"):
     """Ruling 5: a trigger fired within 60 s of the last start; no run record."""
 
-    type: Literal["run_skipped"] = "run_skipped"
+    type: ClassVar[str] = "run_skipped"
     school: str
     user: str
     automation_id: str
@@ -83,10 +78,10 @@ class RunSkipped(_Event):
     at: datetime
 
 
-class EntryDeclined(_Event):
+class EntryDeclined(Value, kw_only=True, tag="entry_declined", tag_field="type"):
     """An event matched a trigger's event but started no run, and why (the trace)."""
 
-    type: Literal["entry_declined"] = "entry_declined"
+    type: ClassVar[str] = "entry_declined"
     school: str
     user: str
     automation_id: str
@@ -96,13 +91,13 @@ class EntryDeclined(_Event):
     trace: list[dict[str, Any]] = []
 
 
-class StepRecorded(_Event):
+class StepRecorded(Value, kw_only=True, tag="step_recorded", tag_field="type"):
     """One step of a run's history: what it did, when, and what it saw.
 
     `followers` is set when a run starts waiting in a step (see `Run.followers`).
     """
 
-    type: Literal["step_recorded"] = "step_recorded"
+    type: ClassVar[str] = "step_recorded"
     run_id: str
     automation_id: str
     step_id: str
@@ -113,10 +108,10 @@ class StepRecorded(_Event):
     followers: tuple[str, ...] = ()
 
 
-class ExitChecked(_Event):
+class ExitChecked(Value, kw_only=True, tag="exit_checked", tag_field="type"):
     """An event matched an exit condition's event; its filters were evaluated (the trace)."""
 
-    type: Literal["exit_checked"] = "exit_checked"
+    type: ClassVar[str] = "exit_checked"
     run_id: str
     automation_id: str
     exit_id: str | None
@@ -126,38 +121,38 @@ class ExitChecked(_Event):
     trace: dict[str, Any] = {}
 
 
-class ActionEmitted(_Event):
-    type: Literal["action_emitted"] = "action_emitted"
+class ActionEmitted(Value, kw_only=True, tag="action_emitted", tag_field="type"):
+    type: ClassVar[str] = "action_emitted"
     run_id: str
     step_id: str
     idempotency_key: str
     action: ActionCommand
 
 
-class TimerScheduled(_Event):
-    type: Literal["timer_scheduled"] = "timer_scheduled"
+class TimerScheduled(Value, kw_only=True, tag="timer_scheduled", tag_field="type"):
+    type: ClassVar[str] = "timer_scheduled"
     timer: Timer
 
 
-class TimerCancelled(_Event):
-    type: Literal["timer_cancelled"] = "timer_cancelled"
+class TimerCancelled(Value, kw_only=True, tag="timer_cancelled", tag_field="type"):
+    type: ClassVar[str] = "timer_cancelled"
     timer_id: str
     due_at: datetime
     school: str
     user: str
 
 
-class TimerFired(_Event):
+class TimerFired(Value, kw_only=True, tag="timer_fired", tag_field="type"):
     """A timer the learner was waiting for came due; `lateness_seconds` measures the delay."""
 
-    type: Literal["timer_fired"] = "timer_fired"
+    type: ClassVar[str] = "timer_fired"
     timer: Timer
     at: datetime
     lateness_seconds: float
 
 
-class RunStatusChanged(_Event):
-    type: Literal["run_status_changed"] = "run_status_changed"
+class RunStatusChanged(Value, kw_only=True, tag="run_status_changed", tag_field="type"):
+    type: ClassVar[str] = "run_status_changed"
     run_id: str
     school: str
     user: str
@@ -173,10 +168,10 @@ class RunStatusChanged(_Event):
     step_id: str | None = None
 
 
-class DerivedEventStopped(_Event):
+class DerivedEventStopped(Value, kw_only=True, tag="derived_event_stopped", tag_field="type"):
     """Ruling 13: a derived event past the cause-depth limit matched nothing (a loop guard)."""
 
-    type: Literal["derived_event_stopped"] = "derived_event_stopped"
+    type: ClassVar[str] = "derived_event_stopped"
     school: str
     user: str
     event_id: str
@@ -185,22 +180,20 @@ class DerivedEventStopped(_Event):
     at: datetime
 
 
-Event = Annotated[
-    Union[
-        LearnerUpdated,
-        RunStarted,
-        RunSkipped,
-        EntryDeclined,
-        StepRecorded,
-        ExitChecked,
-        ActionEmitted,
-        TimerScheduled,
-        TimerCancelled,
-        TimerFired,
-        RunStatusChanged,
-        DerivedEventStopped,
-    ],
-    Field(discriminator="type"),
+# Told apart by `type`, the first key of an encoded event.
+Event = Union[
+    LearnerUpdated,
+    RunStarted,
+    RunSkipped,
+    EntryDeclined,
+    StepRecorded,
+    ExitChecked,
+    ActionEmitted,
+    TimerScheduled,
+    TimerCancelled,
+    TimerFired,
+    RunStatusChanged,
+    DerivedEventStopped,
 ]
 
 Audience = Literal["state", "actions", "delays", "run_status"]
@@ -220,6 +213,10 @@ _ROUTES: dict[str, Audience] = {
 }
 
 
-def route(event: BaseModel) -> Audience:
+def route(event: Value) -> Audience:
     """The topic audience of an event; "state" ones only fold into learner state."""
     return _ROUTES[event.type]  # type: ignore[attr-defined]
+
+
+# Event logs as JSON lines (the golden logs): one line per event, `type` first.
+event_to_json, event_from_json = json_codec(Event)

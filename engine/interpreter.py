@@ -33,18 +33,8 @@ from engine.evolve import Draft
 from engine.learner import PRODUCT_GRANTED, PRODUCT_REVOKED, PROGRAM_UNENROLLED, LearnerState, changes_state
 from engine.runs import Run, idempotency_key, wait_timer_id
 from engine.school_events import SchoolEvent
-from engine.trusted import builder
 from engine.waits import resolve_wait
 
-# The engine's own values, built without validation (engine.trusted).
-_ActionCommand = builder(ActionCommand)
-_ActionEmitted = builder(ActionEmitted)
-_LearnerUpdated = builder(LearnerUpdated)
-_RunStatusChanged = builder(RunStatusChanged)
-_SchoolEvent = builder(SchoolEvent)
-_StepRecorded = builder(StepRecorded)
-_Timer = builder(Timer)
-_TimerScheduled = builder(TimerScheduled)
 
 # action type -> (the parameter naming its target, the learner event it amounts to)
 ACTION_TARGETS: dict[str, tuple[str, str | None]] = {
@@ -83,7 +73,7 @@ class Session:
     def set_status(self, run: Run, status: str, **why: Any) -> None:
         current = self.state.runs.get(run.id, run)
         self.emit(
-            _RunStatusChanged(
+            RunStatusChanged(
                 run_id=run.id,
                 school=self.state.school,
                 user=self.state.user,
@@ -99,7 +89,7 @@ class Session:
         """`step` is the step model, or (id, type) for a step the current version lacks."""
         step_id, step_type = step if isinstance(step, tuple) else (step.id, step.type)
         self.emit(
-            _StepRecorded(
+            StepRecorded(
                 run_id=run.id,
                 automation_id=run.automation_id,
                 step_id=step_id,
@@ -171,7 +161,7 @@ def _wait(session: Session, run: Run, step, flow: FlowIndex) -> bool:
         return False
     detail = {"until": result.due_at.isoformat(), "detail": result.detail}  # a WaitUntil's detail is text
     session.record(run, step, "waiting", detail=detail, followers=flow.followers(step.id))
-    timer = _Timer(
+    timer = Timer(
         id=wait_timer_id(run.id, step.id),
         school=session.state.school,
         user=session.state.user,
@@ -181,7 +171,7 @@ def _wait(session: Session, run: Run, step, flow: FlowIndex) -> bool:
         run_id=run.id,
         step_id=step.id,
     )
-    session.emit(_TimerScheduled(timer=timer))
+    session.emit(TimerScheduled(timer=timer))
     session.set_status(run, "pending")
     return False
 
@@ -204,7 +194,7 @@ def _action(session: Session, run: Run, step, cause: tuple[str, ...]) -> bool:
     values = {parameter: target}
     if step.type == "set_field":
         values["value"] = step.value
-    command = _ActionCommand(
+    command = ActionCommand(
         type=step.type,
         school=session.state.school,
         user=session.state.user,
@@ -216,12 +206,12 @@ def _action(session: Session, run: Run, step, cause: tuple[str, ...]) -> bool:
         **values,
     )
     session.record(run, step, "done", detail={"idempotency_key": key, **values})
-    session.emit(_ActionEmitted(run_id=run.id, step_id=step.id, idempotency_key=key, action=command))
+    session.emit(ActionEmitted(run_id=run.id, step_id=step.id, idempotency_key=key, action=command))
     if learner_event_type is not None:
         data = derived_event_data(step, parameter, target)
         # Built unvalidated: the engine's own event, whose id (run id and step id)
         # may pass the length limit the edge puts on platform events.
-        derived = _SchoolEvent(
+        derived = SchoolEvent(
             id=key,
             type=learner_event_type,
             school=session.state.school,
@@ -231,6 +221,6 @@ def _action(session: Session, run: Run, step, cause: tuple[str, ...]) -> bool:
             cause=cause,
         )
         changed = changes_state(session.state, derived)
-        session.emit(_LearnerUpdated(event=derived))
+        session.emit(LearnerUpdated(event=derived))
         session.derived.append((derived, changed))
     return True

@@ -14,10 +14,9 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from engine.runs import RECENT_FINISHED_KEPT, FinishedRun, Run
 from engine.school_events import FieldValue, SchoolEvent
+from engine.values import Value
 
 DUPLICATE_RUN_WINDOW = timedelta(seconds=60)
 _RUN_ID = attrgetter("id")
@@ -47,8 +46,8 @@ _SET_REMOVES = {
 STATE_EVENT_TYPES = frozenset(_SET_ADDS) | frozenset(_SET_REMOVES) | {"user.registered", "user.updated"}
 
 
-class LearnerState(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class LearnerState(Value, kw_only=True):
+    """What the engine knows of one learner; stored per `school:user` (processors.learner_entries)."""
 
     school: str
     user: str

@@ -14,9 +14,8 @@ import hashlib
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from engine.commands import Timer
+from engine.values import Value
 
 RunStatus = Literal[
     "pending",
@@ -66,11 +65,7 @@ def transition(status: str, run_input: str) -> RunStatus:
         raise IllegalTransition(status, run_input) from None
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Run(_Frozen):
+class Run(Value, kw_only=True):
     """A live run. `position` is the step it waits in (ruling 11: it reads the
     current version of each step when it arrives); `followers` are the steps
     that came after that step when the run arrived, kept so it still knows
@@ -89,7 +84,7 @@ class Run(_Frozen):
     timer: Timer | None = None
 
 
-class FinishedRun(_Frozen):
+class FinishedRun(Value, kw_only=True):
     """What learner state keeps of a finished run: enough to show and replay it."""
 
     id: str

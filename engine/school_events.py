@@ -3,7 +3,9 @@
 Owns the event envelope, the per-type payloads of DESIGN.md's catalogue and
 `parse_school_event`, which turns any mapping into either a `SchoolEvent` or an
 `EventRejected` value carrying a one-line reason (the dead-letter reason).
-Parsing never raises on bad input.
+Parsing never raises on bad input. The contract is checked by pydantic
+documents (`SchoolEventDocument`, the payloads); what passes becomes a
+`SchoolEvent`, the engine's plain value (`engine.values`), in one place.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timezone
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping  # not typing's alias: its isinstance takes three calls more
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from engine.identifiers import MAX_ID_LENGTH, id_problem
 from engine.nested import is_container, walk
+from engine.values import Value
 
 Subject = Literal["user", "lead", "visitor"]
 FieldValue = str | int | float | bool | None
@@ -115,13 +119,37 @@ PAYLOADS: dict[str, type[_Payload]] = {
 }
 
 
-class SchoolEvent(BaseModel):
-    """One learner event. `data` is kept as the validated plain mapping.
+class SchoolEvent(Value, kw_only=True):
+    """One learner event, as the engine carries it. `data` is the validated plain mapping.
 
+    Only `parse_school_event` makes one from outside input (the contract, checked);
+    the engine makes its own (derived events, inactivity) from values it holds.
     `cause` is empty for events from the platform; for events the engine derives
     from its own actions (ruling 13) it is the chain of ids that led here, which
     both marks them as not-activity and bounds loops.
     """
+
+    id: str
+    type: str
+    school: str
+    user: str
+    subject: Subject = "user"
+    occurred_at: datetime
+    data: dict[str, Any] = {}
+    cause: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The Kafka key of every learner-scoped topic."""
+        return f"{self.school}:{self.user}"
+
+    @property
+    def derived(self) -> bool:
+        return bool(self.cause)
+
+
+class SchoolEventDocument(BaseModel):
+    """The contract's envelope, as a platform writes it: what `parse_school_event` checks."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -163,15 +191,6 @@ class SchoolEvent(BaseModel):
             raise ValueError("must lie between 1970 and 2999")
         return value
 
-    @property
-    def key(self) -> str:
-        """The Kafka key of every learner-scoped topic."""
-        return f"{self.school}:{self.user}"
-
-    @property
-    def derived(self) -> bool:
-        return bool(self.cause)
-
 
 class EventRejected(BaseModel):
     """A school event that fails the contract, with the reason for the dead-letter topic."""
@@ -188,7 +207,7 @@ def parse_school_event(raw: Any) -> SchoolEvent | EventRejected:
         return EventRejected(reason=f"an event must be a JSON object, got {type(raw).__name__}")
     event_id = raw.get("id") if isinstance(raw.get("id"), str) else None
     try:
-        event = SchoolEvent.model_validate(dict(raw))
+        event = SchoolEventDocument.model_validate(dict(raw))
     except ValidationError as error:
         return EventRejected(reason=_describe(error), event_id=event_id)
     payload_model = PAYLOADS.get(event.type)
@@ -205,10 +224,13 @@ def parse_school_event(raw: Any) -> SchoolEvent | EventRejected:
     unfit = _unfit_value(data, "data")
     if unfit:
         return EventRejected(reason=unfit, event_id=event_id)
-    return event.model_copy(update={"data": data})
+    return SchoolEvent(
+        id=event.id, type=event.type, school=event.school, user=event.user, subject=event.subject,
+        occurred_at=event.occurred_at, data=data, cause=event.cause,
+    )
 
 
-def _not_from_a_platform(event: SchoolEvent) -> str | None:
+def _not_from_a_platform(event: SchoolEventDocument) -> str | None:
     """What only the engine may put in an event, or a key that could name two learners."""
     if event.type == "user.inactive":
         return "user.inactive is made by the engine (at last activity + N days, ruling 3), not sent by a platform"
@@ -229,12 +251,30 @@ def _unfit_value(value: Any, path: str) -> str | None:
     """Why `value` cannot be carried on: the first NaN or infinite number (JSON allows
     1e400), or nesting deeper than MAX_DATA_DEPTH (every record and trace that copies
     the data would have to serialise it). None when it fits."""
+    if _fits(value):
+        return None  # every event that passes; the walk below names the first problem
     for item, where, depth in walk(value, path, lambda parent, name: f"{parent}.{_printable(name)}", MAX_DATA_DEPTH):
         if isinstance(item, float) and not math.isfinite(item):
             return f"{where}: not a finite number"
         if depth >= MAX_DATA_DEPTH and is_container(item):
             return f"{where}: nested deeper than {MAX_DATA_DEPTH} levels"
     return None
+
+
+def _fits(value: Any) -> bool:
+    """Whether `_unfit_value` finds nothing: the same checks, without naming paths."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, (dict, list, tuple)) or isinstance(item, Mapping):
+            if depth >= MAX_DATA_DEPTH:
+                return False
+            children = item.values() if isinstance(item, Mapping) else item
+            pending.extend((child, depth + 1) for child in children)
+    return True
 
 
 def _describe(error: ValidationError, prefix: str = "") -> str:

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import pickle
 from datetime import datetime, timezone
-from typing import Any, Iterable, Protocol
+from typing import Annotated, Any, Iterable, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainSerializer
 
 from engine.catalog import Catalog
 from engine.commands import FireTimer, HandleSchoolEvent
@@ -37,12 +37,17 @@ from engine.events import ActionCommand, EntryDeclined, RunSkipped
 from engine.learner import LearnerState
 from engine.school_events import SchoolEvent
 from engine.timer_queue import TimerQueue
+from engine.values import as_dict
 
 BEFORE_EVERYTHING = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+# The report is a document people read; the actions in it are the engine's values, shown by field.
+ReportedAction = Annotated[ActionCommand, PlainSerializer(as_dict)]
+
+
 class RunReport(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     run_id: str
     school: str
@@ -60,7 +65,7 @@ class RunReport(BaseModel):
     error: str | None = None
     exit_id: str | None = None
     history: list[dict[str, Any]] = []
-    actions: list[ActionCommand] = []
+    actions: list[ReportedAction] = []
 
 
 class SimulationResult(BaseModel):
@@ -86,6 +91,8 @@ class Sink(Protocol):
 
 
 _LIVE_STATUSES = ("pending", "executing")
+_STARTED_FIELDS = set(RunReport.model_fields) - {"status"}  # what a report takes from RunStarted
+_NOT_IN_HISTORY = {"type", "run_id", "automation_id", "school", "user"}
 
 
 def as_simulated(automation: Automation) -> Automation:
@@ -173,7 +180,7 @@ class VirtualWorld:
                 self.declined.append(event)
         elif kind == "run_started":
             self.reports[event.run_id] = {
-                **event.model_dump(include=set(RunReport.model_fields) - {"status"}),
+                **{name: value for name, value in as_dict(event).items() if name in _STARTED_FIELDS},
                 "started_at": event.at,
                 "status": "executing",
                 "history": [_kept({"at": event.at, "kind": "started", "trace": event.trace})],
@@ -189,7 +196,7 @@ class VirtualWorld:
         if event.type == "action_emitted":
             report["actions"].append(event.action)
             return
-        entry = event.model_dump(exclude={"type", "run_id", "automation_id", "school", "user"})
+        entry = {name: value for name, value in as_dict(event).items() if name not in _NOT_IN_HISTORY}
         report["history"].append(_kept({"kind": event.type.removesuffix("_recorded").removesuffix("_changed"), **entry}))
         if event.type == "run_status_changed":
             report["status"] = event.status

@@ -1,14 +1,13 @@
-"""Building and copying the engine's own frozen models without validating them again.
+"""Building and copying pydantic models the engine makes itself, without validating them again.
 
 Owns `trusted` and `builder` (construct) and `copy_with` (copy with changes),
-the hot path's replacements for pydantic's constructor and `model_copy`.
-Validation is for values that come from outside (files, topics, commands); the
-events, runs, timers and states the engine builds from values it already holds
-are right by construction, and validating them again cost a third of starting
-a run. Both leave the model as validation would: the same `__dict__` in field
-order, fields set, no extras, a fresh copy of a mutable default; so equality,
-dumps, JSON and the golden logs are unchanged. Missing or unknown fields still
-raise (a programming error).
+replacements for pydantic's constructor and `model_copy`. The engine's own
+values are plain Structs (`engine.values`); what still passes through here is
+the wait math's results (`engine.waits.WaitUntil`, one per waiting run), whose
+instants the math has already checked. Both leave the model as validation
+would: the same `__dict__` in field order, fields set, no extras, a fresh copy
+of a mutable default; so equality, dumps and JSON are unchanged. Missing or
+unknown fields still raise (a programming error).
 """
 
 from __future__ import annotations

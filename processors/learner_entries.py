@@ -18,8 +18,8 @@ An entry is the engine's `LearnerState` plus two things the engine does not keep
   was decided before, and decides nothing now. A newer timestamp at an offset
   the mark passed means the topic was made again: the input is decided.
 
-The stored form is one line of state JSON, then optional lines `#decided\t...`
-and `#timers\t...`. Both stay bytes until an input needs them. Lines of the
+The stored form is one line of state (`processors.learner_state_format`:
+versioned JSON), then optional lines `#decided\t...` and `#timers\t...`. Both stay bytes until an input needs them. Lines of the
 earlier form (outputs remembered per input, `topic/partition/offset\t...`) are
 read and dropped: transactions made them redundant.
 """
@@ -29,9 +29,8 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 
-import pydantic_core
-
 from engine.learner import LearnerState
+from processors.learner_state_format import decode_state, encode_state
 
 _MARKS = b"#decided\t"
 _TIMERS = b"#timers\t"
@@ -159,31 +158,30 @@ class LearnerEntry:
     state: LearnerState
     marks: DecidedMarks = field(default_factory=DecidedMarks)
     timers: PendingTimers = field(default_factory=PendingTimers)
-    stored_state: tuple[LearnerState, bytes] | None = None  # the state as read, and its JSON
+    stored_state: tuple[LearnerState, bytes] | None = None  # the state as read, and its stored line
 
 
 def load(raw: bytes | None, school: str, user: str) -> LearnerEntry:
     if raw is None:
         return LearnerEntry(LearnerState.new(school, user))
-    state_json, *lines = raw.split(b"\n")
-    state = LearnerState.model_validate_json(state_json)
-    entry = LearnerEntry(state, stored_state=(state, state_json))
+    state_line, *lines = raw.split(b"\n")
+    state = decode_state(state_line)
+    marks = timers = b""
     for line in lines:
         if line.startswith(_MARKS):
-            entry.marks = DecidedMarks(line[len(_MARKS):])
+            marks = line[len(_MARKS):]
         elif line.startswith(_TIMERS):
-            entry.timers = PendingTimers(line[len(_TIMERS):])
-    return entry
+            timers = line[len(_TIMERS):]
+    return LearnerEntry(state, DecidedMarks(marks), PendingTimers(timers), (state, state_line))
 
 
 def dump(entry: LearnerEntry) -> bytes:
     if entry.stored_state is not None and entry.stored_state[0] is entry.state:
-        state_json = entry.stored_state[1]
+        state_line = entry.stored_state[1]
     else:
-        # Not model_dump_json: it writes a NaN or infinite field value as null.
-        state_json = pydantic_core.to_json(entry.state.model_dump(), inf_nan_mode="constants")
-        entry.stored_state = (entry.state, state_json)
-    lines = [state_json]
+        state_line = encode_state(entry.state)
+        entry.stored_state = (entry.state, state_line)
+    lines = [state_line]
     marks = entry.marks.encoded()
     if marks:
         lines.append(_MARKS + marks)

@@ -23,6 +23,7 @@ from engine.commands import (
 )
 from engine.events import route
 from engine.school_events import EventRejected
+from engine.values import as_dict
 from schemas.codec import DecodeError, decode, encode
 from schemas.school_events import parse_json_line, school_event_from_avro
 
@@ -208,7 +209,7 @@ def _cancelled_timer_record(event) -> bytes:
 
 
 def _action_record(event) -> bytes:
-    action = event.action.model_dump()
+    action = as_dict(event.action)
     action["at"] = _utc(action["at"])
     return encode("action", action)
 
@@ -219,7 +220,7 @@ def _json(value: Any) -> str | None:
 
 def run_status_dict(event, school: str, user: str) -> dict[str, Any]:
     """The flat run-status record analysts read; fields that do not apply stay null."""
-    data = event.model_dump()
+    data = as_dict(event)
     record: dict[str, Any] = {
         "kind": event.type,
         "school": school,

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from engine import strict_json
 from engine.school_events import PAYLOADS, EventRejected, SchoolEvent, parse_school_event
+from engine.values import replace
 from schemas.codec import SHIPPED, DecodeError, EncodeError, decode, encode
 
 MAX_LINE_CHARS = 1_000_000  # Kafka's default message size limit
@@ -103,7 +104,7 @@ def parse_json_line(line: str) -> SchoolEvent | EventRejected:
     problem = _avro_problem(record, "event")
     if problem is not None:
         return EventRejected(reason=problem, event_id=_printable_id(event.id))
-    return event.model_copy(update={"data": record["data"][1]})
+    return replace(event, data=record["data"][1])
 
 
 def _avro_problem(value: Any, path: str) -> str | None:

@@ -10,6 +10,7 @@ import pytest
 
 from api.app import ROUTES
 from engine.school_events import SchoolEvent
+from engine import values
 from tests.integration.api_harness import OPERATOR_TOKEN, ApiServer
 from tests.unit.projection_world import automation, mixed_automations
 
@@ -37,7 +38,7 @@ def event(event_id, type_, user, at, school="s1", **data) -> SchoolEvent:
 
 
 def as_json(e: SchoolEvent) -> dict:
-    return json.loads(e.model_dump_json())
+    return values.as_json(e)
 
 
 def engine_figures(records: list[dict]) -> dict[str, tuple[int, Counter, int]]:

@@ -1,12 +1,13 @@
 """The hot path's shortcuts give exactly what the general code gives.
 
-engine.trusted's constructor and copy leave models as pydantic would; a
-condition's trace entry equals its model_dump; adding days in UTC equals the
+Engine values read back from their JSON as they were; engine.trusted's
+constructor and copy leave the wait results as pydantic would; a condition's trace entry equals its model_dump; adding days in UTC equals the
 wall-clock arithmetic every other zone takes.
 """
 
 from __future__ import annotations
 
+import json
 import typing
 from datetime import datetime, timedelta, timezone
 
@@ -21,6 +22,8 @@ from engine.local_time import add_local_days, load_zone, to_instant, wall_clock
 from engine.runs import FinishedRun, Run
 from engine.school_events import SchoolEvent
 from engine.trusted import copy_with, trusted
+from engine.waits import WaitUntil
+from engine.values import as_dict, as_json, from_json, replace
 
 AT = datetime(2027, 3, 1, 9, 30, tzinfo=timezone.utc)
 TIMER = Timer(id="wait:run-1:w", school="s", user="u", kind="wait", due_at=AT, run_id="run-1", step_id="w")
@@ -62,8 +65,48 @@ EXAMPLES = [
 
 
 @pytest.mark.parametrize("cls, values", EXAMPLES, ids=[f"{c.__name__}-{i}" for i, (c, _) in enumerate(EXAMPLES)])
-def test_trusted_builds_what_validation_builds(cls, values):
-    built, validated = trusted(cls, **values), cls(**values)
+def test_an_engine_value_reads_back_from_its_json_as_it_was(cls, values):
+    value = cls(**values)
+    assert from_json(cls, json.loads(json.dumps(as_json(value)))) == value
+    names = list(as_dict(value))
+    assert names == (["type"] if "type" not in cls.__struct_fields__ and hasattr(cls, "type") else []) + list(cls.__struct_fields__)
+
+
+def test_a_mutable_default_is_never_shared():
+    first = e.EntryDeclined(school="s", user="u", automation_id="a", trigger_event_id="e1", reason="no", at=AT)
+    second = e.EntryDeclined(school="s", user="u", automation_id="a", trigger_event_id="e1", reason="no", at=AT)
+    first.trace.append({"tried": 1})
+    assert second.trace == []
+
+
+def test_a_missing_or_unknown_field_is_a_programming_error():
+    with pytest.raises(TypeError, match="Missing required argument 'at'"):
+        e.TimerFired(timer=TIMER, lateness_seconds=0.0)
+    with pytest.raises(TypeError, match="Unexpected keyword argument 'colour'"):
+        e.TimerScheduled(timer=TIMER, colour="red")
+    with pytest.raises(TypeError):
+        e.TimerScheduled(TIMER)  # keywords only
+
+
+def test_an_engine_value_is_immutable_and_replace_leaves_the_original():
+    run = Run(id="run-1", automation_id="a", automation_version=1, status="executing", started_at=AT)
+    with pytest.raises(AttributeError):
+        run.status = "pending"  # type: ignore[misc]
+    copied = replace(run, status="pending", position="w")
+    assert copied == Run(id="run-1", automation_id="a", automation_version=1, status="pending", started_at=AT, position="w")
+    assert run.status == "executing" and run.position is None
+
+
+# The wait math's results are still pydantic models (engine.waits), built through engine.trusted.
+WAITS = [
+    dict(due_at=AT, detail="3 days from 2027-03-01T09:30:00+00:00 (UTC)"),
+    dict(kind="wait", due_at=AT + timedelta(days=1), detail="until the date"),
+]
+
+
+@pytest.mark.parametrize("values", WAITS)
+def test_trusted_builds_what_validation_builds(values):
+    built, validated = trusted(WaitUntil, **values), WaitUntil(**values)
     assert built == validated
     assert list(built.__dict__) == list(validated.__dict__)  # field order, as repr and dumps show it
     assert built.__pydantic_fields_set__ == validated.__pydantic_fields_set__
@@ -71,37 +114,19 @@ def test_trusted_builds_what_validation_builds(cls, values):
     assert repr(built) == repr(validated)
 
 
-def test_a_mutable_default_is_never_shared():
-    first = trusted(e.EntryDeclined, school="s", user="u", automation_id="a", trigger_event_id="e1", reason="no", at=AT)
-    second = trusted(e.EntryDeclined, school="s", user="u", automation_id="a", trigger_event_id="e1", reason="no", at=AT)
-    first.trace.append({"tried": 1})
-    assert second.trace == [] and e.EntryDeclined.model_fields["trace"].default == []
-
-
-def test_a_missing_or_unknown_field_is_a_programming_error():
-    with pytest.raises(TypeError, match=r"TimerFired\(\) missing 1 required keyword-only argument: 'at'"):
-        trusted(e.TimerFired, timer=TIMER, lateness_seconds=0.0)
-    with pytest.raises(TypeError, match=r"TimerScheduled\(\) got an unexpected keyword argument 'colour'"):
-        trusted(e.TimerScheduled, timer=TIMER, colour="red")
-
-
 def test_a_shared_fields_set_is_never_changed_through_another_model():
-    first = trusted(e.TimerCancelled, timer_id="t", due_at=AT, school="s", user="u")
-    second = trusted(e.TimerCancelled, timer_id="t2", due_at=AT, school="s", user="u")
-    first.model_copy(update={"timer_id": "t3"})
-    assert second.__pydantic_fields_set__ == {"timer_id", "due_at", "school", "user"}
-    given = dict(run_id="r", school="s", user="u", automation_id="a", status="failed", at=AT)
-    plain, why = trusted(e.RunStatusChanged, **given), trusted(e.RunStatusChanged, **given, error="e", reason=None)
-    assert why.__pydantic_fields_set__ == plain.__pydantic_fields_set__ | {"error", "reason"}
-    assert why.__pydantic_fields_set__ == e.RunStatusChanged(**given, error="e", reason=None).__pydantic_fields_set__
+    first, second = trusted(WaitUntil, **WAITS[0]), trusted(WaitUntil, **WAITS[0])
+    first.model_copy(update={"detail": "x"})
+    assert second.__pydantic_fields_set__ == {"due_at", "detail"}
+    assert trusted(WaitUntil, **WAITS[1]).__pydantic_fields_set__ == {"kind", "due_at", "detail"}
 
 
 def test_copy_with_equals_model_copy_and_leaves_the_original():
-    run = Run(id="run-1", automation_id="a", automation_version=1, status="executing", started_at=AT)
-    copied = copy_with(run, {"status": "pending", "position": "w"})
-    assert copied == run.model_copy(update={"status": "pending", "position": "w"})
-    assert run.status == "executing" and run.position is None
-    assert copied.__pydantic_fields_set__ == run.__pydantic_fields_set__
+    wait = WaitUntil(**WAITS[0])
+    copied = copy_with(wait, {"detail": "changed"})
+    assert copied == wait.model_copy(update={"detail": "changed"})
+    assert wait.detail == WAITS[0]["detail"]
+    assert copied.__pydantic_fields_set__ == wait.__pydantic_fields_set__
 
 
 _SAMPLES = {str: "Premium", float: 2.5, int: 3, bool: True, datetime: AT}

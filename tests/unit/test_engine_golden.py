@@ -13,18 +13,16 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pydantic import TypeAdapter
-
 from console.simulate import load_definitions, load_events
 from engine.decider import evolve
-from engine.events import Event
+from engine.events import event_from_json, event_to_json
 from engine.learner import LearnerState
 from engine.simulation import simulate
+from engine.values import as_json, from_json
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden" / "engine"
 LEARNERS = ("demo-school:ada", "demo-school:grace")
-EVENTS = TypeAdapter(Event)
 
 
 def _examples_log() -> dict[str, list[str]]:
@@ -33,7 +31,7 @@ def _examples_log() -> dict[str, list[str]]:
         load_events(ROOT / "examples" / "events.jsonl")[0],
         datetime(2027, 6, 1, tzinfo=timezone.utc),
     )
-    return {key: [event.model_dump_json() for k, event in result.log if k == key] for key in LEARNERS}
+    return {key: [event_to_json(event).decode() for k, event in result.log if k == key] for key in LEARNERS}
 
 
 def _files(key: str) -> tuple[Path, Path]:
@@ -47,8 +45,8 @@ if os.environ.get("UPDATE_GOLDEN") == "1":
         log_file.write_text("".join(line + "\n" for line in lines))
         state = LearnerState.new(*learner.split(":"))
         for line in lines:
-            state = evolve(state, EVENTS.validate_json(line))
-        state_file.write_text(json.dumps(state.model_dump(mode="json"), indent=1, sort_keys=True) + "\n")
+            state = evolve(state, event_from_json(line))
+        state_file.write_text(json.dumps(as_json(state), indent=1, sort_keys=True) + "\n")
 
 
 def test_recorded_logs_fold_to_recorded_states():
@@ -58,8 +56,8 @@ def test_recorded_logs_fold_to_recorded_states():
         lines = log_file.read_text().splitlines()
         assert len(lines) > 10
         for line in lines:
-            state = evolve(state, EVENTS.validate_json(line))
-        assert state == LearnerState.model_validate(json.loads(state_file.read_text())), learner
+            state = evolve(state, event_from_json(line))
+        assert state == from_json(LearnerState, json.loads(state_file.read_text())), learner
 
 
 def test_the_examples_still_decide_the_recorded_logs():

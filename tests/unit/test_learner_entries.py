@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.learner import LearnerState
+from engine.values import replace
 from processors.learner_entries import DecidedMarks, LearnerEntry, dump, index_key, load, stored_timers
 
 INPUT_IDS = st.builds(
@@ -30,7 +31,7 @@ INPUT_IDS = st.builds(
 
 
 def state(**fields) -> LearnerState:
-    return LearnerState.new("school-1", "learner-7").model_copy(update=fields)
+    return replace(LearnerState.new("school-1", "learner-7"), **fields)
 
 
 def test_state_values_that_need_escaping_or_are_not_finite_survive():
@@ -52,7 +53,7 @@ def test_an_unchanged_state_is_written_back_as_it_was_read():
 
     assert dump(entry).split(b"\n")[0] == stored.split(b"\n")[0]
 
-    entry.state = entry.state.model_copy(update={"email": "a@example.org"})
+    entry.state = replace(entry.state, email="a@example.org")
     assert load(dump(entry), "school-1", "learner-7").state.email == "a@example.org"
 
 
