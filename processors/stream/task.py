@@ -90,6 +90,10 @@ class TaskConfig:
         return f"{self.changelog_prefix}-{store_name}-changelog"
 
 
+# The first retry of a request the broker refused for now (doubling, up to librdkafka's 1 s).
+RETRY_BACKOFF_MS = 10
+
+
 class Fatal(Exception):
     """The session cannot go on (fenced, or the client is in a fatal state): start a new one."""
 
@@ -221,6 +225,11 @@ class StreamTask:
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 2,
+            # A transaction's first AddOffsetsToTxn / AddPartitionsToTxn right after the last commit
+            # meets CONCURRENT_TRANSACTIONS until the coordinator has written that commit's markers
+            # (a few ms); librdkafka retries it after retry.backoff.ms, 100 ms by default, which
+            # was the p99 of a batch at low rates. Java's producer retries these after 20 ms.
+            "retry.backoff.ms": RETRY_BACKOFF_MS,
             # Java's murmur2 for keyed records sent without a partition, as every Kafka client but librdkafka does.
             "partitioner": "murmur2_random",
             "transaction.timeout.ms": int(config.transaction_timeout * 1000),
@@ -338,7 +347,8 @@ class StreamTask:
 
     # ------------------------------------------------------------ one batch
 
-    def _batch(self, consumer: Consumer, producer: Producer, messages: list) -> None:
+    def _batch(self, consumer: Consumer, producer: Producer, messages: list) -> bool:
+        """Process and commit one batch; False when there was nothing to do."""
         began = time.monotonic()
         inputs: dict[tuple[Processor, int], list[Input]] = defaultdict(list)
         offsets: dict[tuple[str, int], int] = {}
@@ -392,7 +402,7 @@ class StreamTask:
                     offsets[tp] = position
             if not (offsets or collector.begun or touched):
                 self.positions = positions
-                return
+                return False
             for name, partition in touched:
                 for key, value in self._stores[(name, partition)].changes().items():
                     collector.changelog(self.config.changelog(name), partition, key, value)
@@ -416,7 +426,7 @@ class StreamTask:
                              give_up_after=2 * self.config.request_timeout)
         except KafkaException as error:
             self._abort(consumer, producer, collector, touched, first, error)
-            return
+            return True
         except Fatal:
             raise
         except Exception:
@@ -432,6 +442,7 @@ class StreamTask:
         self.positions = positions  # published once committed: `caught_up` must not run ahead of the store
         self.stats.commits += 1
         self._on_batch(len(messages), time.monotonic() - began)
+        return True
 
     def _read_positions(self, consumer: Consumer) -> dict[tuple[str, int], int]:
         """Where the consumer stands in each owned partition (every record before it was consumed),
