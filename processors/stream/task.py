@@ -38,6 +38,7 @@ from typing import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from processors.stream import pauses
 from processors.stream.contract import Input, Output, Processor
 from processors.stream.restore import restore
 from processors.stream.state_store import PartitionStore
@@ -140,6 +141,7 @@ class StreamTask:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        pauses.install()
         self._thread = threading.Thread(target=self._run, name="stream-task", daemon=True)
         self._thread.start()
 
@@ -264,7 +266,8 @@ class StreamTask:
         try:
             while not self._stopping.is_set():
                 messages = self._next_batch(consumer)
-                self._batch(consumer, producer, messages)
+                busy = self._batch(consumer, producer, messages)
+                pauses.tick(idle=not busy)
                 if self.broker_down_since is not None:
                     self._probe(consumer)
         finally:
