@@ -381,18 +381,24 @@ class StreamTask:
                     touched.add((processor.name, partition))
             owned = self.owned
             budget = self.config.punctuate_budget
+            fed = {processor for processor, _ in inputs}
             self._turn += 1
             for processor in self.processors:
                 if not processor.name:
                     continue
+                # A batch that carries records for a processor keeps that processor's periodic work
+                # short, as those records' outputs commit with it: during a burst of due timers a
+                # live record waits for the batch in progress and a quarter of one, not for two.
+                allowance = min(budget, max(1, budget // 4)) if processor in fed else budget
                 partitions = sorted({p for topic, p in owned if topic in processor.topics})
                 # Each batch starts at another partition, so a burst in one never starves the rest.
                 start = self._turn % len(partitions) if partitions else 0
                 for partition in partitions[start:] + partitions[:start]:
-                    if budget <= 0:
+                    if allowance <= 0:
                         break
                     store = self.store(processor.name, partition)
-                    done = processor.punctuate(partition, store, collector.emit, budget)
+                    done = processor.punctuate(partition, store, collector.emit, allowance)
+                    allowance -= done
                     budget -= done
                     if store.dirty:
                         touched.add((processor.name, partition))
