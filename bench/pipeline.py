@@ -25,12 +25,16 @@ production timer settings), in this order:
    synchronous automation answers), p50/p99, and the asynchronous one;
 6. timers (bench/pipeline_timers.py): P pending timers held (RSS), then all
    due at once while live events flow: drain time (by the timers' `fired`
-   records on the delays topic), worker CPU per fired timer, live latency.
+   records on the delays topic), worker CPU per fired timer, live latency;
+7. scale-out (bench/pipeline_scale.py): a fresh mix of N events through the
+   one worker, then a second worker process joins the group (its own data
+   folder and instance id) and another fresh mix of N goes through both:
+   events/s of each, CPU per event over both processes (--no-scale skips it).
 
 Uses the broker at AUTOMATIONS_BROKER_PORT; if none answers, starts one
 (broker.kafka, in AUTOMATIONS_KAFKA_HOME) and stops it at the end.
 
-    python bench/pipeline.py [--quick] [--events 100000] [--timers 100000] [--json FILE]
+    python bench/pipeline.py [--quick] [--events 100000] [--timers 100000] [--no-scale] [--json FILE]
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from bench.pipeline_phases import (  # noqa: E402
     Bench, measure_ingest, measure_latency, measure_passthrough, measure_throughput,
 )
 from bench.pipeline_restart import measure_restart  # noqa: E402
+from bench.pipeline_scale import measure_two_workers  # noqa: E402
 from bench.pipeline_timers import measure_timers  # noqa: E402
 from bench.pipeline_workload import probe_automations, school_automations  # noqa: E402
 from broker import kafka  # noqa: E402
@@ -106,6 +111,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                             help=f"default {value:,} (quick: {QUICK[name]:,})")
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--no-scale", action="store_true", help="skip the second worker process (scale-out phase)")
     parser.add_argument("--no-cold-start", action="store_true", help="skip the restart on an empty data folder")
     parser.add_argument("--keep-topics", action="store_true", help="leave the run's topics on the broker")
     args = parser.parse_args(argv)
@@ -140,6 +146,10 @@ def run(args: argparse.Namespace, console: Console, folder: Path) -> dict:
     name = f"pipeline-{uuid.uuid4().hex[:8]}"
     settings = replace(Settings(), partitions=args.partitions, app_id=f"{name}-app", topics=Topics(prefix=name))
     worker = BenchWorker(settings, folder / "worker", folder / "worker.log")
+    # Its own data folder and, when the first has one, its own instance id (static membership).
+    first_id = os.environ.get("AUTOMATIONS_INSTANCE_ID")
+    second = BenchWorker(settings, folder / "worker-2", folder / "worker-2.log",
+                         extra_env={"AUTOMATIONS_INSTANCE_ID": f"{first_id}-second"} if first_id else None)
     figures: dict = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "topic_prefix": name,
                      "commit": _git("rev-parse", "--short", "HEAD"), "uncommitted": _git("status", "--porcelain", "--", "engine", "processors", "schemas"),
                      "load_at_start": os.getloadavg(), "cpus": os.cpu_count(), "args": {k: str(v) for k, v in vars(args).items()}}
@@ -162,7 +172,10 @@ def run(args: argparse.Namespace, console: Console, folder: Path) -> dict:
             figures |= measure_latency(bench, figures["engine_events_per_s"] / 2, args.latency_seconds, args.learners)
             figures |= measure_ingest(bench, args.requests)
             figures |= measure_timers(bench, args.timers, cohort_due, args.live_rate, args.hold_seconds, args.drain_timeout)
+            if not args.no_scale:
+                figures |= measure_two_workers(bench, args.events, args.learners, second)
     finally:
+        second.stop()
         worker.stop()
         figures["load_at_end"] = os.getloadavg()
         if not args.keep_topics:
@@ -206,6 +219,9 @@ def report(console: Console, f: dict) -> None:
         ("  the same by the email's own timestamp", f"{f['live_during_stamped_p50_ms']:,.0f} / {f['live_during_stamped_p99_ms']:,.0f} ms"),
         ("  this process's reading behind the `fired` records' timestamps, p50 / p99",
          f"{f['tail_lag_p50_ms']:,.0f} / {f['tail_lag_p99_ms']:,.0f} ms"),
+        ("scale-out: one worker / two worker processes, mix events/s", f"{f['scale_one_events_per_s']:,.0f} / "
+         f"{f['scale_two_events_per_s']:,.0f} (CPU per event {f['scale_one_cpu_us_per_event']:,.0f} / "
+         f"{f['scale_two_cpu_us_per_event']:,.0f} us)" if "scale_two_events_per_s" in f else "not measured"),
         ("code", f"{f['commit']}" + (" + uncommitted changes in engine/processors/schemas" if f["uncommitted"] else "")),
         ("load average at start / end (1 min)", f"{f['load_at_start'][0]:.2f} / {f['load_at_end'][0]:.2f} on {f['cpus']} cores"),
     ]

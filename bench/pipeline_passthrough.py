@@ -20,11 +20,14 @@ from typing import Callable
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from processors.stream.task import RETRY_BACKOFF_MS
+
 Progress = Callable[[int], None]
 
 
 def _clients(bootstrap: str, group: str, transactional: bool) -> tuple[Consumer, Producer]:
-    producer_config = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 2}
+    producer_config = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 2,
+                       "retry.backoff.ms": RETRY_BACKOFF_MS}
     if transactional:
         producer_config["transactional.id"] = f"{group}-{uuid.uuid4().hex[:8]}"
     consumer = Consumer({

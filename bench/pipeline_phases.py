@@ -57,14 +57,36 @@ def measure_throughput(bench: Bench, events: int, learners: int) -> dict:
     """Start the worker, let it settle (definitions loaded, activation broadcasts applied),
     then produce the mix and time it until the worker's group has committed every event
     and every record its agents made of them (run status read back by the bookkeeping agents)."""
-    settings = bench.settings
     launched = time.perf_counter()
     bench.worker.start()
     started = time.perf_counter() - launched
     asyncio.run(until_worker_idle(bench))
     records = mix_events(events, learners, datetime.now(timezone.utc) + timedelta(seconds=1))
+    timed = timed_mix(bench, records, [bench.worker.process.pid], "worker consumes the mix")
+    usage = timed["usage"][0]
+    figures = {
+        "worker_start_s": started,
+        "engine_events_per_s": timed["events_per_s"],
+        "engine_input_events_per_s": timed["input_events_per_s"],
+        "engine_steady_events_per_s": timed["steady_events_per_s"],
+        "engine_cpu_us_per_event": usage["cpu_s"] / events * 1e6,
+        "engine_cpu_share": usage["cpu_share"],
+        "engine_machine_busy_cores": usage["machine_busy_cores"],
+        "engine_load_1m": usage["load_1m"],
+    }
+    bench.say(f"engine: {events:,} events in {timed['seconds']:.1f} s: {figures['engine_events_per_s']:,.0f}/s until every agent "
+              f"caught up ({figures['engine_input_events_per_s']:,.0f}/s by the school-events offsets alone, 10%-90% of "
+              f"them {figures['engine_steady_events_per_s']:,.0f}/s), worker CPU {usage['cpu_share']:.0%} of a core, "
+              f"{figures['engine_cpu_us_per_event']:,.0f} us CPU per event; machine busy {usage['machine_busy_cores']:.1f} cores")
+    return figures
+
+
+def timed_mix(bench: Bench, records: list[tuple[str, bytes]], pids: list[int], description: str) -> dict:
+    """Produce `records` at once and time them until the worker group has committed every one
+    and every record its processors made of them; the CPU of each worker process in `pids`."""
+    settings, events = bench.settings, len(records)
     produced = bench.task("produce the mix", events)
-    consumed = bench.task("worker consumes the mix", events)
+    consumed = bench.task(description, events)
 
     async def run() -> tuple[list[tuple[float, int]], float, float]:
         async with GroupProgress(settings, settings.app_id, [settings.topics.school_events]) as group:
@@ -83,25 +105,12 @@ def measure_throughput(bench: Bench, events: int, learners: int) -> dict:
                 await asyncio.sleep(0.25)
             return samples, began, time.perf_counter()
 
-    window = Window(bench.worker.process.pid).start()
+    windows = [Window(pid).start() for pid in pids]
     samples, began, caught_up = asyncio.run(run())
-    usage = window.finish()
+    usage = [window.finish() for window in windows]
     seconds = caught_up - began
-    figures = {
-        "worker_start_s": started,
-        "engine_events_per_s": events / seconds,
-        "engine_input_events_per_s": events / (samples[-1][0] - began),
-        "engine_steady_events_per_s": _steady_rate(samples, events),
-        "engine_cpu_us_per_event": usage["cpu_s"] / events * 1e6,
-        "engine_cpu_share": usage["cpu_share"],
-        "engine_machine_busy_cores": usage["machine_busy_cores"],
-        "engine_load_1m": usage["load_1m"],
-    }
-    bench.say(f"engine: {events:,} events in {seconds:.1f} s: {figures['engine_events_per_s']:,.0f}/s until every agent "
-              f"caught up ({figures['engine_input_events_per_s']:,.0f}/s by the school-events offsets alone, 10%-90% of "
-              f"them {figures['engine_steady_events_per_s']:,.0f}/s), worker CPU {usage['cpu_share']:.0%} of a core, "
-              f"{figures['engine_cpu_us_per_event']:,.0f} us CPU per event; machine busy {usage['machine_busy_cores']:.1f} cores")
-    return figures
+    return {"seconds": seconds, "events_per_s": events / seconds, "input_events_per_s": events / (samples[-1][0] - began),
+            "steady_events_per_s": _steady_rate(samples, events), "usage": usage}
 
 
 def _steady_rate(samples: list[tuple[float, int]], total: int) -> float:

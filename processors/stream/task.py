@@ -38,6 +38,7 @@ from typing import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from processors.stream import pauses
 from processors.stream.contract import Input, Output, Processor
 from processors.stream.restore import restore
 from processors.stream.state_store import PartitionStore
@@ -90,6 +91,10 @@ class TaskConfig:
         return f"{self.changelog_prefix}-{store_name}-changelog"
 
 
+# The first retry of a request the broker refused for now (doubling, up to librdkafka's 1 s).
+RETRY_BACKOFF_MS = 10
+
+
 class Fatal(Exception):
     """The session cannot go on (fenced, or the client is in a fatal state): start a new one."""
 
@@ -136,6 +141,7 @@ class StreamTask:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        pauses.install()
         self._thread = threading.Thread(target=self._run, name="stream-task", daemon=True)
         self._thread.start()
 
@@ -221,6 +227,11 @@ class StreamTask:
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 2,
+            # A transaction's first AddOffsetsToTxn / AddPartitionsToTxn right after the last commit
+            # meets CONCURRENT_TRANSACTIONS until the coordinator has written that commit's markers
+            # (a few ms); librdkafka retries it after retry.backoff.ms, 100 ms by default, which
+            # was the p99 of a batch at low rates. Java's producer retries these after 20 ms.
+            "retry.backoff.ms": RETRY_BACKOFF_MS,
             # Java's murmur2 for keyed records sent without a partition, as every Kafka client but librdkafka does.
             "partitioner": "murmur2_random",
             "transaction.timeout.ms": int(config.transaction_timeout * 1000),
@@ -255,7 +266,8 @@ class StreamTask:
         try:
             while not self._stopping.is_set():
                 messages = self._next_batch(consumer)
-                self._batch(consumer, producer, messages)
+                busy = self._batch(consumer, producer, messages)
+                pauses.tick(idle=not busy)
                 if self.broker_down_since is not None:
                     self._probe(consumer)
         finally:
@@ -338,7 +350,8 @@ class StreamTask:
 
     # ------------------------------------------------------------ one batch
 
-    def _batch(self, consumer: Consumer, producer: Producer, messages: list) -> None:
+    def _batch(self, consumer: Consumer, producer: Producer, messages: list) -> bool:
+        """Process and commit one batch; False when there was nothing to do."""
         began = time.monotonic()
         inputs: dict[tuple[Processor, int], list[Input]] = defaultdict(list)
         offsets: dict[tuple[str, int], int] = {}
@@ -368,18 +381,24 @@ class StreamTask:
                     touched.add((processor.name, partition))
             owned = self.owned
             budget = self.config.punctuate_budget
+            fed = {processor for processor, _ in inputs}
             self._turn += 1
             for processor in self.processors:
                 if not processor.name:
                     continue
+                # A batch that carries records for a processor keeps that processor's periodic work
+                # short, as those records' outputs commit with it: during a burst of due timers a
+                # live record waits for the batch in progress and a quarter of one, not for two.
+                allowance = min(budget, max(1, budget // 4)) if processor in fed else budget
                 partitions = sorted({p for topic, p in owned if topic in processor.topics})
                 # Each batch starts at another partition, so a burst in one never starves the rest.
                 start = self._turn % len(partitions) if partitions else 0
                 for partition in partitions[start:] + partitions[:start]:
-                    if budget <= 0:
+                    if allowance <= 0:
                         break
                     store = self.store(processor.name, partition)
-                    done = processor.punctuate(partition, store, collector.emit, budget)
+                    done = processor.punctuate(partition, store, collector.emit, allowance)
+                    allowance -= done
                     budget -= done
                     if store.dirty:
                         touched.add((processor.name, partition))
@@ -392,7 +411,7 @@ class StreamTask:
                     offsets[tp] = position
             if not (offsets or collector.begun or touched):
                 self.positions = positions
-                return
+                return False
             for name, partition in touched:
                 for key, value in self._stores[(name, partition)].changes().items():
                     collector.changelog(self.config.changelog(name), partition, key, value)
@@ -416,7 +435,7 @@ class StreamTask:
                              give_up_after=2 * self.config.request_timeout)
         except KafkaException as error:
             self._abort(consumer, producer, collector, touched, first, error)
-            return
+            return True
         except Fatal:
             raise
         except Exception:
@@ -432,6 +451,7 @@ class StreamTask:
         self.positions = positions  # published once committed: `caught_up` must not run ahead of the store
         self.stats.commits += 1
         self._on_batch(len(messages), time.monotonic() - began)
+        return True
 
     def _read_positions(self, consumer: Consumer) -> dict[tuple[str, int], int]:
         """Where the consumer stands in each owned partition (every record before it was consumed),
