@@ -1,0 +1,141 @@
+"""Where the projections live: a SQLite file by default, PostgreSQL by URL.
+
+Owns `ProjectionStore`: the engine for `AUTOMATIONS_PROJECTIONS_URL` (default
+`sqlite:///var/projections.sqlite3`), the schema brought up to date by Alembic
+at open (`migrate`, one process at a time on PostgreSQL: an advisory lock),
+and `fold`: one batch of a partition's run-status records folded in one
+transaction together with the partition's next offset. A restart resumes at
+the stored offset, and a crash leaves either the whole batch with its offset
+or neither, so no record is counted twice or lost. The offset moves only
+from where the folder read it: a second projector of the same partition (a
+zombie after a rebalance, or a rebuild that cleared it) fails its
+transaction instead of counting twice (`OffsetMoved`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, delete, event, func, select, text, update
+from sqlalchemy.engine import Connection, Engine
+
+from projections import schema as t
+from projections.sql_fold import BatchFold
+
+DEFAULT_URL = "sqlite:///var/projections.sqlite3"
+RUN_STATUS = "run-status"
+log = logging.getLogger(__name__)
+
+
+class OffsetMoved(Exception):
+    """Another projector (or a rebuild) moved this partition's offset since it was read."""
+
+
+def projections_url() -> str:
+    return os.environ.get("AUTOMATIONS_PROJECTIONS_URL", DEFAULT_URL)
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):
+            # WAL: readers (the API) never wait for the projector's write, nor it for them.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+
+class ProjectionStore:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or projections_url()
+        self.engine = _engine(self.url)
+
+    def migrate(self) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Several API servers starting at once: one migrates, the others wait and find it done.
+                conn.execute(text("SELECT pg_advisory_xact_lock(4215001)"))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------ offsets
+
+    def offsets(self, topic: str = RUN_STATUS) -> dict[int, int]:
+        c = t.offsets.c
+        with self.engine.connect() as conn:
+            return {row.part: row.next_offset for row in conn.execute(select(c.part, c.next_offset).where(c.topic == topic))}
+
+    def counts(self, topic: str = RUN_STATUS) -> dict[int, tuple[int, int]]:
+        """partition -> (records applied, records undecodable)."""
+        c = t.offsets.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(c.part, c.applied, c.undecodable).where(c.topic == topic))
+            return {row.part: (row.applied, row.undecodable) for row in rows}
+
+    # ------------------------------------------------------------ folding
+
+    def fold(
+        self,
+        part: int,
+        records: list[tuple[dict, bytes | None]],
+        read_from: int,
+        next_offset: int,
+        undecodable: int = 0,
+        topic: str = RUN_STATUS,
+    ) -> int:
+        """Folds decoded `records` (each with its bytes on the topic, or None) read from
+        offset `read_from` up to `next_offset`, in one transaction; the records applied."""
+        with self.engine.begin() as conn:
+            batch = BatchFold(conn, part)
+            batch.prefetch(records)
+            for record, encoded in records:
+                batch.apply(record, encoded=encoded)
+            batch.write(first_seq=read_from)
+            _move_offset(conn, topic, part, read_from, next_offset, batch.applied, undecodable)
+            return batch.applied
+
+    def reset(self, parts: list[int], topic: str = RUN_STATUS) -> None:
+        """Clears `parts`' rows and offsets: they fold again from offset 0."""
+        with self.engine.begin() as conn:
+            for table in t.PARTITIONED:
+                conn.execute(delete(table).where(table.c.part.in_(parts)))
+            c = t.offsets.c
+            conn.execute(delete(t.offsets).where(c.topic == topic, c.part.in_(parts)))
+
+    def connect(self) -> Connection:
+        return self.engine.connect()
+
+
+def _move_offset(conn: Connection, topic: str, part: int, read_from: int, next_offset: int, applied: int, undecodable: int) -> None:
+    c = t.offsets.c
+    moved = conn.execute(
+        update(t.offsets)
+        .where(c.topic == topic, c.part == part, c.next_offset == read_from)
+        .values(next_offset=next_offset, applied=c.applied + applied, undecodable=c.undecodable + undecodable)
+    )
+    if moved.rowcount == 1:
+        return
+    stored = conn.execute(select(func.count()).select_from(t.offsets).where(c.topic == topic, c.part == part)).scalar_one()
+    if stored or read_from != 0:
+        raise OffsetMoved(f"{topic}/{part}: the stored offset is no longer {read_from}; another projector or a rebuild moved it")
+    conn.execute(t.offsets.insert().values(topic=topic, part=part, next_offset=next_offset, applied=applied, undecodable=undecodable))
