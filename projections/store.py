@@ -1,7 +1,7 @@
 """Where the projections live: a SQLite file by default, PostgreSQL by URL.
 
-Owns `ProjectionStore`: the engine for `AUTOMATIONS_PROJECTIONS_URL` (default
-`sqlite:///var/projections.sqlite3`), the schema brought up to date by Alembic
+Owns `ProjectionStore`: the engine for `AUTOMATIONS_PROJECTIONS_URL` (default: a
+SQLite file under var/projections/ named after the topic prefix), the schema brought up to date by Alembic
 at open (`migrate`, one process at a time on PostgreSQL: an advisory lock),
 and `fold`: one batch of a partition's run-status records folded in one
 transaction together with the partition's next offset. A restart resumes at
@@ -26,7 +26,6 @@ from sqlalchemy.engine import Connection, Engine
 from projections import schema as t
 from projections.sql_fold import BatchFold
 
-DEFAULT_URL = "sqlite:///var/projections.sqlite3"
 RUN_STATUS = "run-status"
 log = logging.getLogger(__name__)
 
@@ -35,8 +34,10 @@ class OffsetMoved(Exception):
     """Another projector (or a rebuild) moved this partition's offset since it was read."""
 
 
-def projections_url() -> str:
-    return os.environ.get("AUTOMATIONS_PROJECTIONS_URL", DEFAULT_URL)
+def projections_url(prefix: str = "automations") -> str:
+    """AUTOMATIONS_PROJECTIONS_URL, or the SQLite file of this topic prefix: one database
+    never mixes the folds of two topic sets."""
+    return os.environ.get("AUTOMATIONS_PROJECTIONS_URL") or f"sqlite:///var/projections/{prefix}.sqlite3"
 
 
 def _engine(url: str) -> Engine:
