@@ -163,7 +163,7 @@ class TopicFeed:
         request.done.set_result(None)
 
     async def _hand_batch(self, tp: TopicPartition, messages: list) -> None:
-        records = [_record(message) for message in messages]
+        records = [record_of(message) for message in messages]
         try:
             await self._handle_batch(tp.partition, records)
         except Exception:  # noqa: BLE001 - the batch is read again from where the fold stopped
@@ -213,7 +213,7 @@ class TopicFeed:
                 self._check_caught_up()
 
 
-def _record(message) -> Record:
+def record_of(message) -> Record:
     return Record(
         topic=message.topic,
         partition=message.partition,
