@@ -50,6 +50,15 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   fi
 fi
 
+# sqlite3: the README's recipe for querying the default projections' store (a test runs it).
+if ! command -v sqlite3 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  as_root=""
+  [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
+  echo "==> installing sqlite3 (apt-get install sqlite3)"
+  $as_root apt-get install -y -qq sqlite3 >/dev/null 2>&1 ||
+    echo "warning: could not install sqlite3; the test of the README's SQLite recipe will fail" >&2
+fi
+
 # A venv whose creation failed half way (Debian without python3.X-venv) has a
 # python but no pip: made again, and a clear error if it fails again.
 if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
