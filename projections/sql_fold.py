@@ -21,7 +21,7 @@ import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from engine.runs import RECENT_FINISHED_KEPT
@@ -30,7 +30,7 @@ from projections.automation_stats import AutomationStats
 from projections.partition import PartitionViews, record_digest
 from projections.run_views import NotStarted, RunView
 from projections.step_stats import StepStats
-from projections.upsert import upsert
+from projections.upsert import delete_keys, insert, select_in, upsert
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 CHUNK = 500  # ids per IN (...): well under SQLite's and PostgreSQL's parameter limits
@@ -64,9 +64,8 @@ class KeyStore:
         self.new: set[bytes] = set()
 
     def prefetch(self, keys: set[bytes]) -> None:
-        for chunk in chunks(keys):
-            rows = self.conn.execute(select(t.fold_keys.c.key).where(t.fold_keys.c.part == self.part, t.fold_keys.c.key.in_(chunk)))
-            self.present.update(bytes(row[0]) for row in rows)
+        rows = select_in(self.conn, "SELECT key FROM fold_keys WHERE part = {mark} AND", ["key"], keys, self.part)
+        self.present.update(bytes(row[0]) for row in rows)
         self.checked |= keys
 
     def known(self, key: bytes) -> bool:
@@ -87,11 +86,15 @@ class KnownKeys:
 
     def __init__(self, tag: bytes, store: KeyStore) -> None:
         self.tag, self.store = tag, store
+        self._hashes: dict = {}  # the batch asks of each key twice: at prefetch, then in the fold
 
     def hashed(self, key) -> bytes:
         if isinstance(key, bytes):
             return key
-        return hashlib.blake2b(self.tag + repr(key).encode(), digest_size=16).digest()
+        found = self._hashes.get(key)
+        if found is None:
+            found = self._hashes[key] = hashlib.blake2b(self.tag + repr(key).encode(), digest_size=16).digest()
+        return found
 
     def __contains__(self, key) -> bool:
         return self.store.known(self.hashed(key))
@@ -148,65 +151,58 @@ class BatchFold(PartitionViews):
         self._load_finished(learners)
 
     def _load_runs(self, run_ids: set[str]) -> None:
-        c = t.runs.c
-        for chunk in chunks(run_ids):
-            for row in self.conn.execute(select(t.runs).where(c.run_id.in_(chunk))):
-                self.runs[row.run_id] = run_of(row)
-                self._loaded_runs[row.run_id] = (row.start_seq, row.steps_count, row.history_count, row.exit_checks_count)
+        for row in select_in(self.conn, "SELECT * FROM runs WHERE", ["run_id"], run_ids):
+            self.runs[row.run_id] = run_of(row)
+            self._loaded_runs[row.run_id] = (row.start_seq, row.steps_count, row.history_count, row.exit_checks_count)
 
     def _load_stats(self, automations: set, learners: set) -> None:
-        c = t.automation_stats.c
-        for chunk in chunks(automations):
-            for row in self.conn.execute(select(t.automation_stats).where(c.part == self.part, tuple_(c.school, c.automation_id).in_(chunk))):
-                key = (row.school, row.automation_id)
-                stats = AutomationStats(row.school, row.automation_id, row.times_executed, row.skipped, row.declined)
-                stats.last_run_at = from_us(row.last_run_us)
-                self._stats_loaded[key] = stats
-                self._stats_base[key] = (row.learners_inside, 0)
-            s = t.automation_status_counts.c
-            for row in self.conn.execute(select(t.automation_status_counts).where(s.part == self.part, tuple_(s.school, s.automation_id).in_(chunk))):
-                self._stats_loaded[(row.school, row.automation_id)].by_status[row.status] = row.runs
-        live = t.live_runs.c
-        for chunk in chunks(learners):
-            for row in self.conn.execute(select(t.live_runs).where(tuple_(live.school, live.user_id).in_(chunk))):
-                stats = self._stats_loaded.get((row.school, row.automation_id))
-                if stats is not None:
-                    stats.live_runs_of[row.user_id] = row.runs
+        stats_rows = select_in(self.conn, "SELECT * FROM automation_stats WHERE part = {mark} AND",
+                               ["school", "automation_id"], automations, self.part)
+        counts = select_in(self.conn, "SELECT * FROM automation_status_counts WHERE part = {mark} AND",
+                           ["school", "automation_id"], automations, self.part)
+        for row in stats_rows:
+            key = (row.school, row.automation_id)
+            stats = AutomationStats(row.school, row.automation_id, row.times_executed, row.skipped, row.declined)
+            stats.last_run_at = from_us(row.last_run_us)
+            self._stats_loaded[key] = stats
+            self._stats_base[key] = (row.learners_inside, 0)
+        for row in counts:
+            self._stats_loaded[(row.school, row.automation_id)].by_status[row.status] = row.runs
+        for row in select_in(self.conn, "SELECT * FROM live_runs WHERE", ["school", "user_id"], learners):
+            stats = self._stats_loaded.get((row.school, row.automation_id))
+            if stats is not None:
+                stats.live_runs_of[row.user_id] = row.runs
         for key, stats in self._stats_loaded.items():
             self._stats_base[key] = (self._stats_base[key][0], len(stats.live_runs_of))
             self._live_users[key] = set(stats.live_runs_of)
 
     def _load_steps(self, automations: set, learners: set) -> None:
-        c = t.step_stats.c
-        for chunk in chunks(automations):
-            for row in self.conn.execute(select(t.step_stats).where(c.part == self.part, tuple_(c.school, c.automation_id).in_(chunk))):
-                key = (row.school, row.automation_id, row.step_id)
-                step = StepStats(row.step_id, row.step_type, row.reached)
-                step.departures, step.seconds_spent, step.longest_seconds = row.departures, row.seconds_spent, row.longest_seconds
-                self._steps_loaded[key] = step
-                self._steps_base[key] = (row.learners_waiting, 0)
-            o = t.step_outcomes.c
-            for row in self.conn.execute(select(t.step_outcomes).where(o.part == self.part, tuple_(o.school, o.automation_id).in_(chunk))):
-                self._steps_loaded[(row.school, row.automation_id, row.step_id)].outcomes[row.outcome] = row.records
-        w = t.step_waiting.c
-        for chunk in chunks(learners):
-            for row in self.conn.execute(select(t.step_waiting).where(tuple_(w.school, w.user_id).in_(chunk))):
-                key = (row.school, row.automation_id, row.step_id)
-                step = self._steps_loaded.get(key)
-                if step is None or row.run_id in step.waiting:
-                    continue
-                step.waiting[row.run_id] = from_us(row.since_us)
-                self._waiting_user[row.run_id] = row.user_id
-                step.waiting_runs_of[row.user_id] += 1
+        steps = select_in(self.conn, "SELECT * FROM step_stats WHERE part = {mark} AND", ["school", "automation_id"], automations, self.part)
+        outcomes = select_in(self.conn, "SELECT * FROM step_outcomes WHERE part = {mark} AND",
+                             ["school", "automation_id"], automations, self.part)
+        for row in steps:
+            key = (row.school, row.automation_id, row.step_id)
+            step = StepStats(row.step_id, row.step_type, row.reached)
+            step.departures, step.seconds_spent, step.longest_seconds = row.departures, row.seconds_spent, row.longest_seconds
+            self._steps_loaded[key] = step
+            self._steps_base[key] = (row.learners_waiting, 0)
+        for row in outcomes:
+            self._steps_loaded[(row.school, row.automation_id, row.step_id)].outcomes[row.outcome] = row.records
+        for row in select_in(self.conn, "SELECT * FROM step_waiting WHERE", ["school", "user_id"], learners):
+            key = (row.school, row.automation_id, row.step_id)
+            step = self._steps_loaded.get(key)
+            if step is None or row.run_id in step.waiting:
+                continue
+            step.waiting[row.run_id] = from_us(row.since_us)
+            self._waiting_user[row.run_id] = row.user_id
+            step.waiting_runs_of[row.user_id] += 1
         for key, step in self._steps_loaded.items():
             self._steps_base[key] = (self._steps_base[key][0], len(step.waiting_runs_of))
             self._waiting_loaded[key] = set(step.waiting)
 
     def _load_finished(self, learners: set) -> None:
-        c = t.learner_finished.c
-        for chunk in chunks(learners):
-            for row in self.conn.execute(select(t.learner_finished).where(tuple_(c.school, c.user_id).in_(chunk))):
-                self._finished_loaded[(row.school, row.user_id)] = row.run_ids.split(" ") if row.run_ids else []
+        for row in select_in(self.conn, "SELECT * FROM learner_finished WHERE", ["school", "user_id"], learners):
+            self._finished_loaded[(row.school, row.user_id)] = row.run_ids.split(" ") if row.run_ids else []
 
     # ------------------------------------------------------------ the fold's state, from the database
 
@@ -282,7 +278,7 @@ class BatchFold(PartitionViews):
         first offset (runs started in it are numbered from there, in fold order)."""
         conn, part = self.conn, self.part
         if self.keys.new:
-            conn.execute(t.fold_keys.insert(), [{"part": part, "key": key} for key in self.keys.new])
+            insert(conn, t.fold_keys, [{"part": part, "key": key} for key in self.keys.new])
         self._write_runs(first_seq)
         if self._forget:
             for chunk in chunks(self._forget):
@@ -290,7 +286,7 @@ class BatchFold(PartitionViews):
         if self._deleted_notes:
             conn.execute(delete(t.not_started).where(t.not_started.c.id.in_(self._deleted_notes)))
         if self._new_notes:
-            conn.execute(t.not_started.insert(), [_note_row(note, part) for note in self._new_notes])
+            insert(conn, t.not_started, [_note_row(note, part) for note in self._new_notes])
         if self._finished_order:
             upsert(conn, t.learner_finished, [
                 {"school": school, "user_id": user, "part": part, "run_ids": " ".join(order)}
@@ -334,8 +330,7 @@ class BatchFold(PartitionViews):
         if rows:
             upsert(self.conn, t.runs, rows)
         for table, batch in ((t.run_steps, steps), (t.run_history, history), (t.exit_checks, checks)):
-            if batch:
-                self.conn.execute(table.insert(), batch)
+            insert(self.conn, table, batch)
 
     def _write_stats(self) -> None:
         part = self.part
@@ -358,9 +353,7 @@ class BatchFold(PartitionViews):
             upsert(self.conn, t.automation_status_counts, status_rows)
         if live_rows:
             upsert(self.conn, t.live_runs, live_rows)
-        live = t.live_runs.c
-        for chunk in chunks(gone):
-            self.conn.execute(delete(t.live_runs).where(tuple_(live.school, live.automation_id, live.user_id).in_(chunk)))
+        delete_keys(self.conn, t.live_runs, ("school", "automation_id", "user_id"), gone)
 
     def _write_steps(self) -> None:
         part = self.part
@@ -386,9 +379,7 @@ class BatchFold(PartitionViews):
             upsert(self.conn, t.step_stats, step_rows)
         if outcome_rows:
             upsert(self.conn, t.step_outcomes, outcome_rows)
-        w = t.step_waiting.c
-        for chunk in chunks(gone):
-            self.conn.execute(delete(t.step_waiting).where(tuple_(w.school, w.automation_id, w.step_id, w.run_id).in_(chunk)))
+        delete_keys(self.conn, t.step_waiting, ("school", "automation_id", "step_id", "run_id"), gone)
         if waiting_rows:
             upsert(self.conn, t.step_waiting, waiting_rows)
 
@@ -446,5 +437,5 @@ def run_of(row) -> RunView:
         automation_version=row.automation_version, started_at=from_us(row.started_us), trigger_id=row.trigger_id,
         trigger_event_id=row.trigger_event_id, replay_of=row.replay_of, status=row.status,
         ended_at=from_us(row.ended_us), reason=row.reason, error=row.error, exit_id=row.exit_id,
-        waiting_in=row.waiting_in, trigger_trace_json=row.trigger_trace_json, forgotten=row.forgotten,
+        waiting_in=row.waiting_in, trigger_trace_json=row.trigger_trace_json, forgotten=bool(row.forgotten),
     )
