@@ -20,11 +20,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, delete, event, func, select, text, update
+from sqlalchemy import create_engine, delete, event, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from projections import schema as t
 from projections.sql_fold import BatchFold
+from projections.upsert import insert_new
 
 RUN_STATUS = "run-status"
 log = logging.getLogger(__name__)
@@ -107,12 +108,16 @@ class ProjectionStore:
         """Folds decoded `records` (each with its bytes on the topic, or None) read from
         offset `read_from` up to `next_offset`, in one transaction; the records applied."""
         with self.engine.begin() as conn:
+            # The offset first: a second projector of the partition waits on its row here and
+            # then fails, before it reads or writes anything.
+            _move_offset(conn, topic, part, read_from, next_offset, undecodable)
             batch = BatchFold(conn, part)
             batch.prefetch(records)
             for record, encoded in records:
                 batch.apply(record, encoded=encoded)
             batch.write(first_seq=read_from)
-            _move_offset(conn, topic, part, read_from, next_offset, batch.applied, undecodable)
+            c = t.offsets.c
+            conn.execute(update(t.offsets).where(c.topic == topic, c.part == part).values(applied=c.applied + batch.applied))
             return batch.applied
 
     def reset(self, parts: list[int], topic: str = RUN_STATUS) -> None:
@@ -127,16 +132,19 @@ class ProjectionStore:
         return self.engine.connect()
 
 
-def _move_offset(conn: Connection, topic: str, part: int, read_from: int, next_offset: int, applied: int, undecodable: int) -> None:
+def _move_offset(conn: Connection, topic: str, part: int, read_from: int, next_offset: int, undecodable: int) -> None:
     c = t.offsets.c
     moved = conn.execute(
         update(t.offsets)
         .where(c.topic == topic, c.part == part, c.next_offset == read_from)
-        .values(next_offset=next_offset, applied=c.applied + applied, undecodable=c.undecodable + undecodable)
+        .values(next_offset=next_offset, undecodable=c.undecodable + undecodable)
     )
     if moved.rowcount == 1:
         return
-    stored = conn.execute(select(func.count()).select_from(t.offsets).where(c.topic == topic, c.part == part)).scalar_one()
-    if stored or read_from != 0:
-        raise OffsetMoved(f"{topic}/{part}: the stored offset is no longer {read_from}; another projector or a rebuild moved it")
-    conn.execute(t.offsets.insert().values(topic=topic, part=part, next_offset=next_offset, applied=applied, undecodable=undecodable))
+    moved_by_another = OffsetMoved(f"{topic}/{part}: the stored offset is no longer {read_from}; another projector or a rebuild moved it")
+    if read_from != 0:
+        raise moved_by_another
+    # The partition's first batch: of two projectors inserting it at once, the second finds the row.
+    inserted = insert_new(conn, t.offsets, {"topic": topic, "part": part, "next_offset": next_offset, "applied": 0, "undecodable": undecodable})
+    if not inserted:
+        raise moved_by_another

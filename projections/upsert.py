@@ -34,6 +34,14 @@ def insert(conn: Connection, table: Table, rows: list[dict]) -> None:
         conn.exec_driver_sql(_statement(conn, table, columns, ""), [tuple(row[c] for c in columns) for row in rows])
 
 
+def insert_new(conn: Connection, table: Table, row: dict) -> bool:
+    """Inserts the row unless its key is taken (also by a transaction that commits meanwhile)."""
+    columns = list(row)
+    keys = ", ".join(column.name for column in table.primary_key.columns)
+    done = conn.exec_driver_sql(_statement(conn, table, columns, f" ON CONFLICT ({keys}) DO NOTHING"), tuple(row.values()))
+    return done.rowcount == 1
+
+
 def upsert(conn: Connection, table: Table, rows: list[dict]) -> None:
     if not rows:
         return

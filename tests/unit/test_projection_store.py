@@ -194,6 +194,33 @@ class ProjectionStoreContract:
         assert store.offsets() == {0: 1}
         assert store.counts() == {0: (1, 0)}
 
+    def test_two_projectors_folding_one_partition_at_once_count_it_once(self):
+        import threading
+
+        world = mixed()
+        store = self.make_store()
+        records = world.partitions[0]
+        outcomes: list = []
+        start = threading.Barrier(2)
+
+        def fold(folder: ProjectionStore) -> None:
+            start.wait()
+            try:
+                outcomes.append(folder.fold(0, [(dict(r), None) for r in records], 0, len(records)))
+            except OffsetMoved:
+                outcomes.append("refused")
+
+        folders = [store, ProjectionStore(store.url)]
+        threads = [threading.Thread(target=fold, args=(folder,)) for folder in folders]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes, key=str) == sorted([len(records), "refused"], key=str)
+        assert store.counts() == {0: (len(records), 0)}
+        with store.connect() as conn:
+            assert sql_queries.snapshot(conn) == queries.snapshot(in_memory(world)[:1])
+
     def test_a_partition_is_rebuilt_alone_from_offset_zero(self):
         world = mixed()
         store = self.make_store()
