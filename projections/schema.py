@@ -221,7 +221,7 @@ step_waiting = Table(
     Column("since_us", BigInteger, nullable=False),
 )
 Index("step_waiting_oldest", step_waiting.c.school, step_waiting.c.automation_id, step_waiting.c.step_id, step_waiting.c.since_us)
-Index("step_waiting_by_learner", step_waiting.c.school, step_waiting.c.automation_id, step_waiting.c.user_id)
+Index("step_waiting_by_learner", step_waiting.c.school, step_waiting.c.user_id)
 Index("step_waiting_by_part", step_waiting.c.part)
 
 # Every table holding a partition's rows, cleared when the partition is rebuilt.

@@ -207,7 +207,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('school', 'automation_id', 'step_id', 'run_id')
     )
     with op.batch_alter_table('step_waiting', schema=None) as batch_op:
-        batch_op.create_index('step_waiting_by_learner', ['school', 'automation_id', 'user_id'], unique=False)
+        batch_op.create_index('step_waiting_by_learner', ['school', 'user_id'], unique=False)
         batch_op.create_index('step_waiting_by_part', ['part'], unique=False)
         batch_op.create_index('step_waiting_oldest', ['school', 'automation_id', 'step_id', 'since_us'], unique=False)
 
