@@ -67,7 +67,7 @@ runs = Table(
 Index("runs_by_automation", runs.c.school, runs.c.automation_id, runs.c.started_us, runs.c.run_id)
 Index("runs_by_automation_status", runs.c.school, runs.c.automation_id, runs.c.status, runs.c.started_us, runs.c.run_id)
 Index("runs_by_learner", runs.c.school, runs.c.user_id, runs.c.started_us)
-Index("runs_by_replay_of", runs.c.replay_of)
+Index("runs_by_replay_of", runs.c.school, runs.c.replay_of)
 Index("runs_by_part", runs.c.part)
 
 run_steps = Table(
@@ -220,7 +220,7 @@ step_waiting = Table(
     Column("user_id", String(255), nullable=False),
     Column("since_us", BigInteger, nullable=False),
 )
-Index("step_waiting_oldest", step_waiting.c.school, step_waiting.c.automation_id, step_waiting.c.step_id, step_waiting.c.since_us)
+Index("step_waiting_oldest", step_waiting.c.school, step_waiting.c.automation_id, step_waiting.c.step_id, step_waiting.c.part, step_waiting.c.since_us)
 Index("step_waiting_by_learner", step_waiting.c.school, step_waiting.c.user_id)
 Index("step_waiting_by_part", step_waiting.c.part)
 

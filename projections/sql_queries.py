@@ -164,10 +164,11 @@ def _step_parts(conn: Connection, school: str, automation_id: str) -> dict[str, 
         parts[(row.step_id, row.part)] = figures
     for row in conn.execute(select(o.step_id, o.part, o.outcome, o.records).where(o.school == school, o.automation_id == automation_id)):
         parts[(row.step_id, row.part)].outcomes[row.outcome] = row.records
-    oldest = select(w.step_id, w.part, func.min(w.since_us).label("since")).where(
-        w.school == school, w.automation_id == automation_id).group_by(w.step_id, w.part)
-    for row in conn.execute(oldest):
-        parts[(row.step_id, row.part)].merged_oldest = from_us(row.since)
+    for (step_id, part), figures in parts.items():
+        if figures.merged_learners_waiting:  # the oldest wait: the first entry of the index, not a scan
+            oldest = select(w.since_us).where(w.school == school, w.automation_id == automation_id, w.step_id == step_id,
+                                              w.part == part).order_by(w.since_us).limit(1)
+            figures.merged_oldest = from_us(conn.execute(oldest).scalar_one_or_none())
     by_step: dict[str, list[step_stats.StepStats]] = {}
     for (step_id, _part), figures in parts.items():
         by_step.setdefault(step_id, []).append(figures)

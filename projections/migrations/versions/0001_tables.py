@@ -166,7 +166,7 @@ def upgrade() -> None:
         batch_op.create_index('runs_by_automation_status', ['school', 'automation_id', 'status', 'started_us', 'run_id'], unique=False)
         batch_op.create_index('runs_by_learner', ['school', 'user_id', 'started_us'], unique=False)
         batch_op.create_index('runs_by_part', ['part'], unique=False)
-        batch_op.create_index('runs_by_replay_of', ['replay_of'], unique=False)
+        batch_op.create_index('runs_by_replay_of', ['school', 'replay_of'], unique=False)
 
     op.create_table('step_outcomes',
     sa.Column('school', sa.String(length=255), nullable=False),
@@ -209,7 +209,7 @@ def upgrade() -> None:
     with op.batch_alter_table('step_waiting', schema=None) as batch_op:
         batch_op.create_index('step_waiting_by_learner', ['school', 'user_id'], unique=False)
         batch_op.create_index('step_waiting_by_part', ['part'], unique=False)
-        batch_op.create_index('step_waiting_oldest', ['school', 'automation_id', 'step_id', 'since_us'], unique=False)
+        batch_op.create_index('step_waiting_oldest', ['school', 'automation_id', 'step_id', 'part', 'since_us'], unique=False)
 
     # ### end Alembic commands ###
 
