@@ -105,7 +105,6 @@ def _percentiles(times: list[float]) -> tuple[float, float]:
 def _reader(url: str, total: int, asked: int = 300) -> dict:
     """What a restarted API server does with the store, and then what it answers, timed."""
     import random
-    import resource
 
     began = time.perf_counter()
     from bench.api_views import WELCOME
@@ -131,7 +130,10 @@ def _reader(url: str, total: int, asked: int = 300) -> dict:
                 began = time.perf_counter()
                 ask(conn)
                 timings[name].append(time.perf_counter() - began)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The peak of this process's own memory (VmHWM): ru_maxrss would carry the bench's
+    # peak over the fork and exec that started this reader.
+    status = Path("/proc/self/status").read_text()
+    rss_mb = int(status.split("VmHWM:")[1].split()[0]) / 1024
     return {"ready_s": ready, "rss_mb": rss_mb, "asked": asked, **{name: _percentiles(t) for name, t in timings.items()}}
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from sqlalchemy import distinct, func, select, union
+from sqlalchemy import func, select, union
 from sqlalchemy.engine import Connection
 
 from engine.definitions import Automation, is_wait, iter_steps
