@@ -65,10 +65,10 @@ def run_records(n: int) -> list[dict]:
     return records
 
 
-def produce(settings) -> int:
+def produce(settings, runs: int = RUNS) -> int:
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20, "enable.idempotence": True})
     count = 0
-    for n in range(RUNS):
+    for n in range(runs):
         partition = zlib.crc32(f"learner-{n}".encode()) % PARTITIONS
         for record in run_records(n):
             producer.produce(settings.topics.run_status, key=f"s:learner-{n}", value=encode("run_status", record), partition=partition)
