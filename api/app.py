@@ -117,7 +117,7 @@ class Service:
         holds up the event loop (the feeds, the writes, the other requests)."""
 
         def run():
-            with self.store.connect() as conn:
+            with self.store.reading() as conn:
                 return ask(conn, *args, **options)
 
         return await asyncio.to_thread(run)

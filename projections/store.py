@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -133,6 +135,18 @@ class ProjectionStore:
 
     def connect(self) -> Connection:
         return self.engine.connect()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection whose statements all see one snapshot: an answer reads several
+        tables (an automation's figures and their counts by status), and a batch folded
+        between two of its statements must not show in one and not the other."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN")  # WAL: the snapshot of the first read, until the end
+            else:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            yield conn
 
 
 def _move_offset(conn: Connection, topic: str, part: int, read_from: int, next_offset: int, undecodable: int) -> None:

@@ -221,6 +221,22 @@ class ProjectionStoreContract:
         with store.connect() as conn:
             assert sql_queries.snapshot(conn) == queries.snapshot(in_memory(world)[:1])
 
+    def test_an_answer_reads_one_snapshot_while_batches_commit(self):
+        import threading
+
+        world = mixed()
+        store = self.make_store()
+        with store.reading() as conn:
+            before = sql_queries.stats_of(conn, "s1", "nurture").as_dict()
+            # a projector commits every partition between two reads of one answer
+            folding = threading.Thread(target=fold_into, args=(store, world.partitions, 100))
+            folding.start()
+            folding.join()
+            assert sql_queries.stats_of(conn, "s1", "nurture").as_dict() == before
+            assert sql_queries.runs_of_automation(conn, "s1", "nurture") == []
+        with store.reading() as conn:
+            assert sql_queries.stats_of(conn, "s1", "nurture").as_dict() == queries.stats_of(in_memory(world), "s1", "nurture").as_dict()
+
     def test_a_partition_is_rebuilt_alone_from_offset_zero(self):
         world = mixed()
         store = self.make_store()
