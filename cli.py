@@ -34,6 +34,7 @@ SUB_APPS = [
     ("console.partitions", "partitions"),
     ("console.dead_letters", "dead-letters"),
     ("console.api", "api"),
+    ("console.projector", "projector"),
     ("console.tokens", "tokens"),
 ]
 # Modules whose `register(app)` adds top-level commands (validate, simulate, ...).

@@ -8,8 +8,11 @@ Every Kafka write answers within `AUTOMATIONS_WRITE_TIMEOUT` (`api.writes`),
 `/ready` follows the broker (`api.broker_watch`), and a stop takes at most
 `STOP_SECONDS` whatever the broker does. Every `/schools/{school}/...` route answers only a token of that school or
 the operator's (ruling 16); a run, automation or learner of another school
-is not found, whatever its id. Reads come from the in-memory projections;
-operator actions become commands on Kafka (`api.commands`).
+is not found, whatever its id. Reads come from the projections' database
+(`projections.sql_queries`, each in a thread off the event loop), which this
+server also keeps folded from the run-status topic unless AUTOMATIONS_PROJECTOR
+is off (a projector of its own then does it); operator actions become
+commands on Kafka (`api.commands`).
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ from api.broker_watch import BrokerWatch
 from api.feeds import TopicFeed
 from api.ingest import ingest
 from api.settings import ApiSettings
-from api.views import DefinitionsView, ReceiptWaiters, RunStatusViews
+from api.views import DefinitionsView, ReceiptWaiters, RunStatusProjection
 from api.writes import Unconfirmed, Writes
 from engine.identifiers import id_problem
 from processors import schema_registry
 from processors.config import Settings
 from processors.kafka_io import BrokerUnavailable, start_producer
-from projections import queries
+from projections import sql_queries as queries
+from projections.store import ProjectionStore, projections_url
 from schemas.confluent import RegistryUnavailable
 
 RUN_STATUSES = ("pending", "executing", "fulfilled", "completed_via_exit", "failed", "failed_silently", "cancelled")
@@ -61,14 +65,19 @@ class Service:
         self.api = api_settings
         self.auth = Authenticator(api_settings.tokens_file, api_settings.operator_token_sha256)
         self.definitions = DefinitionsView()
-        self.runs = RunStatusViews()
-        self.receipts = ReceiptWaiters()
         topics = settings.topics
+        self.store = ProjectionStore(api_settings.projections_url or projections_url(topics.prefix))
+        self.runs = RunStatusProjection(self.store, topics.run_status)
+        self.receipts = ReceiptWaiters()
         self.feeds = {
             "definitions": TopicFeed(settings, topics.definitions, self.definitions.apply),
-            "run_status": TopicFeed(settings, topics.run_status, self.runs.apply, on_rewind=self.runs.reset),
             "receipts": TopicFeed(settings, topics.receipts, self.receipts.apply, from_start=False),
         }
+        if api_settings.projector:
+            self.feeds["run_status"] = TopicFeed(
+                settings, topics.run_status, self.runs.fold, on_rewind=self.runs.reset,
+                handle_batch=self.runs.fold, start_at=self.runs.start_offsets,
+            )
         self.producer = None
         self.loaded = False
         self._loading: asyncio.Task | None = None
@@ -76,6 +85,7 @@ class Service:
         self.broker = BrokerWatch(settings.bootstrap_servers)
 
     async def start(self, _app: web.Application | None = None) -> None:
+        await asyncio.to_thread(self.store.migrate)
         self.producer = await start_producer(self.settings)
         for feed in self.feeds.values():
             await feed.start()
@@ -84,7 +94,8 @@ class Service:
 
     async def _load(self) -> None:
         await self.feeds["definitions"].caught_up.wait()
-        await self.feeds["run_status"].caught_up.wait()
+        if "run_status" in self.feeds:
+            await self.feeds["run_status"].caught_up.wait()
         self.loaded = True
 
     async def stopping(self, _app: web.Application | None = None) -> None:
@@ -101,10 +112,17 @@ class Service:
         await _within(STEP_GRACE, "the feeds", *(feed.stop() for feed in self.feeds.values()))
         if self.producer is not None:
             await _within(STEP_GRACE, "the producer", self.producer.stop())
+        self.store.close()
 
-    @property
-    def parts(self):
-        return self.runs.all
+    async def read(self, ask: Callable, *args, **options):
+        """`ask(connection, *args)` of `projections.sql_queries`, in a thread: a query never
+        holds up the event loop (the feeds, the writes, the other requests)."""
+
+        def run():
+            with self.store.reading() as conn:
+                return ask(conn, *args, **options)
+
+        return await asyncio.to_thread(run)
 
 
 async def _within(seconds: float, what: str, *stops) -> None:
@@ -219,10 +237,10 @@ def _limit(request: web.Request) -> int:
     return int(raw)
 
 
-def _known_automation(service: Service, school: str, automation_id: str) -> bool:
+async def _known_automation(service: Service, school: str, automation_id: str) -> bool:
     if service.definitions.get(school, automation_id) is not None:
         return True
-    return any((school, automation_id) in part.stats for part in service.parts)
+    return await service.read(queries.known_automation, school, automation_id)
 
 
 # ---------------------------------------------------------------- handlers
@@ -236,7 +254,7 @@ async def ready(request: web.Request) -> web.Response:
     # Not while partitions are rebuilt either: their figures are being counted again from
     # zero; nor while the broker is away: nothing new reaches the views, no write succeeds.
     service = _service(request)
-    rebuilding = sorted(service.feeds["run_status"].rewinding)
+    rebuilding = sorted(service.feeds["run_status"].rewinding) if "run_status" in service.feeds else []
     broker = service.broker.answering
     # A feed whose task ended (an error it could not outlast) leaves its views behind for good.
     ended = sorted(name for name, feed in service.feeds.items() if not feed.running)
@@ -258,8 +276,8 @@ async def openapi_document(request: web.Request) -> web.Response:
 
 async def list_automations(request: web.Request) -> web.Response:
     service, school = _service(request), request.match_info["school"]
-    rows = queries.automations_page(
-        service.parts,
+    rows = await service.read(
+        queries.automations_page,
         service.definitions.of_school(school),
         school,
         search=request.query.get("search"),
@@ -276,8 +294,8 @@ async def get_automation(request: web.Request) -> web.Response:
         return _error(404, f"no automation {automation_id!r} in school {school!r}")
     return _json(
         {
-            **queries.automation_row(service.parts, automation),
-            "steps": queries.step_funnel(service.parts, school, automation_id, automation),
+            **await service.read(queries.automation_row, automation),
+            "steps": await service.read(queries.step_funnel, school, automation_id, automation),
         }
     )
 
@@ -285,22 +303,22 @@ async def get_automation(request: web.Request) -> web.Response:
 async def list_runs(request: web.Request) -> web.Response:
     service, school, automation_id = _service(request), request.match_info["school"], request.match_info["automation_id"]
     status, limit = _choice(request, "status", RUN_STATUSES), _limit(request)
-    if not _known_automation(service, school, automation_id):
+    if not await _known_automation(service, school, automation_id):
         return _error(404, f"no automation {automation_id!r} in school {school!r}")
-    runs = queries.runs_of_automation(service.parts, school, automation_id, status=status, limit=limit)
+    runs = await service.read(queries.runs_of_automation, school, automation_id, status=status, limit=limit)
     return _json({"automation_id": automation_id, "runs": runs})
 
 
 async def list_steps(request: web.Request) -> web.Response:
     service, school, automation_id = _service(request), request.match_info["school"], request.match_info["automation_id"]
-    if not _known_automation(service, school, automation_id):
+    if not await _known_automation(service, school, automation_id):
         return _error(404, f"no automation {automation_id!r} in school {school!r}")
     automation = service.definitions.get(school, automation_id)
     return _json(
         {
             "automation_id": automation_id,
-            "waiting": queries.waiting_by_step(service.parts, school, automation_id),
-            "steps": queries.step_funnel(service.parts, school, automation_id, automation),
+            "waiting": await service.read(queries.waiting_by_step, school, automation_id),
+            "steps": await service.read(queries.step_funnel, school, automation_id, automation),
         }
     )
 
@@ -314,7 +332,7 @@ async def advance_step(request: web.Request) -> web.Response:
     refusal = commands.advance_refusal(automation, step_id)
     if refusal:  # a step the flow lacks is not found; one that is no wait cannot be advanced
         return _error(404 if commands.missing_step(automation, step_id) else 409, refusal)
-    waiting = queries.waiting_by_step(service.parts, school, automation_id).get(step_id, 0)
+    waiting = (await service.read(queries.waiting_by_step, school, automation_id)).get(step_id, 0)
     result = await _written(service, commands.advance(service.settings, automation, step_id, _now()))
     if isinstance(result, web.Response):
         return result
@@ -323,13 +341,13 @@ async def advance_step(request: web.Request) -> web.Response:
     return _json({**result, "waiting_when_asked": waiting}, status=202)
 
 
-def _run_of(request: web.Request):
+async def _run_of(request: web.Request):
     service, school, run_id = _service(request), request.match_info["school"], request.match_info["run_id"]
-    return queries.find_run(service.parts, run_id, school=school)
+    return await service.read(queries.find_run, run_id, school)
 
 
 async def get_run(request: web.Request) -> web.Response:
-    run = _run_of(request)
+    run = await _run_of(request)
     if run is None:
         return _error(404, f"no run {request.match_info['run_id']!r} in school {request.match_info['school']!r}")
     activity = run.activity()
@@ -340,7 +358,7 @@ async def get_run(request: web.Request) -> web.Response:
 
 
 async def replay_run(request: web.Request) -> web.Response:
-    run = _run_of(request)
+    run = await _run_of(request)
     if run is None:
         return _error(404, f"no run {request.match_info['run_id']!r} in school {request.match_info['school']!r}")
     automation = _service(request).definitions.get(run.school, run.automation_id)
@@ -352,7 +370,7 @@ async def replay_run(request: web.Request) -> web.Response:
 
 
 async def cancel_run(request: web.Request) -> web.Response:
-    run = _run_of(request)
+    run = await _run_of(request)
     if run is None:
         return _error(404, f"no run {request.match_info['run_id']!r} in school {request.match_info['school']!r}")
     refusal = commands.cancel_refusal(run)
@@ -373,7 +391,7 @@ async def _written(service: Service, write) -> dict | web.Response:
 
 async def learner_runs(request: web.Request) -> web.Response:
     service = _service(request)
-    return _json(queries.learner_history(service.parts, request.match_info["school"], request.match_info["user"]))
+    return _json(await service.read(queries.learner_history, request.match_info["school"], request.match_info["user"]))
 
 
 async def post_events(request: web.Request) -> web.Response:
@@ -394,7 +412,16 @@ async def post_events(request: web.Request) -> web.Response:
 
 async def projections_status(request: web.Request) -> web.Response:
     service = _service(request)
-    feed = service.feeds["run_status"]
+    counts = await asyncio.to_thread(service.runs.projector.counts)
+    feed = service.feeds.get("run_status")
+    folded = {
+        "records_applied": sum(applied for applied, _ in counts.values()),
+        "records_applied_by_partition": {str(p): applied for p, (applied, _) in sorted(counts.items())},
+        "undecodable": sum(undecodable for _, undecodable in counts.values()),
+        "projector": feed is not None,
+    }
+    if feed is None:  # the fold is a projector's of its own: what the store says it has done
+        return _json({**folded, "position": sum(service.runs.start_offsets().values())})
     read, total = feed.progress(sorted(feed.rewinding) or None)
     return _json(
         {
@@ -404,16 +431,17 @@ async def projections_status(request: web.Request) -> web.Response:
             "read": read,
             "total": total,
             "position": sum(feed.positions.values()),
-            "records_applied": sum(part.applied for part in service.parts),
-            "records_applied_by_partition": {str(p): part.applied for p, part in sorted(service.runs.parts.items())},
-            "undecodable": service.runs.undecodable,
+            **folded,
         }
     )
 
 
 async def rebuild_projections(request: web.Request) -> web.Response:
     service = _service(request)
-    feed = service.feeds["run_status"]
+    feed = service.feeds.get("run_status")
+    if feed is None:
+        return _error(409, "this server does not fold the run-status topic (AUTOMATIONS_PROJECTOR=off): "
+                           "rebuild with `automations projector run --rebuild`")
     try:
         body = await request.json() if request.can_read_body else {}
     except ValueError:
@@ -432,7 +460,7 @@ async def rebuild_projections(request: web.Request) -> web.Response:
 
 
 async def projections_snapshot(request: web.Request) -> web.Response:
-    return _json(queries.snapshot(_service(request).parts))
+    return _json(await _service(request).read(queries.snapshot))
 
 
 SCHOOL = "/schools/{school}"

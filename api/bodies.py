@@ -277,11 +277,13 @@ class IngestAnswered(Body):
 
 
 class ProjectionsProgress(Body):
-    partitions: list[int]
-    rebuilding: list[int]
-    caught_up: bool
-    read: int
-    total: int
+    projector: bool = Field(description="Whether this server folds the run-status topic (AUTOMATIONS_PROJECTOR); "
+                                        "when not, the reading fields are absent and the counts are the store's.")
+    partitions: list[int] | None = None
+    rebuilding: list[int] | None = None
+    caught_up: bool | None = None
+    read: int | None = None
+    total: int | None = None
     position: int
     records_applied: int
     records_applied_by_partition: dict[str, int]

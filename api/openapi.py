@@ -140,18 +140,19 @@ OPERATIONS: dict[tuple[str, str], dict] = {
     },
     ("GET", "/operator/projections"): {
         "summary": "Operator: the projections' progress: partitions being rebuilt, records read of total (during a rebuild), "
-        "`position` (records read since start, all partitions), records applied (duplicates not counted).",
+        "`position` (records read since start, all partitions), records applied (duplicates not counted), as the "
+        "projections' store counts them; `projector`: whether this server folds (without it, only the store's counts).",
         "responses": {**_ok(b.ProjectionsProgress, "Progress."), **_errors(401, 403, 503)},
     },
     ("POST", "/operator/projections/rebuild"): {
-        "summary": "Operator: drop the views of some (default all) run-status partitions and fold them again from offset 0.",
+        "summary": "Operator: drop the views of some (default all) run-status partitions and fold them again from offset 0. "
+        "Refused (409) by a server that does not fold (AUTOMATIONS_PROJECTOR=off): `automations projector run --rebuild` does.",
         "requestBody": _body(b.RebuildRequest, required=False),
-        "responses": {**_ok(b.RebuildAccepted, "Rebuilding.", "202"), **_errors(400, 401, 403, 503)},
+        "responses": {**_ok(b.RebuildAccepted, "Rebuilding.", "202"), **_errors(400, 401, 403, 409, 503)},
     },
     ("GET", "/operator/projections/snapshot"): {
         "summary": "Operator: every view of every school, in a stable order (compare before and after a rebuild). "
-        "For tests and small installations: it is built in one go (about 2 minutes and 2 GB at 1M runs), and the "
-        "server answers nothing else meanwhile.",
+        "For tests and small installations: it is built in one go from the projections' store, a few queries a run.",
         "responses": {**_ok(b.Snapshot, "The snapshot."), **_errors(401, 403, 503)},
     },
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from processors.config import PORT, env_number
+from processors.config import PORT, ConfigError, env_number
 
 
 def _env(name: str, default: str) -> str:
@@ -34,6 +34,19 @@ class ApiSettings:
     max_events_per_request: int = field(
         default_factory=lambda: env_number("AUTOMATIONS_MAX_EVENTS_PER_REQUEST", "1000")
     )
+    # Where the projections live (projections.store): empty for the SQLite file of this
+    # topic prefix under var/projections/; postgresql://... for a database API servers share.
+    projections_url: str = field(default_factory=lambda: _env("AUTOMATIONS_PROJECTIONS_URL", ""))
+    # Whether this server folds the run-status topic into that database itself ("on"), or
+    # only reads it while `automations projector run` processes fold it ("off").
+    projector: bool = field(default_factory=lambda: _on_off("AUTOMATIONS_PROJECTOR", "on"))
+
+
+def _on_off(name: str, default: str) -> bool:
+    value = _env(name, default).strip().lower()
+    if value not in ("on", "off"):
+        raise ConfigError(f"{name} must be on or off; got {value!r}")
+    return value == "on"
 
 
 # An API server listening on every address is reached on the loopback one.

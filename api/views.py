@@ -1,11 +1,13 @@
 """What the API server holds in memory, each folded from one topic.
 
-Owns `RunStatusViews` (one `projections.PartitionViews` per run-status
-partition, so one partition can be rebuilt alone), `DefinitionsView` (every
+Owns `RunStatusProjection` (the run-status topic folded into the
+projections' database, `projections.store`: the views themselves live
+there, not in this process), `DefinitionsView` (every
 automation's latest definition, and the catalog that says which automations
 an event could trigger) and `ReceiptWaiters` (synchronous ingest calls
-waiting for the worker's receipt of their event). Each has an `apply(record)`
-that a `TopicFeed` calls; none does I/O.
+waiting for the worker's receipt of their event). Each has what a
+`TopicFeed` calls: `apply(record)` (no I/O), or the projection's `fold(partition,
+records)` (the database, in a thread).
 """
 
 from __future__ import annotations
@@ -20,39 +22,36 @@ from engine.definitions import Automation, is_action, iter_steps
 from engine.interpreter import ACTION_TARGETS, derived_event_data
 from processors.definitions_log import fold_record
 from processors.kafka_io import Record
-from projections.long_lived import Freezer
-from projections.partition import PartitionViews
+from projections.projector import Projector
+from projections.store import ProjectionStore
 from schemas.codec import DecodeError, decode
 
 log = logging.getLogger(__name__)
 
 
-class RunStatusViews:
-    def __init__(self) -> None:
-        self.parts: dict[int, PartitionViews] = {}
-        self.undecodable = 0
-        self._freezer = Freezer()
+class RunStatusProjection:
+    """The API server's projector of the run-status topic into the projections' store
+    (`projections.projector`); each batch folded off the event loop, in a thread."""
 
-    def apply(self, record: Record) -> None:
-        try:
-            decoded = decode("run_status", record.value)
-        except DecodeError as error:
-            self.undecodable += 1
-            log.warning("run-status %d@%d skipped: %s", record.partition, record.offset, error.reason)
-            return
-        part = self.parts.get(record.partition)
-        if part is None:
-            part = self.parts[record.partition] = PartitionViews()
-        part.apply(decoded, encoded=record.value)
-        self._freezer.folded()
-
-    def reset(self, partitions: list[int]) -> None:
-        for partition in partitions:
-            self.parts[partition] = PartitionViews()
+    def __init__(self, store: ProjectionStore, topic: str) -> None:
+        self.store = store
+        self.topic = topic
+        self._projector: Projector | None = None
 
     @property
-    def all(self) -> list[PartitionViews]:
-        return [self.parts[p] for p in sorted(self.parts)]
+    def projector(self) -> Projector:
+        if self._projector is None:  # the store is migrated at the service's start, then asked
+            self._projector = Projector(self.store, self.topic)
+        return self._projector
+
+    def start_offsets(self) -> dict[int, int]:
+        return self.projector.start_offsets()
+
+    async def fold(self, partition: int, records: list[Record]) -> None:
+        await asyncio.to_thread(self.projector.fold, partition, records)
+
+    def reset(self, partitions: list[int]) -> None:
+        self.projector.reset(partitions)
 
 
 class DefinitionsView:

@@ -18,6 +18,19 @@ set over the fold (the records are made one run at a time and dropped, so
 what stays is the views).
 
     python bench/api_views.py [--runs 100000 1000000] [--learner-runs 20000]
+
+`--store sqlite|postgresql` measures the projections' store instead (the API
+server's views since issue #15): the same runs, encoded as on the topic,
+folded by `projections.projector.Projector` in batches of 2,000 records a
+partition (the feed's batch), against the in-memory fold of the same bytes
+in the same run (the baseline); then, with a fresh process that opens the
+store as a restarted API server does (migrate, read the offsets), the time
+until it answers, its resident set, and p50/p99 of the runs list (limit 50),
+an automation's row and funnel, and a learner's view. PostgreSQL is a
+throwaway cluster (tests/postgres.py) unless `--url` names one.
+
+    python bench/api_views.py --store sqlite --runs 100000
+    python bench/api_views.py --store postgresql --runs 100000
 """
 
 from __future__ import annotations
@@ -157,12 +170,20 @@ def busy_learner(total: int, declined_per_run: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], help="measure the projections' store instead")
+    parser.add_argument("--url", help="with --store: an existing, empty database (default: a fresh one)")
     parser.add_argument("--runs", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--learner-runs", type=int, default=20_000)
     parser.add_argument("--no-freeze", action="store_true", help="fold as before projections.long_lived")
     args = parser.parse_args()
     global FREEZE
     FREEZE = not args.no_freeze
+    if args.store:
+        from bench.api_views_store import measure_store
+
+        for total in args.runs:
+            measure_store(args.store, args.url, total, welcome_run, WELCOME, PARTITIONS)
+        return
     for total in args.runs:
         one_automation(total)
     for declined in (0, 5):

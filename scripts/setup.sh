@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up a fresh clone: checks Python 3.11+, Java 17+ and Maven, creates .venv
+# Sets up a fresh clone: checks Python 3.11+, Java 17+ and Maven, installs kcat and
+# PostgreSQL where missing, creates .venv
 # and installs the project with its test extras. Re-running is cheap: the
 # install is skipped while pyproject.toml is unchanged.
 set -euo pipefail
@@ -32,6 +33,31 @@ if ! command -v kcat >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
 fi
 command -v kcat >/dev/null 2>&1 ||
   echo "warning: kcat is not installed (Debian/Ubuntu: apt-get install kcat; others: see its README); the test that reads the run-status topic with it will fail" >&2
+
+# PostgreSQL: the projections' store at scale, and the tests run both stores against a
+# throwaway cluster (tests/postgres.py: initdb and pg_ctl). Debian's server package
+# when missing; the demo needs none (SQLite).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    as_root=""
+    [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
+    echo "==> installing PostgreSQL (apt-get install postgresql)"
+    $as_root apt-get install -y -qq postgresql >/dev/null 2>&1 ||
+      { $as_root apt-get update -qq >/dev/null 2>&1 && $as_root apt-get install -y -qq postgresql >/dev/null 2>&1; } ||
+      echo "warning: could not install PostgreSQL; the PostgreSQL store's tests will fail (Debian/Ubuntu: apt-get install postgresql)" >&2
+  else
+    echo "warning: PostgreSQL is not installed (initdb not found); the PostgreSQL store's tests will fail" >&2
+  fi
+fi
+
+# sqlite3: the README's recipe for querying the default projections' store (a test runs it).
+if ! command -v sqlite3 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  as_root=""
+  [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
+  echo "==> installing sqlite3 (apt-get install sqlite3)"
+  $as_root apt-get install -y -qq sqlite3 >/dev/null 2>&1 ||
+    echo "warning: could not install sqlite3; the test of the README's SQLite recipe will fail" >&2
+fi
 
 # A venv whose creation failed half way (Debian without python3.X-venv) has a
 # python but no pip: made again, and a clear error if it fails again.

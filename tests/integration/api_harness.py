@@ -36,6 +36,7 @@ class ApiServer:
         self.tokens_file = folder / "tokens.json"
         self.tokens = {school: add_token(self.tokens_file, school) for school in schools}
         self.log_path = folder / "api.log"
+        self.projections_url = f"sqlite:///{folder / 'projections.sqlite3'}"
         self.sync_timeout = sync_timeout
         self.process: subprocess.Popen | None = None
         self.answers: AnswerCheck | None = None
@@ -53,6 +54,7 @@ class ApiServer:
             "AUTOMATIONS_SYNC_TIMEOUT": str(self.sync_timeout),
             "AUTOMATIONS_API_URL": self.url,
             "AUTOMATIONS_API_TOKEN": OPERATOR_TOKEN,
+            "AUTOMATIONS_PROJECTIONS_URL": self.projections_url,
         }
 
     def start(self, timeout: float = 60.0) -> "ApiServer":

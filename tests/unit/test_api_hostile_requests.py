@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import MAX_BODY_BYTES, ROUTES, SERVICE, _guarded, json_errors
 from api.auth import Authenticator, TokenFileError, add_token
 from api.ingest import read_events
+from projections.store import ProjectionStore
 
 
 class Feed:
@@ -41,7 +42,15 @@ class Service:
         self.auth = Authenticator(str(tokens), "")
         self.loaded = True
         self.feeds = {"run_status": Feed()}
-        self.parts = []
+        # The projections' reads: an empty SQLite store next to the tokens file.
+        self.store = ProjectionStore(f"sqlite:///{tokens.parent / 'projections.sqlite3'}")
+        self.store.migrate()
+
+        async def read(ask, *args, **options):
+            with self.store.connect() as conn:
+                return ask(conn, *args, **options)
+
+        self.read = read
         # What ingest is handed; the requests here never get as far as using them.
         self.settings = self.producer = self.definitions = self.receipts = None
         self.api = SimpleNamespace(max_events_per_request=1000, sync_timeout=1.0)

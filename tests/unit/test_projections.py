@@ -306,20 +306,29 @@ def test_runs_lists_merge_the_partitions_newest_first_also_after_a_clock_went_ba
     assert len(queries.runs_of_automation(parts, "s1", "nurture", status="pending", limit=5)) == 5
 
 
-def test_records_sent_again_byte_for_byte_change_nothing_when_folded_from_their_bytes():
-    from api.views import RunStatusViews
+def test_records_sent_again_byte_for_byte_change_nothing_when_folded_from_their_bytes(tmp_path):
     from processors.kafka_io import Record
+    from projections import sql_queries
+    from projections.projector import Projector
+    from projections.store import ProjectionStore
     from schemas.codec import encode
 
-    # given the API's views folding the topic's bytes, every record of the mixed flow twice
+    # given the API's projector folding the topic's bytes, every record of the mixed flow twice
     world = mixed_world()
-    once, twice = RunStatusViews(), RunStatusViews()
+    stores = {name: ProjectionStore(f"sqlite:///{tmp_path / name}.sqlite3") for name in ("once", "twice")}
+    for store in stores.values():
+        store.migrate()
+    once, twice = Projector(stores["once"]), Projector(stores["twice"])
     for partition, records in enumerate(world.partitions):
-        for offset, record in enumerate(records):
-            value = encode("run_status", record)
-            once.apply(Record("run-status", partition, offset, None, value, 0))
-            for again in (0, 1):
-                twice.apply(Record("run-status", partition, 2 * offset + again, None, value, 0))
+        values = [encode("run_status", record) for record in records]
+        once.fold(partition, [Record("run-status", partition, offset, None, value, 0) for offset, value in enumerate(values)])
+        twice.fold(partition, [Record("run-status", partition, 2 * offset + again, None, value, 0)
+                               for offset, value in enumerate(values) for again in (0, 1)])
     # then the copies changed nothing, and the views are those of the records' dicts
-    assert queries.snapshot(twice.all) == queries.snapshot(once.all) == queries.snapshot(folded(world))
-    assert sum(part.applied for part in twice.all) == sum(part.applied for part in once.all) > 0
+    snapshots = {}
+    for name, store in stores.items():
+        with store.connect() as conn:
+            snapshots[name] = sql_queries.snapshot(conn)
+    assert snapshots["twice"] == snapshots["once"] == queries.snapshot(folded(world))
+    applied = {name: sum(a for a, _ in store.counts().values()) for name, store in stores.items()}
+    assert applied["twice"] == applied["once"] > 0

@@ -1,0 +1,65 @@
+"""The projector: run-status records from Kafka into the projections' store.
+
+Owns `Projector`, the part every reader of the topic shares (the API server
+folding in-process, `automations projector run` in a consumer group): a
+batch of one partition's records is decoded and folded in one transaction
+with the partition's next offset (`ProjectionStore.fold`), from the offset
+it stored last, whatever gaps the topic has (transaction markers). A record
+no decoder reads is logged with its place, counted in the store
+(`undecodable`) and passed: it never stops the fold and is never dropped
+unseen. When the stored offset moved under it (a rebuild, or another
+projector after a rebalance), the batch is refused, the offsets are read
+again and `OffsetMoved` tells the caller to seek there.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from processors.kafka_io import Record
+from projections.store import RUN_STATUS, OffsetMoved, ProjectionStore
+from schemas.codec import DecodeError, decode
+
+log = logging.getLogger(__name__)
+
+
+class Projector:
+    def __init__(self, store: ProjectionStore, topic: str = RUN_STATUS) -> None:
+        self.store = store
+        self.topic = topic
+        self.stored: dict[int, int] = store.offsets(topic)
+
+    def start_offsets(self) -> dict[int, int]:
+        """Where each partition's reading resumes (absent: from its start)."""
+        self.stored = self.store.offsets(self.topic)
+        return dict(self.stored)
+
+    def fold(self, partition: int, records: list[Record]) -> int:
+        """Folds one partition's batch (in offset order); the records that changed a view."""
+        if not records:
+            return 0
+        decoded, undecodable = [], 0
+        for record in records:
+            try:
+                decoded.append((decode("run_status", record.value), record.value))
+            except DecodeError as error:
+                undecodable += 1
+                log.warning("run-status %d@%d skipped: %s", record.partition, record.offset, error.reason)
+        read_from = self.stored.get(partition, 0)
+        next_offset = records[-1].offset + 1
+        try:
+            applied = self.store.fold(partition, decoded, read_from, next_offset, undecodable, topic=self.topic)
+        except OffsetMoved:
+            self.stored = self.store.offsets(self.topic)
+            raise
+        self.stored[partition] = next_offset
+        return applied
+
+    def reset(self, partitions: list[int]) -> None:
+        """The partitions' rows and offsets cleared: folded again from offset 0."""
+        self.store.reset(partitions, topic=self.topic)
+        for partition in partitions:
+            self.stored.pop(partition, None)
+
+    def counts(self) -> dict[int, tuple[int, int]]:
+        return self.store.counts(self.topic)

@@ -1,0 +1,231 @@
+"""The projections' tables: one schema for SQLite and PostgreSQL (SQLAlchemy Core).
+
+Owns `metadata`, every table the projector writes and the API reads. Each row
+carries the run-status partition (`part`) it was folded from: a partition is
+rebuilt alone by deleting its rows, and the per-automation and per-step
+figures are kept per partition and added up when read (a learner's runs all
+live in one partition, so "each learner once" sums exactly), as the
+in-memory fold did. Instants are microseconds since the epoch (UTC): exact,
+cheap to index and compare on both backends; the analysts' views
+(`projections.analyst_views`) show them as timestamps.
+
+A change here is a new Alembic revision in `projections/migrations/versions`,
+never an edit of a shipped one: an upgrade keeps the data.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+offsets = Table(
+    "projector_offsets",
+    metadata,
+    Column("topic", String(255), primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+    Column("applied", BigInteger, nullable=False),  # records that changed a view
+    Column("undecodable", BigInteger, nullable=False),  # records no decoder could read: logged, counted, passed
+)
+
+# What the fold has seen once and must not count again: record digests and the
+# decisions a run records once (projections.partition), as 16-byte hashes.
+fold_keys = Table(
+    "fold_keys",
+    metadata,
+    Column("part", Integer, primary_key=True),
+    Column("key", LargeBinary(16), primary_key=True),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(255), primary_key=True),
+    Column("part", Integer, nullable=False),
+    Column("school", String(255), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("automation_id", String(255), nullable=False),
+    Column("automation_version", BigInteger),
+    Column("started_us", BigInteger, nullable=False),
+    Column("start_seq", BigInteger, nullable=False),  # fold order: a run's replays in the order they started
+    Column("trigger_id", String(255)),
+    Column("trigger_event_id", String(255)),
+    Column("replay_of", String(255)),
+    Column("status", String(32), nullable=False),
+    Column("ended_us", BigInteger),
+    Column("reason", Text),
+    Column("error", Text),
+    Column("exit_id", String(255)),
+    Column("waiting_in", String(255)),
+    Column("forgotten", Boolean, nullable=False),
+    Column("trigger_trace_json", Text),
+    Column("steps_count", Integer, nullable=False),
+    Column("history_count", Integer, nullable=False),
+    Column("exit_checks_count", Integer, nullable=False),
+)
+Index("runs_by_automation", runs.c.school, runs.c.automation_id, runs.c.started_us, runs.c.run_id)
+Index("runs_by_automation_status", runs.c.school, runs.c.automation_id, runs.c.status, runs.c.started_us, runs.c.run_id)
+Index("runs_by_learner", runs.c.school, runs.c.user_id, runs.c.started_us)
+Index("runs_by_replay_of", runs.c.school, runs.c.replay_of)
+Index("runs_by_part", runs.c.part)
+
+run_steps = Table(
+    "run_steps",
+    metadata,
+    Column("run_id", String(255), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("part", Integer, nullable=False),
+    Column("step_id", String(255), nullable=False),
+    Column("step_type", String(255)),
+    Column("outcome", String(255)),
+    Column("at_us", BigInteger, nullable=False),
+    Column("detail_json", Text),
+)
+Index("run_steps_by_part", run_steps.c.part)
+
+run_history = Table(
+    "run_history",
+    metadata,
+    Column("run_id", String(255), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("part", Integer, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("reason", Text),
+    Column("error", Text),
+    Column("exit_id", String(255)),
+)
+Index("run_history_by_part", run_history.c.part)
+
+exit_checks = Table(
+    "exit_checks",
+    metadata,
+    Column("run_id", String(255), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("part", Integer, nullable=False),
+    Column("exit_id", String(255)),
+    Column("event_id", String(255)),
+    Column("matched", Boolean),
+    Column("at_us", BigInteger, nullable=False),
+    Column("trace_json", Text),
+)
+Index("exit_checks_by_part", exit_checks.c.part)
+
+not_started = Table(
+    "not_started",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("part", Integer, nullable=False),
+    Column("school", String(255), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("automation_id", String(255), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("event_id", String(255)),
+    Column("trigger_id", String(255)),
+    Column("reason", Text),
+    Column("trace_json", Text),
+)
+Index("not_started_by_learner", not_started.c.school, not_started.c.user_id)
+Index("not_started_by_part", not_started.c.part)
+
+# Each learner's last finished runs, oldest first (the engine replays only the last
+# RECENT_FINISHED_KEPT): space-separated run ids.
+learner_finished = Table(
+    "learner_finished",
+    metadata,
+    Column("school", String(255), primary_key=True),
+    Column("user_id", String(255), primary_key=True),
+    Column("part", Integer, nullable=False),
+    Column("run_ids", Text, nullable=False),
+)
+Index("learner_finished_by_part", learner_finished.c.part)
+
+automation_stats = Table(
+    "automation_stats",
+    metadata,
+    Column("school", String(255), primary_key=True),
+    Column("automation_id", String(255), primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("times_executed", BigInteger, nullable=False),
+    Column("skipped", BigInteger, nullable=False),
+    Column("declined", BigInteger, nullable=False),
+    Column("last_run_us", BigInteger),
+    Column("learners_inside", BigInteger, nullable=False),
+)
+Index("automation_stats_by_part", automation_stats.c.part)
+
+automation_status_counts = Table(
+    "automation_status_counts",
+    metadata,
+    Column("school", String(255), primary_key=True),
+    Column("automation_id", String(255), primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("status", String(32), primary_key=True),
+    Column("runs", BigInteger, nullable=False),
+)
+Index("automation_status_counts_by_part", automation_status_counts.c.part)
+
+# A learner's runs pending or executing, per automation (learners inside: each once).
+live_runs = Table(
+    "live_runs",
+    metadata,
+    Column("school", String(255), primary_key=True),
+    Column("automation_id", String(255), primary_key=True),
+    Column("user_id", String(255), primary_key=True),
+    Column("part", Integer, nullable=False),
+    Column("runs", Integer, nullable=False),
+)
+Index("live_runs_by_learner", live_runs.c.school, live_runs.c.user_id)
+Index("live_runs_by_part", live_runs.c.part)
+
+step_stats = Table(
+    "step_stats",
+    metadata,
+    Column("school", String(255), primary_key=True),
+    Column("automation_id", String(255), primary_key=True),
+    Column("step_id", String(255), primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("step_type", String(255)),
+    Column("reached", BigInteger, nullable=False),
+    Column("departures", BigInteger, nullable=False),
+    Column("seconds_spent", Float, nullable=False),
+    Column("longest_seconds", Float, nullable=False),
+    Column("learners_waiting", BigInteger, nullable=False),
+)
+Index("step_stats_by_part", step_stats.c.part)
+
+step_outcomes = Table(
+    "step_outcomes",
+    metadata,
+    Column("school", String(255), primary_key=True),
+    Column("automation_id", String(255), primary_key=True),
+    Column("step_id", String(255), primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("outcome", String(255), primary_key=True),
+    Column("records", BigInteger, nullable=False),
+)
+Index("step_outcomes_by_part", step_outcomes.c.part)
+
+# The runs waiting in a step now, since when.
+step_waiting = Table(
+    "step_waiting",
+    metadata,
+    Column("school", String(255), primary_key=True),
+    Column("automation_id", String(255), primary_key=True),
+    Column("step_id", String(255), primary_key=True),
+    Column("run_id", String(255), primary_key=True),
+    Column("part", Integer, nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("since_us", BigInteger, nullable=False),
+)
+Index("step_waiting_oldest", step_waiting.c.school, step_waiting.c.automation_id, step_waiting.c.step_id, step_waiting.c.part, step_waiting.c.since_us)
+Index("step_waiting_by_learner", step_waiting.c.school, step_waiting.c.user_id)
+Index("step_waiting_by_part", step_waiting.c.part)
+
+# Every table holding a partition's rows, cleared when the partition is rebuilt.
+PARTITIONED = (
+    fold_keys, runs, run_steps, run_history, exit_checks, not_started, learner_finished,
+    automation_stats, automation_status_counts, live_runs, step_stats, step_outcomes, step_waiting,
+)

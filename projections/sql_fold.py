@@ -1,0 +1,441 @@
+"""Folding a batch of one partition's run-status records into the database.
+
+Owns `BatchFold`: the in-memory fold (`projections.partition.PartitionViews`,
+whose appliers decide what every record means) run over only the state a
+batch touches. The batch's runs, figures, waiting runs, learners' finished
+runs and "seen once" keys are read in a few queries before the fold, and
+what the fold changed is written back after it, in the caller's transaction
+(with the partition's offset: `projections.store`). The appliers are the
+in-memory fold's own, so the database holds exactly what that fold held: a
+differential test compares them over scenario logs.
+
+What is read is what the batch's records can touch: every record names its
+school, learner and automation, so their figures, their waiting runs and
+live runs are known before the fold. A key no prefetch foresaw is looked up
+on its own (correct, only slower).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+from typing import Iterable
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Connection
+
+from engine.runs import RECENT_FINISHED_KEPT
+from projections import schema as t
+from projections.automation_stats import AutomationStats
+from projections.partition import PartitionViews, record_digest
+from projections.run_views import NotStarted, RunView
+from projections.step_stats import StepStats
+from projections.upsert import delete_keys, insert, select_in, upsert
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+CHUNK = 500  # ids per IN (...): well under SQLite's and PostgreSQL's parameter limits
+
+
+def to_us(instant: datetime | None) -> int | None:
+    return None if instant is None else (instant - EPOCH) // timedelta(microseconds=1)
+
+
+def iso_to_us(text: str) -> int:
+    return to_us(datetime.fromisoformat(text))
+
+
+def from_us(us: int | None) -> datetime | None:
+    return None if us is None else EPOCH + timedelta(microseconds=us)
+
+
+def chunks(values: Iterable, size: int = CHUNK):
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+class KeyStore:
+    """The partition's "seen once" keys: those in the database, and those this batch adds."""
+
+    def __init__(self, conn: Connection, part: int) -> None:
+        self.conn, self.part = conn, part
+        self.present: set[bytes] = set()
+        self.checked: set[bytes] = set()
+        self.new: set[bytes] = set()
+
+    def prefetch(self, keys: set[bytes]) -> None:
+        rows = select_in(self.conn, "SELECT key FROM fold_keys WHERE part = {mark} AND", ["key"], keys, self.part)
+        self.present.update(bytes(row[0]) for row in rows)
+        self.checked |= keys
+
+    def known(self, key: bytes) -> bool:
+        if key in self.new or key in self.present:
+            return True
+        if key not in self.checked:
+            self.prefetch({key})
+            return key in self.present
+        return False
+
+    def add(self, key: bytes) -> None:
+        if not self.known(key):
+            self.new.add(key)
+
+
+class KnownKeys:
+    """A set of the in-memory fold's keys (tuples, or record digests) kept in a `KeyStore`."""
+
+    def __init__(self, tag: bytes, store: KeyStore) -> None:
+        self.tag, self.store = tag, store
+        self._hashes: dict = {}  # the batch asks of each key twice: at prefetch, then in the fold
+
+    def hashed(self, key) -> bytes:
+        if isinstance(key, bytes):
+            return key
+        found = self._hashes.get(key)
+        if found is None:
+            found = self._hashes[key] = hashlib.blake2b(self.tag + repr(key).encode(), digest_size=16).digest()
+        return found
+
+    def __contains__(self, key) -> bool:
+        return self.store.known(self.hashed(key))
+
+    def add(self, key) -> None:
+        self.store.add(self.hashed(key))
+
+
+class BatchFold(PartitionViews):
+    def __init__(self, conn: Connection, part: int) -> None:
+        super().__init__()
+        self.conn, self.part = conn, part
+        self.keys = KeyStore(conn, part)
+        self._seen = KnownKeys(b"seen", self.keys)  # digests: already 16 bytes
+        self._decided = KnownKeys(b"decided", self.keys)
+        self._started_by = KnownKeys(b"started", self.keys)
+        self._reached = KnownKeys(b"reached", self.keys)
+        self._loaded_runs: dict[str, tuple[int, int, int, int]] = {}  # run id -> its start_seq, counts of its lists
+        self._stats_loaded: dict[tuple, AutomationStats] = {}
+        self._stats_base: dict[tuple, tuple[int, int]] = {}  # key -> (stored learners inside, loaded learners)
+        self._live_users: dict[tuple, set[str]] = {}
+        self._steps_loaded: dict[tuple, StepStats] = {}
+        self._steps_base: dict[tuple, tuple[int, int]] = {}
+        self._waiting_loaded: dict[tuple, set[str]] = {}  # step key -> run ids waiting when loaded
+        self._waiting_user: dict[str, str] = {}  # run id -> learner, of the waiting runs loaded
+        self._finished_loaded: dict[tuple, list[str]] = {}
+        self._forget: set[str] = set()
+        self._new_notes: list[NotStarted] = []
+        self._deleted_notes: list[int] = []
+
+    # ------------------------------------------------------------ reading
+
+    def prefetch(self, records: list[tuple[dict, bytes | None]]) -> None:
+        keys: set[bytes] = set()
+        run_ids: set[str] = set()
+        automations: set[tuple[str, str]] = set()
+        learners: set[tuple[str, str]] = set()
+        for record, encoded in records:
+            keys.add(record_digest(record) if encoded is None else hashlib.blake2b(encoded, digest_size=16).digest())
+            school, user, automation_id = record["school"], record["user"], record["automation_id"]
+            automations.add((school, automation_id))
+            learners.add((school, user))
+            run_id = record.get("run_id")
+            if run_id:
+                run_ids.add(run_id)
+            if record.get("replay_of"):
+                run_ids.add(record["replay_of"])
+            for known, key in _candidate_keys(record):
+                keys.add(known(self).hashed(key))
+        self.keys.prefetch(keys)
+        self._load_runs(run_ids)
+        self._load_stats(automations, learners)
+        self._load_steps(automations, learners)
+        self._load_finished(learners)
+
+    def _load_runs(self, run_ids: set[str]) -> None:
+        for row in select_in(self.conn, "SELECT * FROM runs WHERE", ["run_id"], run_ids):
+            self.runs[row.run_id] = run_of(row)
+            self._loaded_runs[row.run_id] = (row.start_seq, row.steps_count, row.history_count, row.exit_checks_count)
+
+    def _load_stats(self, automations: set, learners: set) -> None:
+        stats_rows = select_in(self.conn, "SELECT * FROM automation_stats WHERE part = {mark} AND",
+                               ["school", "automation_id"], automations, self.part)
+        counts = select_in(self.conn, "SELECT * FROM automation_status_counts WHERE part = {mark} AND",
+                           ["school", "automation_id"], automations, self.part)
+        for row in stats_rows:
+            key = (row.school, row.automation_id)
+            stats = AutomationStats(row.school, row.automation_id, row.times_executed, row.skipped, row.declined)
+            stats.last_run_at = from_us(row.last_run_us)
+            self._stats_loaded[key] = stats
+            self._stats_base[key] = (row.learners_inside, 0)
+        for row in counts:
+            self._stats_loaded[(row.school, row.automation_id)].by_status[row.status] = row.runs
+        for row in select_in(self.conn, "SELECT * FROM live_runs WHERE", ["school", "user_id"], learners):
+            stats = self._stats_loaded.get((row.school, row.automation_id))
+            if stats is not None:
+                stats.live_runs_of[row.user_id] = row.runs
+        for key, stats in self._stats_loaded.items():
+            self._stats_base[key] = (self._stats_base[key][0], len(stats.live_runs_of))
+            self._live_users[key] = set(stats.live_runs_of)
+
+    def _load_steps(self, automations: set, learners: set) -> None:
+        steps = select_in(self.conn, "SELECT * FROM step_stats WHERE part = {mark} AND", ["school", "automation_id"], automations, self.part)
+        outcomes = select_in(self.conn, "SELECT * FROM step_outcomes WHERE part = {mark} AND",
+                             ["school", "automation_id"], automations, self.part)
+        for row in steps:
+            key = (row.school, row.automation_id, row.step_id)
+            step = StepStats(row.step_id, row.step_type, row.reached)
+            step.departures, step.seconds_spent, step.longest_seconds = row.departures, row.seconds_spent, row.longest_seconds
+            self._steps_loaded[key] = step
+            self._steps_base[key] = (row.learners_waiting, 0)
+        for row in outcomes:
+            self._steps_loaded[(row.school, row.automation_id, row.step_id)].outcomes[row.outcome] = row.records
+        for row in select_in(self.conn, "SELECT * FROM step_waiting WHERE", ["school", "user_id"], learners):
+            key = (row.school, row.automation_id, row.step_id)
+            step = self._steps_loaded.get(key)
+            if step is None or row.run_id in step.waiting:
+                continue
+            step.waiting[row.run_id] = from_us(row.since_us)
+            self._waiting_user[row.run_id] = row.user_id
+            step.waiting_runs_of[row.user_id] += 1
+        for key, step in self._steps_loaded.items():
+            self._steps_base[key] = (self._steps_base[key][0], len(step.waiting_runs_of))
+            self._waiting_loaded[key] = set(step.waiting)
+
+    def _load_finished(self, learners: set) -> None:
+        for row in select_in(self.conn, "SELECT * FROM learner_finished WHERE", ["school", "user_id"], learners):
+            self._finished_loaded[(row.school, row.user_id)] = row.run_ids.split(" ") if row.run_ids else []
+
+    # ------------------------------------------------------------ the fold's state, from the database
+
+    def _stats(self, school: str, automation_id: str) -> AutomationStats:
+        key = (school, automation_id)
+        entry = self.stats.get(key)
+        if entry is None:
+            entry = self._stats_loaded.get(key) or AutomationStats(school, automation_id)
+            self.stats[key] = entry
+        return entry
+
+    def _step(self, run: RunView, step_id: str) -> StepStats:
+        steps = self.steps.setdefault((run.school, run.automation_id), {})
+        entry = steps.get(step_id)
+        if entry is None:
+            entry = self._steps_loaded.get((run.school, run.automation_id, step_id)) or StepStats(step_id)
+            steps[step_id] = entry
+        return entry
+
+    def _note(self, record: dict, kind: str, event_id: str | None) -> None:
+        super()._note(record, kind, event_id)
+        self._new_notes.append(self.not_started[(record["school"], record["user"])][-1])
+
+    def _withdraw_note(self, run: RunView) -> None:
+        if ("entry", run.school, run.automation_id, run.user, run.trigger_event_id) not in self._decided:
+            return
+        n = t.not_started.c
+        rows = self.conn.execute(
+            select(n.id, n.kind).where(
+                n.school == run.school, n.user_id == run.user, n.automation_id == run.automation_id,
+                n.event_id == run.trigger_event_id if run.trigger_event_id is not None else n.event_id.is_(None),
+                n.kind != "derived_event_stopped",
+            ).order_by(n.id)
+        ).all()
+        rows = [row for row in rows if row.id not in self._deleted_notes]
+        if rows:
+            self._deleted_notes.append(rows[0].id)
+            kind = rows[0].kind
+        else:
+            notes = self.not_started.get(run.learner, [])
+            for index, note in enumerate(notes):
+                if note.automation_id == run.automation_id and note.event_id == run.trigger_event_id and note.kind != "derived_event_stopped":
+                    del notes[index]
+                    self._new_notes.remove(note)
+                    kind = note.kind
+                    break
+            else:
+                return
+        stats = self._stats(run.school, run.automation_id)
+        if kind == "skipped":
+            stats.skipped -= 1
+        else:
+            stats.declined -= 1
+
+    def _finished(self, run: RunView) -> None:
+        order = self._finished_order.get(run.learner)
+        if order is None:
+            order = self._finished_order[run.learner] = list(self._finished_loaded.get(run.learner, ()))
+        order.append(run.run_id)
+        if len(order) > RECENT_FINISHED_KEPT:
+            dropped = order[-RECENT_FINISHED_KEPT - 1]
+            if dropped in self.runs:
+                self.runs[dropped].forgotten = True
+            else:
+                self._forget.add(dropped)
+            if len(order) >= 2 * RECENT_FINISHED_KEPT:
+                del order[:-RECENT_FINISHED_KEPT]
+
+    # ------------------------------------------------------------ writing
+
+    def write(self, first_seq: int) -> None:
+        """What the batch changed, in the caller's transaction; `first_seq`: the batch's
+        first offset (runs started in it are numbered from there, in fold order)."""
+        conn, part = self.conn, self.part
+        if self.keys.new:
+            insert(conn, t.fold_keys, [{"part": part, "key": key} for key in self.keys.new])
+        self._write_runs(first_seq)
+        if self._forget:
+            for chunk in chunks(self._forget):
+                conn.execute(update(t.runs).where(t.runs.c.run_id.in_(chunk)).values(forgotten=True))
+        if self._deleted_notes:
+            conn.execute(delete(t.not_started).where(t.not_started.c.id.in_(self._deleted_notes)))
+        if self._new_notes:
+            insert(conn, t.not_started, [_note_row(note, part) for note in self._new_notes])
+        if self._finished_order:
+            upsert(conn, t.learner_finished, [
+                {"school": school, "user_id": user, "part": part, "run_ids": " ".join(order)}
+                for (school, user), order in self._finished_order.items()
+            ])
+        self._write_stats()
+        self._write_steps()
+
+    def _write_runs(self, first_seq: int) -> None:
+        rows, steps, history, checks = [], [], [], []
+        new = 0
+        for run in self.runs.values():
+            loaded = self._loaded_runs.get(run.run_id)
+            if loaded is None:
+                loaded = (first_seq + new, 0, 0, 0)
+                new += 1
+            start_seq, steps_base, history_base, checks_base = loaded
+            for index, step in enumerate(run.steps):
+                steps.append({"run_id": run.run_id, "seq": steps_base + index, "part": self.part, "step_id": step["step_id"],
+                              "step_type": step["step_type"], "outcome": step["outcome"], "at_us": iso_to_us(step["at"]),
+                              "detail_json": step["detail_json"]})
+            for index, change in enumerate(run.history):
+                history.append({"run_id": run.run_id, "seq": history_base + index, "part": self.part, "status": change["status"],
+                                "at_us": iso_to_us(change["at"]), "reason": change.get("reason"), "error": change.get("error"),
+                                "exit_id": change.get("exit_id")})
+            for index, check in enumerate(run.exit_checks):
+                checks.append({"run_id": run.run_id, "seq": checks_base + index, "part": self.part, "exit_id": check["exit_id"],
+                               "event_id": check["event_id"], "matched": check["matched"], "at_us": iso_to_us(check["at"]),
+                               "trace_json": check["trace_json"]})
+            row = {
+                "run_id": run.run_id, "part": self.part, "school": run.school, "user_id": run.user,
+                "automation_id": run.automation_id, "automation_version": run.automation_version,
+                "started_us": to_us(run.started_at), "trigger_id": run.trigger_id,
+                "trigger_event_id": run.trigger_event_id, "replay_of": run.replay_of, "status": run.status,
+                "ended_us": to_us(run.ended_at), "reason": run.reason, "error": run.error, "exit_id": run.exit_id,
+                "waiting_in": run.waiting_in, "forgotten": run.forgotten, "trigger_trace_json": run.trigger_trace_json,
+                "steps_count": steps_base + len(run.steps), "history_count": history_base + len(run.history),
+                "exit_checks_count": checks_base + len(run.exit_checks), "start_seq": start_seq,
+            }
+            rows.append(row)
+        if rows:
+            upsert(self.conn, t.runs, rows)
+        for table, batch in ((t.run_steps, steps), (t.run_history, history), (t.exit_checks, checks)):
+            insert(self.conn, table, batch)
+
+    def _write_stats(self) -> None:
+        part = self.part
+        stats_rows, status_rows, live_rows, gone = [], [], [], []
+        for key, stats in self.stats.items():
+            stored, loaded = self._stats_base.get(key, (0, 0))
+            stats_rows.append({
+                "school": key[0], "automation_id": key[1], "part": part, "times_executed": stats.times_executed,
+                "skipped": stats.skipped, "declined": stats.declined, "last_run_us": to_us(stats.last_run_at),
+                "learners_inside": stored + len(stats.live_runs_of) - loaded,
+            })
+            status_rows += [{"school": key[0], "automation_id": key[1], "part": part, "status": status, "runs": runs}
+                            for status, runs in stats.by_status.items()]
+            live_rows += [{"school": key[0], "automation_id": key[1], "user_id": user, "part": part, "runs": runs}
+                          for user, runs in stats.live_runs_of.items()]
+            gone += [(key[0], key[1], user) for user in self._live_users.get(key, ()) if user not in stats.live_runs_of]
+        if stats_rows:
+            upsert(self.conn, t.automation_stats, stats_rows)
+        if status_rows:
+            upsert(self.conn, t.automation_status_counts, status_rows)
+        if live_rows:
+            upsert(self.conn, t.live_runs, live_rows)
+        delete_keys(self.conn, t.live_runs, ("school", "automation_id", "user_id"), gone)
+
+    def _write_steps(self) -> None:
+        part = self.part
+        step_rows, outcome_rows, waiting_rows, gone = [], [], [], []
+        for (school, automation_id), steps in self.steps.items():
+            for step_id, step in steps.items():
+                key = (school, automation_id, step_id)
+                stored, loaded = self._steps_base.get(key, (0, 0))
+                step_rows.append({
+                    "school": school, "automation_id": automation_id, "step_id": step_id, "part": part,
+                    "step_type": step.step_type, "reached": step.reached, "departures": step.departures,
+                    "seconds_spent": step.seconds_spent, "longest_seconds": step.longest_seconds,
+                    "learners_waiting": stored + len(step.waiting_runs_of) - loaded,
+                })
+                outcome_rows += [{"school": school, "automation_id": automation_id, "step_id": step_id, "part": part,
+                                  "outcome": outcome, "records": records} for outcome, records in step.outcomes.items()]
+                users = self._waiting_users(step)
+                waiting_rows += [{"school": school, "automation_id": automation_id, "step_id": step_id, "run_id": run_id,
+                                  "part": part, "user_id": users[run_id], "since_us": to_us(since)}
+                                 for run_id, since in step.waiting.items()]
+                gone += [(school, automation_id, step_id, run_id) for run_id in self._waiting_loaded.get(key, ()) if run_id not in step.waiting]
+        if step_rows:
+            upsert(self.conn, t.step_stats, step_rows)
+        if outcome_rows:
+            upsert(self.conn, t.step_outcomes, outcome_rows)
+        delete_keys(self.conn, t.step_waiting, ("school", "automation_id", "step_id", "run_id"), gone)
+        if waiting_rows:
+            upsert(self.conn, t.step_waiting, waiting_rows)
+
+    def _waiting_users(self, step: StepStats) -> dict[str, str]:
+        """Run id -> learner of the runs waiting in `step` (the fold keeps the learner per run)."""
+        users = {}
+        for run_id in step.waiting:
+            run = self.runs.get(run_id)
+            users[run_id] = run.user if run is not None else self._waiting_user[run_id]
+        return users
+
+
+def _candidate_keys(record: dict):
+    """The (key set, key) pairs the appliers will ask about for this record (partition.py)."""
+    kind = record["kind"]
+    school, user, automation_id = record["school"], record["user"], record["automation_id"]
+    run_id = record.get("run_id")
+    if kind in ("run_started", "run_skipped", "entry_declined"):
+        entry = (school, automation_id, user, record.get("trigger_event_id"))
+        yield _started, entry
+        yield _decided, ("entry", *entry)
+    elif kind == "derived_event_stopped":
+        yield _decided, ("stopped", school, user, record.get("event_id"))
+    elif kind == "step_recorded":
+        yield _decided, ("step", run_id, record.get("step_id"), record.get("outcome"))
+        yield _reached, (run_id, record.get("step_id"))
+    elif kind == "exit_checked":
+        yield _decided, ("exit", run_id, record.get("exit_id"), record.get("event_id"))
+    elif kind == "run_status_changed":
+        yield _decided, ("status", run_id, record.get("status"), record.get("step_id"))
+
+
+def _started(fold: BatchFold) -> KnownKeys:
+    return fold._started_by
+
+
+def _decided(fold: BatchFold) -> KnownKeys:
+    return fold._decided
+
+
+def _reached(fold: BatchFold) -> KnownKeys:
+    return fold._reached
+
+
+def _note_row(note: NotStarted, part: int) -> dict:
+    return {"part": part, "school": note.school, "user_id": note.user, "automation_id": note.automation_id, "kind": note.kind,
+            "at_us": to_us(note.at), "event_id": note.event_id, "trigger_id": note.trigger_id, "reason": note.reason,
+            "trace_json": note.trace_json}
+
+
+def run_of(row) -> RunView:
+    """A run's row as the fold's `RunView`, its lists empty (the fold appends; `write` numbers them on)."""
+    return RunView(
+        run_id=row.run_id, school=row.school, user=row.user_id, automation_id=row.automation_id,
+        automation_version=row.automation_version, started_at=from_us(row.started_us), trigger_id=row.trigger_id,
+        trigger_event_id=row.trigger_event_id, replay_of=row.replay_of, status=row.status,
+        ended_at=from_us(row.ended_us), reason=row.reason, error=row.error, exit_id=row.exit_id,
+        waiting_in=row.waiting_in, trigger_trace_json=row.trigger_trace_json, forgotten=bool(row.forgotten),
+    )

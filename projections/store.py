@@ -1,0 +1,167 @@
+"""Where the projections live: a SQLite file by default, PostgreSQL by URL.
+
+Owns `ProjectionStore`: the engine for `AUTOMATIONS_PROJECTIONS_URL` (default: a
+SQLite file under var/projections/ named after the topic prefix), the schema brought up to date by Alembic
+at open (`migrate`, one process at a time on PostgreSQL: an advisory lock),
+and `fold`: one batch of a partition's run-status records folded in one
+transaction together with the partition's next offset. A restart resumes at
+the stored offset, and a crash leaves either the whole batch with its offset
+or neither, so no record is counted twice or lost. The offset moves only
+from where the folder read it: a second projector of the same partition (a
+zombie after a rebalance, or a rebuild that cleared it) fails its
+transaction instead of counting twice (`OffsetMoved`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, delete, event, select, text, update
+from sqlalchemy.engine import Connection, Engine
+
+from projections import schema as t
+from projections.sql_fold import BatchFold
+from projections.upsert import insert_new
+
+RUN_STATUS = "run-status"
+log = logging.getLogger(__name__)
+
+
+class OffsetMoved(Exception):
+    """Another projector (or a rebuild) moved this partition's offset since it was read."""
+
+
+def projections_url(prefix: str = "automations") -> str:
+    """AUTOMATIONS_PROJECTIONS_URL, or the SQLite file of this topic prefix: one database
+    never mixes the folds of two topic sets."""
+    return os.environ.get("AUTOMATIONS_PROJECTIONS_URL") or f"sqlite:///var/projections/{prefix}.sqlite3"
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):
+            # WAL: readers (the API) never wait for the projector's write, nor it for them.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            # The fold reads its keys and runs all over the file: 16 MB of pages a connection
+            # instead of 2 (a server's pool holds up to 10 connections).
+            cursor.execute("PRAGMA cache_size=-16384")
+            cursor.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+
+class ProjectionStore:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or projections_url()
+        self.engine = _engine(self.url)
+
+    def migrate(self) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Several API servers starting at once: one migrates, the others wait and find it done.
+                conn.execute(text("SELECT pg_advisory_xact_lock(4215001)"))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------ offsets
+
+    def offsets(self, topic: str = RUN_STATUS) -> dict[int, int]:
+        c = t.offsets.c
+        with self.engine.connect() as conn:
+            return {row.part: row.next_offset for row in conn.execute(select(c.part, c.next_offset).where(c.topic == topic))}
+
+    def counts(self, topic: str = RUN_STATUS) -> dict[int, tuple[int, int]]:
+        """partition -> (records applied, records undecodable)."""
+        c = t.offsets.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(c.part, c.applied, c.undecodable).where(c.topic == topic))
+            return {row.part: (row.applied, row.undecodable) for row in rows}
+
+    # ------------------------------------------------------------ folding
+
+    def fold(
+        self,
+        part: int,
+        records: list[tuple[dict, bytes | None]],
+        read_from: int,
+        next_offset: int,
+        undecodable: int = 0,
+        topic: str = RUN_STATUS,
+    ) -> int:
+        """Folds decoded `records` (each with its bytes on the topic, or None) read from
+        offset `read_from` up to `next_offset`, in one transaction; the records applied."""
+        with self.engine.begin() as conn:
+            # The offset first: a second projector of the partition waits on its row here and
+            # then fails, before it reads or writes anything.
+            _move_offset(conn, topic, part, read_from, next_offset, undecodable)
+            batch = BatchFold(conn, part)
+            batch.prefetch(records)
+            for record, encoded in records:
+                batch.apply(record, encoded=encoded)
+            batch.write(first_seq=read_from)
+            c = t.offsets.c
+            conn.execute(update(t.offsets).where(c.topic == topic, c.part == part).values(applied=c.applied + batch.applied))
+            return batch.applied
+
+    def reset(self, parts: list[int], topic: str = RUN_STATUS) -> None:
+        """Clears `parts`' rows and offsets: they fold again from offset 0."""
+        with self.engine.begin() as conn:
+            for table in t.PARTITIONED:
+                conn.execute(delete(table).where(table.c.part.in_(parts)))
+            c = t.offsets.c
+            conn.execute(delete(t.offsets).where(c.topic == topic, c.part.in_(parts)))
+
+    def connect(self) -> Connection:
+        return self.engine.connect()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection whose statements all see one snapshot: an answer reads several
+        tables (an automation's figures and their counts by status), and a batch folded
+        between two of its statements must not show in one and not the other."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN")  # WAL: the snapshot of the first read, until the end
+            else:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            yield conn
+
+
+def _move_offset(conn: Connection, topic: str, part: int, read_from: int, next_offset: int, undecodable: int) -> None:
+    c = t.offsets.c
+    moved = conn.execute(
+        update(t.offsets)
+        .where(c.topic == topic, c.part == part, c.next_offset == read_from)
+        .values(next_offset=next_offset, undecodable=c.undecodable + undecodable)
+    )
+    if moved.rowcount == 1:
+        return
+    moved_by_another = OffsetMoved(f"{topic}/{part}: the stored offset is no longer {read_from}; another projector or a rebuild moved it")
+    if read_from != 0:
+        raise moved_by_another
+    # The partition's first batch: of two projectors inserting it at once, the second finds the row.
+    inserted = insert_new(conn, t.offsets, {"topic": topic, "part": part, "next_offset": next_offset, "applied": 0, "undecodable": undecodable})
+    if not inserted:
+        raise moved_by_another

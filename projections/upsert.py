@@ -1,0 +1,111 @@
+"""Many rows in and out in few statements, in the SQL that SQLite and PostgreSQL share.
+
+Owns `insert`, `upsert` (`INSERT ... ON CONFLICT (primary key) DO UPDATE`,
+the same text on both) and `select_in` (rows whose key is in a list, `IN`
+with one placeholder per value, row values for composite keys), sent straight
+to the driver in its placeholder style. The batch fold moves tens of
+thousands of rows a second: SQLAlchemy's compilation and type processing of
+each row cost more than the database's work (bench/api_views.py), and the
+statements here need neither.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection
+
+CHUNK = 500  # values per IN (...): well under both databases' parameter limits
+
+
+def _mark(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _statement(conn: Connection, table: Table, columns: Sequence[str], conflict: str) -> str:
+    marks = ", ".join([_mark(conn)] * len(columns))
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks}){conflict}"
+
+
+def _send(conn: Connection, table: Table, columns: list[str], rows: list[dict], conflict: str) -> None:
+    """SQLite (in process): one executemany. PostgreSQL: COPY, into the table itself or,
+    for an upsert, into a temporary copy of it and from there in one INSERT ... SELECT:
+    an executemany is a round trip a row there, and a statement of many rows' values
+    costs more to build and parse than COPY's whole transfer (13x, bench/api_views.py)."""
+    values = [tuple(row[c] for c in columns) for row in rows]
+    if conn.dialect.paramstyle == "qmark":
+        conn.exec_driver_sql(_statement(conn, table, columns, conflict), values)
+        return
+    names = ", ".join(columns)
+    target = table.name if not conflict else f"incoming_{table.name}"
+    if conflict:
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} (LIKE {table.name}) ON COMMIT DELETE ROWS")
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+        for row in values:
+            copy.write_row(row)
+    if conflict:
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target}{conflict}")
+        conn.exec_driver_sql(f"DELETE FROM {target}")
+
+
+def insert(conn: Connection, table: Table, rows: list[dict]) -> None:
+    if rows:
+        _send(conn, table, list(rows[0]), rows, "")
+
+
+def insert_new(conn: Connection, table: Table, row: dict) -> bool:
+    """Inserts the row unless its key is taken (also by a transaction that commits meanwhile)."""
+    columns = list(row)
+    keys = ", ".join(column.name for column in table.primary_key.columns)
+    done = conn.exec_driver_sql(_statement(conn, table, columns, f" ON CONFLICT ({keys}) DO NOTHING"), tuple(row.values()))
+    return done.rowcount == 1
+
+
+def upsert(conn: Connection, table: Table, rows: list[dict]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    keys = [column.name for column in table.primary_key.columns]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+    conflict = f" ON CONFLICT ({', '.join(keys)}) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING")
+    _send(conn, table, columns, rows, conflict)
+
+
+def select_in(conn: Connection, query: str, key: Sequence[str], values: Iterable, *before) -> list:
+    """Rows of `query` (ending in WHERE ... AND, or WHERE) whose `key` column(s) are in `values`;
+    `before`: the values of the placeholders `query` itself holds (written as {mark}).
+    PostgreSQL takes the values as one array a column (`unnest`), SQLite as placeholders."""
+    mark = _mark(conn)
+    query = query.replace("{mark}", mark)
+    values = list(values)
+    if not values:
+        return []
+    if mark == "%s":
+        columns = list(zip(*values)) if len(key) > 1 else [values]
+        arrays = ", ".join(f"%s::{'bytea' if isinstance(columns[0][0], bytes) else 'text'}[]" for _ in key)
+        found = conn.exec_driver_sql(f"{query} ({', '.join(key)}) IN (SELECT * FROM unnest({arrays}))",
+                                     (*before, *[list(column) for column in columns]))
+        return found.all()
+    found = []
+    one = "(" + ", ".join([mark] * len(key)) + ")" if len(key) > 1 else mark
+    column = "(" + ", ".join(key) + ")" if len(key) > 1 else key[0]
+    for start in range(0, len(values), CHUNK):
+        chunk = values[start:start + CHUNK]
+        params = list(before)
+        for value in chunk:
+            params.extend(value if len(key) > 1 else (value,))
+        found += conn.exec_driver_sql(f"{query} {column} IN ({', '.join([one] * len(chunk))})", tuple(params)).all()
+    return found
+
+
+def delete_keys(conn: Connection, table: Table, key: Sequence[str], values: list[tuple]) -> None:
+    """Deletes the rows whose `key` columns hold each of `values` (one executemany)."""
+    if values:
+        mark = _mark(conn)
+        one = "(" + ", ".join([mark] * len(key)) + ")"
+        for start in range(0, len(values), CHUNK):
+            chunk = values[start:start + CHUNK]
+            params = tuple(value for row in chunk for value in row)
+            conn.exec_driver_sql(f"DELETE FROM {table.name} WHERE ({', '.join(key)}) IN ({', '.join([one] * len(chunk))})", params)
