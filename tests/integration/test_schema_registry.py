@@ -29,6 +29,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from engine import lifecycle as lc
+from engine.values import as_json
 from engine.school_events import SchoolEvent
 from processors import definitions_log, schema_registry
 from processors.kafka_io import ensure_topics, read_to_end
@@ -140,7 +141,7 @@ def test_worker_and_api_with_a_registry_write_every_topic_for_avro_deserializer(
     api = ApiServer(worker, tmp_path, ["s1"]).start()
     try:
         first, second = tagged(1), tagged(2)
-        status, _ = api.school("s1", "POST", "/events", {**json.loads(first.model_dump_json())})
+        status, _ = api.school("s1", "POST", "/events", as_json(first))
         assert status in (200, 202), status
         worker.send([second], want_receipts=True)
         worker.wait_for("actions", lambda found: len(found) >= 2)
@@ -219,7 +220,7 @@ def test_an_unreachable_registry_keeps_the_worker_and_api_not_ready_saying_why_a
         status, body = until("the API's 503 naming the registry",
                              lambda: (lambda a: a if "schema_registry" in a[1] else None)(api._call("GET", "/ready")))
         assert status == 503 and f"{url} unreachable" in body["schema_registry"], body
-        status, body = api.school("s1", "POST", "/events", json.loads(tagged(5).model_dump_json()))
+        status, body = api.school("s1", "POST", "/events", as_json(tagged(5)))
         # The API's views wait for the registry (their records may be Confluent-framed): a 503 sends callers to /ready.
         assert status == 503 and "see GET /ready" in body["error"], (status, body)
         assert not raw_values(settings, settings.topics.actions), "nothing is processed while not ready"
@@ -227,7 +228,7 @@ def test_an_unreachable_registry_keeps_the_worker_and_api_not_ready_saying_why_a
         registry.start()
         until("the worker ready", lambda: ready_answer(worker.web_port)[0] == 200)
         until("the API ready", lambda: api._call("GET", "/ready")[0] == 200)
-        status, _ = api.school("s1", "POST", "/events", json.loads(tagged(5).model_dump_json()))
+        status, _ = api.school("s1", "POST", "/events", as_json(tagged(5)))
         assert status in (200, 202)
         writing_with(settings, url)
         actions = worker.wait_for("actions", lambda found: len(found) >= 6)
