@@ -78,7 +78,11 @@ def decide(command, state: LearnerState, catalog: Catalog, now: datetime) -> lis
 def handle(command, state: LearnerState, catalog: Catalog, now: datetime) -> Outcome:
     """decide, then fold: the new state is the old one with every decided event applied."""
     session = Session(state, catalog, now)
-    rejected = _dispatch(command, session)
+    # A school event is nearly every input: straight to it, without the dispatch call.
+    if type(command) is c.HandleSchoolEvent:
+        rejected = _school_event(session, command.event)
+    else:
+        rejected = _dispatch(command, session)
     if rejected is not None:
         return Outcome(state, [], rejected)
     return Outcome(session.state, session.events)
@@ -113,22 +117,27 @@ def _wrong_learner(session: Session, school: str, user: str) -> Rejected | None:
 
 
 def _school_event(session: Session, event: SchoolEvent) -> Rejected | None:
-    wrong = _wrong_learner(session, event.school, event.user)
-    if wrong is not None:
-        return wrong
+    # Every input comes here: the checks that usually pass are made in line, and the
+    # calls they guard only when they have work (a Python call is ~50 ns, a page view
+    # that starts nothing ~20 of them).
+    state = session.state
+    if event.school != state.school or event.user != state.user:
+        return _wrong_learner(session, event.school, event.user)
     if event.subject != "user":
         return None  # ruling 1: leads and visitors start and end nothing, and have no state
-    changed = changes_state(session.state, event)
+    changed = changes_state(state, event)
     session.emit(LearnerUpdated(event=event))
-    if not event.derived:
+    if not event.cause:  # not derived: activity, which (re-)arms the inactivity timers
         _arm_inactivity(session, session.catalog.inactivity_days(event.school))
     _learner_event(session, event, changed)
-    _drain_derived(session)
+    if session.derived:
+        _drain_derived(session)
     return None
 
 
 def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
-    _check_exits(session, event, changed)
+    if changed and session.state.runs:  # _check_exits's own first test, without the call
+        _check_exits(session, event, changed)
     if len(event.cause) > MAX_CAUSE_DEPTH:
         session.emit(
             DerivedEventStopped(
