@@ -22,7 +22,6 @@ the run that made them has reached its next wait or end.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
 from engine import commands as c
 from engine.catalog import Catalog
@@ -58,11 +57,11 @@ class Rejected(Value, kw_only=True):
     reason: str
 
 
-class Outcome(NamedTuple):
+class Outcome(Value, kw_only=True):
     """What `handle` returns: the new state, the decided events, or the rejection (state unchanged).
 
-    A named tuple rather than a frozen dataclass: as immutable, and built for every
-    input at two thirds of the cost (a twentieth of an event that starts nothing)."""
+    Built for every input: a Struct builds in ~45 ns, a named tuple with a default
+    in ~215 ns (its constructor is a Python function)."""
 
     state: LearnerState
     events: list
@@ -84,8 +83,8 @@ def handle(command, state: LearnerState, catalog: Catalog, now: datetime) -> Out
     else:
         rejected = _dispatch(command, session)
     if rejected is not None:
-        return Outcome(state, [], rejected)
-    return Outcome(session.state, session.events)
+        return Outcome(state=state, events=[], rejected=rejected)
+    return Outcome(state=session.state, events=session.events)
 
 
 def _dispatch(command, session: Session) -> Rejected | None:
