@@ -29,7 +29,7 @@ from engine.events import (
     StepRecorded,
     TimerScheduled,
 )
-from engine.evolve import Draft
+from engine.evolve import APPLIERS, Draft
 from engine.learner import PRODUCT_GRANTED, PRODUCT_REVOKED, PROGRAM_UNENROLLED, LearnerState, changes_state
 from engine.runs import Run, idempotency_key, wait_timer_id
 from engine.school_events import SchoolEvent
@@ -68,7 +68,12 @@ class Session:
 
     def emit(self, event) -> None:
         self.events.append(event)
-        self.state = self._draft.apply(event)
+        # `Draft.apply` in line: one call fewer for each of the ~3 events an input emits.
+        applier = APPLIERS[event.type]
+        if applier is not None:
+            draft = self._draft
+            applier(draft, event)
+            self.state = draft.state
 
     def set_status(self, run: Run, status: str, **why: Any) -> None:
         current = self.state.runs.get(run.id, run)
