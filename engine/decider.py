@@ -127,7 +127,9 @@ def _school_event(session: Session, event: SchoolEvent) -> Rejected | None:
     changed = changes_state(state, event)
     session.emit(LearnerUpdated(event=event))
     if not event.cause:  # not derived: activity, which (re-)arms the inactivity timers
-        _arm_inactivity(session, session.catalog.inactivity_days(event.school))
+        days_in_use = session.catalog.inactivity_days(event.school)
+        if not session.state.inactivity_timers.keys() >= days_in_use:  # usual: all armed already
+            _arm_inactivity(session, days_in_use)
     _learner_event(session, event, changed)
     if session.derived:
         _drain_derived(session)
