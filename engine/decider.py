@@ -151,7 +151,10 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
             )
         )
         return
-    for decision in match_entries(session.catalog, session.state, event, changed):
+    candidates = session.catalog.candidates(event.school, event.type, event.data)
+    if not candidates:
+        return  # no trigger waits for this event (most activity): nothing to match
+    for decision in match_entries(candidates, session.state, event, changed):
         if isinstance(decision, Declined):
             session.emit(
                 EntryDeclined(

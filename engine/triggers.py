@@ -21,7 +21,7 @@ from engine.school_events import SchoolEvent
 from engine.values import Value
 
 if TYPE_CHECKING:
-    from engine.catalog import Catalog
+    from engine.catalog import Candidate
 
 # The parameter that tells events of a type apart most (the catalog indexes on it).
 PRIMARY_PARAMETER: dict[str, str] = {
@@ -81,18 +81,20 @@ def _trigger_trace(trigger: Trigger, state: LearnerState) -> tuple[bool, dict[st
 
 
 def match_entries(
-    catalog: "Catalog", state: LearnerState, event: SchoolEvent, changed: bool
+    candidates: "tuple[Candidate, ...]", state: LearnerState, event: SchoolEvent, changed: bool
 ) -> list[Entry | Declined]:
     """Per automation of the learner's school whose trigger event matches: Entry or Declined.
 
-    `state` is the learner after the event; `changed` says whether the event
-    changed what a state trigger watches (computed before it was applied).
+    `candidates`: the catalog's for the event (`Catalog.candidates`), which the
+    caller looks up first, as most events have none. `state` is the learner after
+    the event; `changed` says whether the event changed what a state trigger
+    watches (computed before it was applied).
     """
     decisions: list[Entry | Declined] = []
     current: Automation | None = None
     tried: list[dict[str, Any]] = []
     settled = False
-    for candidate in catalog.candidates(event.school, event.type, event.data):
+    for candidate in candidates:
         automation = candidate.automation
         if automation is not current:
             if current is not None and not settled and tried:
