@@ -2,8 +2,8 @@
 
 One value shaped as the engine's most built one (`RunStarted`: 13 fields, three with
 defaults) and one shaped as a run record, in four kinds: the frozen pydantic model
-the engine used (built through `engine.trusted`'s written-out constructor, the
-engine's fast path), a slotted frozen dataclass, a named tuple, and a frozen
+the engine used (built through the written-out constructor in
+`bench/pydantic_builder.py`, once `engine.trusted`, the engine's fast path then), a slotted frozen dataclass, a named tuple, and a frozen
 msgspec Struct without GC tracking. Per kind: build with keywords, read an
 attribute, copy with one change, and msgpack encode + decode of the run record
 (msgspec encodes and decodes all three plain kinds). CPU time
@@ -101,13 +101,13 @@ FIELDS = dict(run_id="run-1", school="s", user="u", automation_id="a", automatio
 
 
 def _pydantic_builder():
-    from engine.trusted import builder
+    from bench.pydantic_builder import builder
     return builder(PydanticRunStarted)
 
 
 def replace_of(kind: str):
     if kind == "pydantic":
-        from engine.trusted import copy_with
+        from bench.pydantic_builder import copy_with
         return lambda value: copy_with(value, {"run_id": "run-2"})
     if kind == "dataclass":
         return lambda value: dataclasses.replace(value, run_id="run-2")

@@ -12,11 +12,11 @@ A catalog is immutable once built; a definitions change builds a new one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable
 
 from engine.definitions import Automation, Branch, Trigger, is_wait
 from engine.triggers import PRIMARY_PARAMETER, matcher_parameters
+from engine.values import Value
 
 _NONE: frozenset = frozenset()
 
@@ -61,8 +61,7 @@ class FlowIndex:
         return found
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(Value, kw_only=True):
     """One trigger an event may fire; `order` keeps automations, then triggers, in order.
     `parameters`: the trigger's set parameters (`matcher_parameters`), kept for matching."""
 
@@ -97,7 +96,10 @@ class Catalog:
                 for trigger_rank, trigger in enumerate(automation.triggers):
                     parameter = PRIMARY_PARAMETER.get(trigger.event)
                     value = getattr(trigger, parameter) if parameter else None
-                    candidate = Candidate((rank, trigger_rank), automation, trigger, matcher_parameters(trigger))
+                    candidate = Candidate(
+                        order=(rank, trigger_rank), automation=automation, trigger=trigger,
+                        parameters=matcher_parameters(trigger),
+                    )
                     by_key.setdefault((school, trigger.event, value), []).append(candidate)
                     if trigger.event == "user.inactive" and trigger.days is not None:
                         days.add(trigger.days)

@@ -22,7 +22,6 @@ the run that made them has reached its next wait or end.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
 from engine import commands as c
 from engine.catalog import Catalog
@@ -58,11 +57,11 @@ class Rejected(Value, kw_only=True):
     reason: str
 
 
-class Outcome(NamedTuple):
+class Outcome(Value, kw_only=True):
     """What `handle` returns: the new state, the decided events, or the rejection (state unchanged).
 
-    A named tuple rather than a frozen dataclass: as immutable, and built for every
-    input at two thirds of the cost (a twentieth of an event that starts nothing)."""
+    Built for every input: a Struct builds in ~45 ns, a named tuple with a default
+    in ~215 ns (its constructor is a Python function)."""
 
     state: LearnerState
     events: list
@@ -78,10 +77,14 @@ def decide(command, state: LearnerState, catalog: Catalog, now: datetime) -> lis
 def handle(command, state: LearnerState, catalog: Catalog, now: datetime) -> Outcome:
     """decide, then fold: the new state is the old one with every decided event applied."""
     session = Session(state, catalog, now)
-    rejected = _dispatch(command, session)
+    # A school event is nearly every input: straight to it, without the dispatch call.
+    if type(command) is c.HandleSchoolEvent:
+        rejected = _school_event(session, command.event)
+    else:
+        rejected = _dispatch(command, session)
     if rejected is not None:
-        return Outcome(state, [], rejected)
-    return Outcome(session.state, session.events)
+        return Outcome(state=state, events=[], rejected=rejected)
+    return Outcome(state=session.state, events=session.events)
 
 
 def _dispatch(command, session: Session) -> Rejected | None:
@@ -113,22 +116,29 @@ def _wrong_learner(session: Session, school: str, user: str) -> Rejected | None:
 
 
 def _school_event(session: Session, event: SchoolEvent) -> Rejected | None:
-    wrong = _wrong_learner(session, event.school, event.user)
-    if wrong is not None:
-        return wrong
+    # Every input comes here: the checks that usually pass are made in line, and the
+    # calls they guard only when they have work (a Python call is ~50 ns, a page view
+    # that starts nothing ~20 of them).
+    state = session.state
+    if event.school != state.school or event.user != state.user:
+        return _wrong_learner(session, event.school, event.user)
     if event.subject != "user":
         return None  # ruling 1: leads and visitors start and end nothing, and have no state
-    changed = changes_state(session.state, event)
+    changed = changes_state(state, event)
     session.emit(LearnerUpdated(event=event))
-    if not event.derived:
-        _arm_inactivity(session, session.catalog.inactivity_days(event.school))
+    if not event.cause:  # not derived: activity, which (re-)arms the inactivity timers
+        days_in_use = session.catalog.inactivity_days(event.school)
+        if not session.state.inactivity_timers.keys() >= days_in_use:  # usual: all armed already
+            _arm_inactivity(session, days_in_use)
     _learner_event(session, event, changed)
-    _drain_derived(session)
+    if session.derived:
+        _drain_derived(session)
     return None
 
 
 def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
-    _check_exits(session, event, changed)
+    if changed and session.state.runs:  # _check_exits's own first test, without the call
+        _check_exits(session, event, changed)
     if len(event.cause) > MAX_CAUSE_DEPTH:
         session.emit(
             DerivedEventStopped(
@@ -141,7 +151,10 @@ def _learner_event(session: Session, event: SchoolEvent, changed: bool) -> None:
             )
         )
         return
-    for decision in match_entries(session.catalog, session.state, event, changed):
+    candidates = session.catalog.candidates(event.school, event.type, event.data)
+    if not candidates:
+        return  # no trigger waits for this event (most activity): nothing to match
+    for decision in match_entries(candidates, session.state, event, changed):
         if isinstance(decision, Declined):
             session.emit(
                 EntryDeclined(

@@ -4,7 +4,7 @@ Owns the applier of every event type. Appliers never change meaning once
 shipped: replaying an old log must give the same state. Status changes go
 through `engine.runs.transition`, so a log with an illegal move fails loudly.
 Events that only inform other audiences (actions, traces) leave state as is.
-`Draft` folds the events of one decision (the session keeps one per decision),
+`Draft` folds the events of one decision (the interpreter's session is one),
 `evolve` one event.
 """
 
@@ -56,7 +56,7 @@ class Draft:
 
     def apply(self, event) -> LearnerState:
         """Folds `event` in; returns the state so far."""
-        applier = _APPLIERS[event.type]
+        applier = APPLIERS[event.type]
         if applier is not None:
             applier(self, event)
         return self.state
@@ -174,7 +174,8 @@ def _run_skipped(draft: Draft, event: e.RunSkipped) -> None:
 
 
 # None: the event informs other audiences only and leaves the state as it is.
-_APPLIERS: dict[str, Callable[[Draft, Any], None] | None] = {
+# (The interpreter's Session, a Draft, folds through this table directly, as `Draft.apply` does.)
+APPLIERS: dict[str, Callable[[Draft, Any], None] | None] = {
     "learner_updated": _learner_updated,
     "run_started": _run_started,
     "step_recorded": _step_recorded,

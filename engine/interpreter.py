@@ -8,7 +8,7 @@ either schedules a timer, continues, ends or fails the run (ruling 8); a
 branch evaluates its conditions now and takes the yes or no list, after
 which the flow continues after the branch (ruling 7). Every step leaves a
 `StepRecorded` with what it saw. `Session` is the working state of one
-`decide` call: it folds each event as it is emitted (into one `Draft`), so
+`decide` call: it folds each event as it is emitted (it is the `Draft`), so
 later steps see earlier ones.
 """
 
@@ -29,7 +29,7 @@ from engine.events import (
     StepRecorded,
     TimerScheduled,
 )
-from engine.evolve import Draft
+from engine.evolve import APPLIERS, Draft
 from engine.learner import PRODUCT_GRANTED, PRODUCT_REVOKED, PROGRAM_UNENROLLED, LearnerState, changes_state
 from engine.runs import Run, idempotency_key, wait_timer_id
 from engine.school_events import SchoolEvent
@@ -51,14 +51,18 @@ ACTION_TARGETS: dict[str, tuple[str, str | None]] = {
 }
 
 
-class Session:
-    """The state, catalog and clock of one decide call, and the events it has emitted."""
+class Session(Draft):
+    """The state, catalog and clock of one decide call, and the events it has emitted.
 
-    __slots__ = ("_draft", "state", "catalog", "now", "events", "derived")
+    It is the `Draft` its events fold into (`state`: the learner with every event
+    emitted so far applied): one object per input rather than two."""
+
+    __slots__ = ("catalog", "now", "events", "derived")
 
     def __init__(self, state: LearnerState, catalog: Catalog, now: datetime):
-        self._draft = Draft(state)
-        self.state = state  # the learner with every event emitted so far applied
+        # Draft's two fields set here, not through its __init__: one call fewer per input.
+        self.state = state
+        self._runs = None
         self.catalog = catalog
         self.now = now
         self.events: list = []
@@ -68,7 +72,10 @@ class Session:
 
     def emit(self, event) -> None:
         self.events.append(event)
-        self.state = self._draft.apply(event)
+        # `Draft.apply` in line: one call fewer for each of the ~3 events an input emits.
+        applier = APPLIERS[event.type]
+        if applier is not None:
+            applier(self, event)
 
     def set_status(self, run: Run, status: str, **why: Any) -> None:
         current = self.state.runs.get(run.id, run)

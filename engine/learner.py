@@ -126,7 +126,8 @@ def changes_state(state: LearnerState, event: SchoolEvent) -> bool:
 
 def school_event_changes(state: LearnerState, event: SchoolEvent) -> dict[str, Any]:
     """The fields `event` changes, with their new values (empty: none).
-    Engine-derived events (a cause chain) are not activity."""
+    Engine-derived events (a cause chain: `event.derived`, read here as the
+    tuple itself, once per input) are not activity."""
     update: dict[str, Any] = {}
     kind, data = event.type, event.data
     if event.subject == "user" and not state.registered:
@@ -153,6 +154,6 @@ def school_event_changes(state: LearnerState, event: SchoolEvent) -> dict[str, A
                 else:
                     fields[name] = value
             update["fields"] = fields
-    if not event.derived and (state.last_activity_at is None or event.occurred_at > state.last_activity_at):
+    if not event.cause and (state.last_activity_at is None or event.occurred_at > state.last_activity_at):
         update["last_activity_at"] = event.occurred_at
     return update

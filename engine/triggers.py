@@ -12,16 +12,16 @@ The 60-second rule and run ids belong to the decider, which starts runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from engine.conditions import evaluate
 from engine.definitions import Automation, EventMatcher, Trigger
 from engine.learner import LearnerState
 from engine.school_events import SchoolEvent
+from engine.values import Value
 
 if TYPE_CHECKING:
-    from engine.catalog import Catalog
+    from engine.catalog import Candidate
 
 # The parameter that tells events of a type apart most (the catalog indexes on it).
 PRIMARY_PARAMETER: dict[str, str] = {
@@ -58,9 +58,8 @@ def event_matches(matcher: EventMatcher, event: SchoolEvent, parameters: tuple |
     return True
 
 
-# Named tuples rather than frozen dataclasses: as immutable, and a few are built
-# for most learner events at a third of the cost.
-class Entry(NamedTuple):
+# Engine values like the rest: a few are built for most learner events.
+class Entry(Value, kw_only=True):
     """The firing trigger of one automation for one event."""
 
     automation: Automation
@@ -68,7 +67,7 @@ class Entry(NamedTuple):
     trace: list[dict[str, Any]]
 
 
-class Declined(NamedTuple):
+class Declined(Value, kw_only=True):
     """An automation whose trigger event matched but that starts no run, and why."""
 
     automation: Automation
@@ -82,46 +81,47 @@ def _trigger_trace(trigger: Trigger, state: LearnerState) -> tuple[bool, dict[st
 
 
 def match_entries(
-    catalog: "Catalog", state: LearnerState, event: SchoolEvent, changed: bool
+    candidates: "tuple[Candidate, ...]", state: LearnerState, event: SchoolEvent, changed: bool
 ) -> list[Entry | Declined]:
     """Per automation of the learner's school whose trigger event matches: Entry or Declined.
 
-    `state` is the learner after the event; `changed` says whether the event
-    changed what a state trigger watches (computed before it was applied).
+    `candidates`: the catalog's for the event (`Catalog.candidates`), which the
+    caller looks up first, as most events have none. `state` is the learner after
+    the event; `changed` says whether the event changed what a state trigger
+    watches (computed before it was applied).
     """
     decisions: list[Entry | Declined] = []
     current: Automation | None = None
     tried: list[dict[str, Any]] = []
     settled = False
-    for candidate in catalog.candidates(event.school, event.type, event.data):
+    for candidate in candidates:
         automation = candidate.automation
         if automation is not current:
             if current is not None and not settled and tried:
-                decisions.append(Declined(current, "conditions not met", tried))
+                decisions.append(Declined(automation=current, reason="conditions not met", trace=tried))
             current, tried, settled = automation, [], False
         if settled or not event_matches(candidate.trigger, event, candidate.parameters):
             continue
         if not changed:
-            decisions.append(Declined(automation, f"{event.type} changed nothing for the learner", []))
+            reason = f"{event.type} changed nothing for the learner"
+            decisions.append(Declined(automation=automation, reason=reason, trace=[]))
             settled = True
         elif automation.activated_at is not None and event.occurred_at < automation.activated_at:
-            decisions.append(
-                Declined(automation, "the event occurred before the automation was activated", [])
-            )
+            reason = "the event occurred before the automation was activated"
+            decisions.append(Declined(automation=automation, reason=reason, trace=[]))
             settled = True
         else:
             holds, entry = _trigger_trace(candidate.trigger, state)
             tried.append(entry)
             if holds:
-                decisions.append(Entry(automation, candidate.trigger, tried))
+                decisions.append(Entry(automation=automation, trigger=candidate.trigger, trace=tried))
                 settled = True
     if current is not None and not settled and tried:
-        decisions.append(Declined(current, "conditions not met", tried))
+        decisions.append(Declined(automation=current, reason="conditions not met", trace=tried))
     return decisions
 
 
-@dataclass(frozen=True)
-class ExitCheck:
+class ExitCheck(Value, kw_only=True):
     """One exit condition whose event matched, with its filters' trace."""
 
     exit_id: str | None
@@ -140,7 +140,7 @@ def check_exits(automation: Automation, state: LearnerState, event: SchoolEvent,
     for exit_condition in automation.exits:
         if event_matches(exit_condition, event):
             holds, trace = evaluate(exit_condition.filters, exit_condition.match, state)
-            checks.append(ExitCheck(exit_condition.id, holds, trace))
+            checks.append(ExitCheck(exit_id=exit_condition.id, matched=holds, trace=trace))
             if holds:
                 break
     return checks

@@ -38,13 +38,12 @@ import re
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Callable, Literal, Mapping, Union
+from typing import Callable, ClassVar, Mapping, Union
 
-from pydantic import AfterValidator, AwareDatetime, Field
+from msgspec.structs import force_setattr
 from zoneinfo import ZoneInfo
 
 from engine.definitions import (
-    Model,
     RunBefore,
     Wait,
     WaitDuration,
@@ -64,7 +63,7 @@ from engine.local_time import (
     to_instant,
     wall_clock,
 )
-from engine.trusted import builder
+from engine.values import Value
 
 FieldValue = str | int | float | bool | None
 
@@ -78,41 +77,46 @@ _SHOWN_LENGTH = 80
 # ---------------------------------------------------------------- outcomes
 
 
-class WaitUntil(Model):
-    """Hold the learner until `due_at` (UTC); `detail` says why, for the run history."""
+class WaitUntil(Value, kw_only=True, tag="wait", tag_field="kind"):
+    """Hold the learner until `due_at` (UTC); `detail` says why, for the run history.
 
-    kind: Literal["wait"] = "wait"
-    due_at: Annotated[AwareDatetime, AfterValidator(lambda due: due.astimezone(UTC))]
+    Built with an aware instant in any offset, it holds it in UTC; a naive one is a
+    programming error (the math only ever works from the aware `now`)."""
+
+    kind: ClassVar[str] = "wait"
+    due_at: datetime
     detail: str
 
+    def __post_init__(self) -> None:
+        due = self.due_at
+        if due.tzinfo is not UTC:
+            if due.utcoffset() is None:
+                raise ValueError(f"WaitUntil needs a timezone-aware due_at, not {due.isoformat()}")
+            force_setattr(self, "due_at", due.astimezone(UTC))
 
-_WaitUntil = builder(WaitUntil)  # the math's own instants, built without validation (engine.trusted)
 
-
-class ContinueNow(Model):
+class ContinueNow(Value, kw_only=True, tag="continue", tag_field="kind"):
     """Go straight to the next step (the date had passed, or the wait is zero)."""
 
-    kind: Literal["continue"] = "continue"
+    kind: ClassVar[str] = "continue"
     reason: str
 
 
-class EndRun(Model):
+class EndRun(Value, kw_only=True, tag="end", tag_field="kind"):
     """End the run as fulfilled: the date had passed and the step says "end"."""
 
-    kind: Literal["end"] = "end"
+    kind: ClassVar[str] = "end"
     reason: str
 
 
-class FailRun(Model):
+class FailRun(Value, kw_only=True, tag="fail", tag_field="kind"):
     """Fail the run; `error` names the step, the field and the value seen."""
 
-    kind: Literal["fail"] = "fail"
+    kind: ClassVar[str] = "fail"
     error: str
 
 
-WaitResolution = Annotated[
-    Union[WaitUntil, ContinueNow, EndRun, FailRun], Field(discriminator="kind")
-]
+WaitResolution = Union[WaitUntil, ContinueNow, EndRun, FailRun]  # told apart by `kind`
 
 # ---------------------------------------------------------------- entry point
 
@@ -236,9 +240,8 @@ _RESOLVERS: dict[type, Callable] = {
 
 
 def _wait_until(due: datetime, detail: str) -> WaitUntil:
-    """A WaitUntil for an instant the math computed from the aware `now` (so it is
-    aware: validation would only check that again), in UTC."""
-    return _WaitUntil(due_at=due.astimezone(UTC), detail=detail)
+    """A WaitUntil for an instant the math computed from the aware `now`, in UTC."""
+    return WaitUntil(due_at=due.astimezone(UTC), detail=detail)
 
 
 def _wait_for(

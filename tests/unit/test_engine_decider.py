@@ -16,7 +16,7 @@ from engine.definitions import Automation
 from engine.learner import LearnerState
 from engine.runs import RECENT_FINISHED_KEPT, IllegalTransition
 from engine.school_events import SchoolEvent
-from engine.evolve import _APPLIERS
+from engine.evolve import APPLIERS
 from engine.simulation import simulate
 from engine.values import as_dict, as_json, from_json, replace
 from processors.learner_state_format import decode_state, encode_state
@@ -130,7 +130,7 @@ def test_traces_show_the_values_seen():
 def test_every_event_type_has_a_route_and_an_applier():
     for name in e.Event.__args__:
         assert e.route(name) in ("state", "actions", "delays", "run_status")  # an event's type is its class's
-        assert name.type in _APPLIERS
+        assert name.type in APPLIERS
 
 
 def test_an_illegal_move_in_a_log_fails_loudly():

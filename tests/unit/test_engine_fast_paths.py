@@ -1,7 +1,7 @@
 """The hot path's shortcuts give exactly what the general code gives.
 
-Engine values read back from their JSON as they were; engine.trusted's
-constructor and copy leave the wait results as pydantic would; a condition's trace entry equals its model_dump; adding days in UTC equals the
+Engine values read back from their JSON as they were; a condition's trace
+entry equals its model_dump; adding days in UTC equals the
 wall-clock arithmetic every other zone takes.
 """
 
@@ -21,8 +21,6 @@ from engine.conditions import _CHECKS, _as_entry
 from engine.local_time import add_local_days, load_zone, to_instant, wall_clock
 from engine.runs import FinishedRun, Run
 from engine.school_events import SchoolEvent
-from engine.trusted import copy_with, trusted
-from engine.waits import WaitUntil
 from engine.values import as_dict, as_json, from_json, replace
 
 AT = datetime(2027, 3, 1, 9, 30, tzinfo=timezone.utc)
@@ -95,38 +93,6 @@ def test_an_engine_value_is_immutable_and_replace_leaves_the_original():
     copied = replace(run, status="pending", position="w")
     assert copied == Run(id="run-1", automation_id="a", automation_version=1, status="pending", started_at=AT, position="w")
     assert run.status == "executing" and run.position is None
-
-
-# The wait math's results are still pydantic models (engine.waits), built through engine.trusted.
-WAITS = [
-    dict(due_at=AT, detail="3 days from 2027-03-01T09:30:00+00:00 (UTC)"),
-    dict(kind="wait", due_at=AT + timedelta(days=1), detail="until the date"),
-]
-
-
-@pytest.mark.parametrize("values", WAITS)
-def test_trusted_builds_what_validation_builds(values):
-    built, validated = trusted(WaitUntil, **values), WaitUntil(**values)
-    assert built == validated
-    assert list(built.__dict__) == list(validated.__dict__)  # field order, as repr and dumps show it
-    assert built.__pydantic_fields_set__ == validated.__pydantic_fields_set__
-    assert built.model_dump_json() == validated.model_dump_json()
-    assert repr(built) == repr(validated)
-
-
-def test_a_shared_fields_set_is_never_changed_through_another_model():
-    first, second = trusted(WaitUntil, **WAITS[0]), trusted(WaitUntil, **WAITS[0])
-    first.model_copy(update={"detail": "x"})
-    assert second.__pydantic_fields_set__ == {"due_at", "detail"}
-    assert trusted(WaitUntil, **WAITS[1]).__pydantic_fields_set__ == {"kind", "due_at", "detail"}
-
-
-def test_copy_with_equals_model_copy_and_leaves_the_original():
-    wait = WaitUntil(**WAITS[0])
-    copied = copy_with(wait, {"detail": "changed"})
-    assert copied == wait.model_copy(update={"detail": "changed"})
-    assert wait.detail == WAITS[0]["detail"]
-    assert copied.__pydantic_fields_set__ == wait.__pydantic_fields_set__
 
 
 _SAMPLES = {str: "Premium", float: 2.5, int: 3, bool: True, datetime: AT}

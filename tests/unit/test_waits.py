@@ -4,12 +4,13 @@ outcome models and the never-crash promises that a table cannot express."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
 
 import pytest
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from engine.definitions import (
     WAIT_TYPES,
@@ -21,6 +22,7 @@ from engine.definitions import (
     WaitUntilTimeOfDay,
 )
 from engine.local_time import load_zone
+from engine.values import as_json, from_json
 from engine.waits import ContinueNow, EndRun, FailRun, WaitResolution, WaitUntil, resolve_wait
 from tests import strict_yaml
 
@@ -75,7 +77,6 @@ def test_scenario_files_cover_every_wait_kind():
 
 
 def test_outcomes_round_trip_through_the_discriminated_union():
-    adapter = TypeAdapter(WaitResolution)
     outcomes = [
         WaitUntil(due_at=NOW, detail="3 days"),
         ContinueNow(reason="passed"),
@@ -83,20 +84,20 @@ def test_outcomes_round_trip_through_the_discriminated_union():
         FailRun(error="bad field"),
     ]
     for outcome in outcomes:
-        assert adapter.validate_json(adapter.dump_json(outcome)) == outcome
+        assert from_json(WaitResolution, json.loads(json.dumps(as_json(outcome)))) == outcome
 
 
 def test_due_at_is_normalised_to_utc_and_must_be_aware():
     berlin = datetime(2027, 3, 1, 10, 0, tzinfo=load_zone("Europe/Berlin"))
     assert WaitUntil(due_at=berlin, detail="x").due_at == NOW
     assert WaitUntil(due_at=berlin, detail="x").due_at.tzinfo is timezone.utc
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValueError, match="timezone-aware"):
         WaitUntil(due_at=datetime(2027, 3, 1, 9, 0), detail="x")
 
 
 def test_outcomes_are_frozen():
     outcome = FailRun(error="x")
-    with pytest.raises(ValidationError):
+    with pytest.raises(AttributeError):
         outcome.error = "y"
 
 

@@ -1,13 +1,14 @@
-"""Building and copying pydantic models the engine makes itself, without validating them again.
+"""Building and copying pydantic models without validating them again: the pydantic side of
+bench/value_kinds.py.
 
 Owns `trusted` and `builder` (construct) and `copy_with` (copy with changes),
-replacements for pydantic's constructor and `model_copy`. The engine's own
-values are plain Structs (`engine.values`); what still passes through here is
-the wait math's results (`engine.waits.WaitUntil`, one per waiting run), whose
-instants the math has already checked. Both leave the model as validation
-would: the same `__dict__` in field order, fields set, no extras, a fresh copy
-of a mutable default; so equality, dumps and JSON are unchanged. Missing or
-unknown fields still raise (a programming error).
+replacements for pydantic's constructor and `model_copy`. This was the engine's
+fastest pydantic path (engine/trusted.py) before its values became Structs
+(`engine.values`); it stays here so the value-kind comparison still measures
+pydantic at its best. Both leave the model as validation would: the same
+`__dict__` in field order, fields set, no extras, a fresh copy of a mutable
+default; so equality, dumps and JSON are unchanged. Missing or unknown fields
+still raise (a programming error).
 """
 
 from __future__ import annotations
