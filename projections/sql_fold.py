@@ -103,15 +103,61 @@ class KnownKeys:
         self.store.add(self.hashed(key))
 
 
+class RunDecisions(KnownKeys):
+    """A set of the in-memory fold's keys of which some belong to one run (`run_key` gives
+    its id and the key's text, or None): those are kept in the run's row (`runs.decided`),
+    read and written with it, instead of a hashed key row each in `fold_keys`.
+
+    A run folded before revision 0003 (`decided` NULL) keeps its keys in `fold_keys`."""
+
+    def __init__(self, tag: bytes, store: KeyStore, fold: "BatchFold", run_key) -> None:
+        super().__init__(tag, store)
+        self.fold, self.run_key = fold, run_key
+
+    def _of_run(self, key) -> tuple[set[str] | None, str | None]:
+        found = self.run_key(key)
+        if found is None:
+            return None, None
+        run_id, text = found
+        if run_id in self.fold._legacy_runs:
+            return None, None
+        # A run the batch loaded has its set; one it started has none yet.
+        return self.fold._run_decided.setdefault(run_id, set()), text
+
+    def __contains__(self, key) -> bool:
+        decided, text = self._of_run(key)
+        return text in decided if decided is not None else super().__contains__(key)
+
+    def add(self, key) -> None:
+        decided, text = self._of_run(key)
+        if decided is not None:
+            decided.add(text)
+        else:
+            super().add(key)
+
+
+RUN_DECISIONS = frozenset({"step", "exit", "status"})  # `_decided` keys whose second element is a run id
+
+
+def _run_decision(key: tuple) -> tuple[str, str] | None:
+    return (key[1], repr((key[0], *key[2:]))) if key[0] in RUN_DECISIONS else None
+
+
+def _run_reached(key: tuple) -> tuple[str, str]:
+    return key[0], repr(("reached", key[1]))
+
+
 class BatchFold(PartitionViews):
     def __init__(self, conn: Connection, part: int) -> None:
         super().__init__()
         self.conn, self.part = conn, part
         self.keys = KeyStore(conn, part)
         self._seen = KnownKeys(b"seen", self.keys)  # digests: already 16 bytes
-        self._decided = KnownKeys(b"decided", self.keys)
+        self._decided = RunDecisions(b"decided", self.keys, self, _run_decision)
         self._started_by = KnownKeys(b"started", self.keys)
-        self._reached = KnownKeys(b"reached", self.keys)
+        self._reached = RunDecisions(b"reached", self.keys, self, _run_reached)
+        self._run_decided: dict[str, set[str]] = {}  # run id -> its decisions' texts (runs.decided)
+        self._legacy_runs: set[str] = set()  # runs folded before runs.decided: their keys are in fold_keys
         self._loaded_runs: dict[str, tuple[int, int, int, int]] = {}  # run id -> its start_seq, counts of its lists
         self._stats_loaded: dict[tuple, AutomationStats] = {}
         self._stats_base: dict[tuple, tuple[int, int]] = {}  # key -> (stored learners inside, loaded learners)
@@ -142,10 +188,14 @@ class BatchFold(PartitionViews):
                 run_ids.add(run_id)
             if record.get("replay_of"):
                 run_ids.add(record["replay_of"])
-            for known, key in _candidate_keys(record):
-                keys.add(known(self).hashed(key))
-        self.keys.prefetch(keys)
         self._load_runs(run_ids)
+        for record, _ in records:
+            for known, key in _candidate_keys(record):
+                keys_of = known(self)
+                found = keys_of.run_key(key) if isinstance(keys_of, RunDecisions) else None
+                if found is None or found[0] in self._legacy_runs:
+                    keys.add(keys_of.hashed(key))
+        self.keys.prefetch(keys)
         self._load_stats(automations, learners)
         self._load_steps(automations, learners)
         self._load_finished(learners)
@@ -153,6 +203,10 @@ class BatchFold(PartitionViews):
     def _load_runs(self, run_ids: set[str]) -> None:
         for row in select_in(self.conn, "SELECT * FROM runs WHERE", ["run_id"], run_ids):
             self.runs[row.run_id] = run_of(row)
+            if row.decided is None:
+                self._legacy_runs.add(row.run_id)
+            else:
+                self._run_decided[row.run_id] = set(row.decided.split("\n")) if row.decided else set()
             self._loaded_runs[row.run_id] = (row.start_seq, row.steps_count, row.history_count, row.exit_checks_count)
 
     def _load_stats(self, automations: set, learners: set) -> None:
@@ -325,6 +379,7 @@ class BatchFold(PartitionViews):
                 "waiting_in": run.waiting_in, "forgotten": run.forgotten, "trigger_trace_json": run.trigger_trace_json,
                 "steps_count": steps_base + len(run.steps), "history_count": history_base + len(run.history),
                 "exit_checks_count": checks_base + len(run.exit_checks), "start_seq": start_seq,
+                "decided": None if run.run_id in self._legacy_runs else "\n".join(self._run_decided.get(run.run_id, ())),
             }
             rows.append(row)
         if rows:
