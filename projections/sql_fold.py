@@ -37,7 +37,10 @@ CHUNK = 500  # ids per IN (...): well under SQLite's and PostgreSQL's parameter 
 
 
 def to_us(instant: datetime | None) -> int | None:
-    return None if instant is None else (instant - EPOCH) // timedelta(microseconds=1)
+    if instant is None:
+        return None
+    since = instant - EPOCH  # exact, and a third of the cost of `// timedelta(microseconds=1)`
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def iso_to_us(text: str) -> int:
