@@ -37,7 +37,11 @@ fold_keys = Table(
     metadata,
     Column("part", Integer, primary_key=True),
     Column("key", LargeBinary(16), primary_key=True),
+    # A record digest's: deleted once the partition's next offset reaches it (a re-send
+    # comes soon after the original; later, the decisions it repeats refuse it). NULL: kept.
+    Column("until_offset", BigInteger),
 )
+Index("fold_keys_expiring", fold_keys.c.part, fold_keys.c.until_offset)
 
 runs = Table(
     "runs",

@@ -65,6 +65,7 @@ class KeyStore:
         self.present: set[bytes] = set()
         self.checked: set[bytes] = set()
         self.new: set[bytes] = set()
+        self.new_digests: set[bytes] = set()  # of `new`, the records' digests: they expire
 
     def prefetch(self, keys: set[bytes]) -> None:
         rows = select_in(self.conn, "SELECT key FROM fold_keys WHERE part = {mark} AND", ["key"], keys, self.part)
@@ -82,6 +83,32 @@ class KeyStore:
     def add(self, key: bytes) -> None:
         if not self.known(key):
             self.new.add(key)
+
+    def add_digest(self, key: bytes) -> None:
+        if not self.known(key):
+            self.new.add(key)
+            self.new_digests.add(key)
+
+    def write(self, until_offset: int) -> None:
+        """The batch's new keys; the digests among them kept until `until_offset`."""
+        if self.new:
+            insert(self.conn, t.fold_keys, [
+                {"part": self.part, "key": key, "until_offset": until_offset if key in self.new_digests else None}
+                for key in self.new
+            ])
+
+
+class SeenDigests:
+    """The in-memory fold's `_seen` set of record digests, kept in a `KeyStore` to expire."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
+
+    def __contains__(self, digest: bytes) -> bool:
+        return self.store.known(digest)
+
+    def add(self, digest: bytes) -> None:
+        self.store.add_digest(digest)
 
 
 class KnownKeys:
@@ -155,7 +182,7 @@ class BatchFold(PartitionViews):
         super().__init__()
         self.conn, self.part = conn, part
         self.keys = KeyStore(conn, part)
-        self._seen = KnownKeys(b"seen", self.keys)  # digests: already 16 bytes
+        self._seen = SeenDigests(self.keys)
         self._decided = RunDecisions(b"decided", self.keys, self, _run_decision)
         self._started_by = KnownKeys(b"started", self.keys)
         self._reached = RunDecisions(b"reached", self.keys, self, _run_reached)
@@ -330,12 +357,12 @@ class BatchFold(PartitionViews):
 
     # ------------------------------------------------------------ writing
 
-    def write(self, first_seq: int) -> None:
+    def write(self, first_seq: int, digests_until: int) -> None:
         """What the batch changed, in the caller's transaction; `first_seq`: the batch's
-        first offset (runs started in it are numbered from there, in fold order)."""
+        first offset (runs started in it are numbered from there, in fold order);
+        `digests_until`: the offset at which its records' digests expire."""
         conn, part = self.conn, self.part
-        if self.keys.new:
-            insert(conn, t.fold_keys, [{"part": part, "key": key} for key in self.keys.new])
+        self.keys.write(digests_until)
         self._write_runs(first_seq)
         if self._forget:
             for chunk in chunks(self._forget):

@@ -171,6 +171,27 @@ class ProjectionStoreContract:
         applied = sum(applied for applied, _ in store.counts().values())
         assert applied == sum(len(records) for records in world.partitions)
 
+    def test_record_digests_are_kept_only_for_the_records_a_resend_can_follow(self):
+        world = mixed()
+        store = self.make_store()
+        store.seen_kept = 10
+        fold_into(store, world.partitions, 4, from_bytes=True)
+        k = t.fold_keys.c
+        with store.connect() as conn:
+            for part, records in enumerate(world.partitions):
+                kept = conn.execute(select(func.count()).where(k.part == part, k.until_offset.is_not(None))).scalar_one()
+                assert kept <= min(len(records), 10 + 4)
+            assert sql_queries.snapshot(conn) == queries.snapshot(in_memory(world))
+
+    def test_a_record_sent_again_after_its_digest_expired_changes_no_view(self):
+        world = mixed()
+        store = self.make_store()
+        store.seen_kept = 2
+        resent = [records + [dict(r) for r in records] for records in world.partitions]
+        fold_into(store, resent, 4, from_bytes=True)
+        with store.connect() as conn:
+            assert sql_queries.snapshot(conn) == queries.snapshot(in_memory(world))
+
     def test_a_fold_resumes_at_its_stored_offsets(self):
         world = mixed()
         store = self.make_store()
