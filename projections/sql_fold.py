@@ -158,6 +158,19 @@ class RunDecisions(KnownKeys):
         decided, text = self._of_run(key)
         return text in decided if decided is not None else super().__contains__(key)
 
+    def first(self, key) -> bool:
+        """Whether `key` is new, and it is known from now on (one lookup: `_first`'s two)."""
+        decided, text = self._of_run(key)
+        if decided is None:
+            if super().__contains__(key):
+                return False
+            super().add(key)
+            return True
+        if text in decided:
+            return False
+        decided.add(text)
+        return True
+
     def add(self, key) -> None:
         decided, text = self._of_run(key)
         if decided is not None:
@@ -219,7 +232,9 @@ class BatchFold(PartitionViews):
             if record.get("replay_of"):
                 run_ids.add(record["replay_of"])
         self._load_runs(run_ids)
-        for record, _ in records:
+        # Without runs folded before runs.decided, only a learner's entries have hashed keys.
+        asked = records if self._legacy_runs else [(r, e) for r, e in records if r["kind"] in LEARNER_KINDS]
+        for record, _ in asked:
             for known, key in _candidate_keys(record):
                 keys_of = known(self)
                 found = keys_of.run_key(key) if isinstance(keys_of, RunDecisions) else None
@@ -289,6 +304,9 @@ class BatchFold(PartitionViews):
             self._finished_loaded[(row.school, row.user_id)] = row.run_ids.split(" ") if row.run_ids else []
 
     # ------------------------------------------------------------ the fold's state, from the database
+
+    def _first(self, *key) -> bool:
+        return self._decided.first(key)
 
     def _stats(self, school: str, automation_id: str) -> AutomationStats:
         key = (school, automation_id)
@@ -475,6 +493,9 @@ class BatchFold(PartitionViews):
             run = self.runs.get(run_id)
             users[run_id] = run.user if run is not None else self._waiting_user[run_id]
         return users
+
+
+LEARNER_KINDS = frozenset({"run_started", "run_skipped", "entry_declined", "derived_event_stopped"})  # keys not of a run
 
 
 def _candidate_keys(record: dict):
