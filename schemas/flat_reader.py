@@ -2,7 +2,7 @@
 
 Owns `FlatReader`: compiled once from a record schema whose fields are all
 strings, longs, booleans, enums, timestamp-millis, or unions of null with one
-of those, it reads a body into the same dict fastavro's `schemaless_reader`
+of those (one generated function, the fields' reads inlined), it reads a body into the same dict fastavro's `schemaless_reader`
 gives, or None when the body is not exactly one well-formed record of the
 schema (the caller then asks fastavro, which says why). The projector decodes
 every run-status record it folds, and fastavro's reader cost 10 us of each,
@@ -111,23 +111,87 @@ def _field_reader(schema: Any) -> Callable | None:
     return _plain(schema)
 
 
+# Source of one field's read, inlined into the record's reader (a call a field cost
+# as much as its decoding): `{v}` is the value's name; `pos` the position, `size` the body's end.
+_STRING = """
+b = data[pos]
+if b < 0x80:
+    n = (b >> 1) ^ -(b & 1); pos += 1
+else:
+    n, pos = _long(data, pos)
+end = pos + n
+if n < 0 or end > size:
+    raise _Invalid
+{v} = data[pos:end].decode(); pos = end
+"""
+_LONG = """
+b = data[pos]
+if b < 0x80:
+    {v} = (b >> 1) ^ -(b & 1); pos += 1
+else:
+    {v}, pos = _long(data, pos)
+"""
+_CALL = """
+{v}, pos = {read}(data, pos)
+"""
+_OPTIONAL = """
+b = data[pos]
+if b == {null}:
+    {v} = None; pos += 1
+elif b == {value}:
+    pos += 1{body}
+else:
+    raise _Invalid
+"""
+
+
+def _inline(schema: Any, name: str, helpers: dict) -> str | None:
+    """The source reading one non-union value of `schema` into `name`, or None if not flat."""
+    if schema == "string" or (isinstance(schema, dict) and set(schema) == {"type"} and schema["type"] == "string"):
+        return _STRING.format(v=name)
+    if schema in ("long", "int"):
+        return _LONG.format(v=name)
+    read = _plain(schema)
+    if read is None:
+        return None
+    helper = f"_read_{len(helpers)}"
+    helpers[helper] = read
+    return _CALL.format(v=name, read=helper)
+
+
+def _indent(source: str, spaces: int) -> str:
+    return "".join(" " * spaces + line + "\n" for line in source.strip("\n").split("\n"))
+
+
 class FlatReader:
     def __init__(self, schema: dict) -> None:
         """`schema`: the record's schema as JSON (not fastavro's parsed form)."""
-        self.fields: list[tuple[str, Callable]] = []
-        for field in schema["fields"]:
-            read = _field_reader(field["type"])
-            if read is None:
+        helpers: dict[str, Callable] = {"_long": _long, "_Invalid": _Invalid}
+        body, names = [], []
+        for index, field in enumerate(schema["fields"]):
+            value, kind = f"v{index}", field["type"]
+            if isinstance(kind, list):
+                if len(kind) != 2 or "null" not in kind:
+                    raise ValueError(f"{field['name']}: not a flat field")
+                null_first = kind[0] == "null"
+                inner = _inline(kind[1] if null_first else kind[0], value, helpers)
+                source = None if inner is None else _OPTIONAL.format(
+                    v=value, null=0 if null_first else 2, value=2 if null_first else 0, body="\n" + _indent(inner, 4))
+            else:
+                source = _inline(kind, value, helpers)
+            if source is None:
                 raise ValueError(f"{field['name']}: not a flat field")
-            self.fields.append((field["name"], read))
+            body.append(source)
+            names.append(f"{field['name']!r}: {value}")
+        code = "def read(data, pos, size):\n" + _indent("".join(body), 4)
+        code += f"    return {{{', '.join(names)}}}, pos\n"
+        exec(compile(code, f"<flat reader of {schema.get('name', 'record')}>", "exec"), helpers)
+        self._read = helpers["read"]
 
     def read(self, data: bytes, start: int) -> dict | None:
         """The record whose body starts at `start` and ends with `data`; None if it is not one."""
-        record = {}
-        pos = start
         try:
-            for name, read in self.fields:
-                record[name], pos = read(data, pos)
+            record, pos = self._read(data, start, len(data))
         except (_Invalid, IndexError, UnicodeDecodeError, OverflowError):
             return None
         return record if pos == len(data) else None
