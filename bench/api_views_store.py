@@ -81,10 +81,18 @@ def measure_store(backend: str, url: str | None, total: int, welcome_run, welcom
             if pending[p]:
                 flush(p)
         memory = None  # the baseline's views: not what the reader below holds
+        from sqlalchemy import func, select
+
+        from projections import schema as t
+
+        with store.connect() as conn:  # what the duplicate checks keep, against what was folded
+            key_rows = conn.execute(select(func.count()).select_from(t.fold_keys)).scalar_one()
         store.close()
         print(f"{backend}, {total:,} runs: {records:,} records folded into the store at {records / into_store:,.0f} records/s "
               f"({into_store:.1f} s); the in-memory fold of the same bytes (baseline, same run) {records / into_memory:,.0f} records/s; "
               f"{_load()}", flush=True)
+        print(f"  duplicate-check key rows (fold_keys): {key_rows:,} ({key_rows / records:.2f} a record; record digests kept "
+              f"{store.seen_kept:,} records a partition)", flush=True)
         reader = subprocess.run([sys.executable, "-m", "bench.api_views_store", url, str(total)], cwd=ROOT,
                                 capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         answer = json.loads(reader.stdout)

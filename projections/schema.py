@@ -29,14 +29,19 @@ offsets = Table(
     Column("undecodable", BigInteger, nullable=False),  # records no decoder could read: logged, counted, passed
 )
 
-# What the fold has seen once and must not count again: record digests and the
-# decisions a run records once (projections.partition), as 16-byte hashes.
+# What the fold has seen once and must not count again, as 16-byte hashes: record
+# digests, and the decisions a learner's entries record once (projections.partition;
+# a run's own are in its row, `runs.decided`).
 fold_keys = Table(
     "fold_keys",
     metadata,
     Column("part", Integer, primary_key=True),
     Column("key", LargeBinary(16), primary_key=True),
+    # A record digest's: deleted once the partition's next offset reaches it (a re-send
+    # comes soon after the original; later, the decisions it repeats refuse it). NULL: kept.
+    Column("until_offset", BigInteger),
 )
+Index("fold_keys_expiring", fold_keys.c.part, fold_keys.c.until_offset)
 
 runs = Table(
     "runs",
@@ -63,6 +68,10 @@ runs = Table(
     Column("steps_count", Integer, nullable=False),
     Column("history_count", Integer, nullable=False),
     Column("exit_checks_count", Integer, nullable=False),
+    # The decisions this run records once (projections.partition: a step's outcome, a step
+    # reached, an exit checked, a status at a wait), one a line: read and written with the
+    # row, no key rows of their own. NULL: folded before revision 0003, keys in fold_keys.
+    Column("decided", Text),
 )
 Index("runs_by_automation", runs.c.school, runs.c.automation_id, runs.c.started_us, runs.c.run_id)
 Index("runs_by_automation_status", runs.c.school, runs.c.automation_id, runs.c.status, runs.c.started_us, runs.c.run_id)

@@ -37,7 +37,10 @@ CHUNK = 500  # ids per IN (...): well under SQLite's and PostgreSQL's parameter 
 
 
 def to_us(instant: datetime | None) -> int | None:
-    return None if instant is None else (instant - EPOCH) // timedelta(microseconds=1)
+    if instant is None:
+        return None
+    since = instant - EPOCH  # exact, and a third of the cost of `// timedelta(microseconds=1)`
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def iso_to_us(text: str) -> int:
@@ -62,6 +65,7 @@ class KeyStore:
         self.present: set[bytes] = set()
         self.checked: set[bytes] = set()
         self.new: set[bytes] = set()
+        self.new_digests: set[bytes] = set()  # of `new`, the records' digests: they expire
 
     def prefetch(self, keys: set[bytes]) -> None:
         rows = select_in(self.conn, "SELECT key FROM fold_keys WHERE part = {mark} AND", ["key"], keys, self.part)
@@ -79,6 +83,43 @@ class KeyStore:
     def add(self, key: bytes) -> None:
         if not self.known(key):
             self.new.add(key)
+
+    def add_digest(self, key: bytes) -> None:
+        if not self.known(key):
+            self.new.add(key)
+            self.new_digests.add(key)
+
+    def write(self, until_offset: int) -> None:
+        """The batch's new keys; the digests among them kept until `until_offset`."""
+        if self.new:
+            insert(self.conn, t.fold_keys, [
+                {"part": self.part, "key": key, "until_offset": until_offset if key in self.new_digests else None}
+                for key in self.new
+            ])
+
+
+def seen_key(record: dict, digest: bytes) -> bytes:
+    """A record digest's key: the record's instant (6 bytes, milliseconds, big-endian) and 10
+    bytes of its digest. A partition's records come in about their instants' order, so
+    its keys land at the end of the index, not all over it: a batch's inserts and lookups
+    touch a few pages instead of one each (a re-send is byte-identical: the same key)."""
+    at = to_us(record["at"]) // 1000
+    return (at & 0xFFFFFFFFFFFF).to_bytes(6, "big") + digest[:10]
+
+
+class SeenDigests:
+    """The in-memory fold's `_seen` set of record digests, kept in a `KeyStore` to expire;
+    `record`: the record being applied (its key needs its instant)."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
+        self.record: dict | None = None
+
+    def __contains__(self, digest: bytes) -> bool:
+        return self.store.known(seen_key(self.record, digest))
+
+    def add(self, digest: bytes) -> None:
+        self.store.add_digest(seen_key(self.record, digest))
 
 
 class KnownKeys:
@@ -103,15 +144,74 @@ class KnownKeys:
         self.store.add(self.hashed(key))
 
 
+class RunDecisions(KnownKeys):
+    """A set of the in-memory fold's keys of which some belong to one run (`run_key` gives
+    its id and the key's text, or None): those are kept in the run's row (`runs.decided`),
+    read and written with it, instead of a hashed key row each in `fold_keys`.
+
+    A run folded before revision 0003 (`decided` NULL) keeps its keys in `fold_keys`."""
+
+    def __init__(self, tag: bytes, store: KeyStore, fold: "BatchFold", run_key) -> None:
+        super().__init__(tag, store)
+        self.fold, self.run_key = fold, run_key
+
+    def _of_run(self, key) -> tuple[set[str] | None, str | None]:
+        found = self.run_key(key)
+        if found is None:
+            return None, None
+        run_id, text = found
+        if run_id in self.fold._legacy_runs:
+            return None, None
+        # A run the batch loaded has its set; one it started has none yet.
+        return self.fold._run_decided.setdefault(run_id, set()), text
+
+    def __contains__(self, key) -> bool:
+        decided, text = self._of_run(key)
+        return text in decided if decided is not None else super().__contains__(key)
+
+    def first(self, key) -> bool:
+        """Whether `key` is new, and it is known from now on (one lookup: `_first`'s two)."""
+        decided, text = self._of_run(key)
+        if decided is None:
+            if super().__contains__(key):
+                return False
+            super().add(key)
+            return True
+        if text in decided:
+            return False
+        decided.add(text)
+        return True
+
+    def add(self, key) -> None:
+        decided, text = self._of_run(key)
+        if decided is not None:
+            decided.add(text)
+        else:
+            super().add(key)
+
+
+RUN_DECISIONS = frozenset({"step", "exit", "status"})  # `_decided` keys whose second element is a run id
+
+
+def _run_decision(key: tuple) -> tuple[str, str] | None:
+    return (key[1], repr((key[0], *key[2:]))) if key[0] in RUN_DECISIONS else None
+
+
+def _run_reached(key: tuple) -> tuple[str, str]:
+    return key[0], repr(("reached", key[1]))
+
+
 class BatchFold(PartitionViews):
     def __init__(self, conn: Connection, part: int) -> None:
         super().__init__()
         self.conn, self.part = conn, part
         self.keys = KeyStore(conn, part)
-        self._seen = KnownKeys(b"seen", self.keys)  # digests: already 16 bytes
-        self._decided = KnownKeys(b"decided", self.keys)
+        self._seen = SeenDigests(self.keys)
+        self._decided = RunDecisions(b"decided", self.keys, self, _run_decision)
         self._started_by = KnownKeys(b"started", self.keys)
-        self._reached = KnownKeys(b"reached", self.keys)
+        self._reached = RunDecisions(b"reached", self.keys, self, _run_reached)
+        self._run_decided: dict[str, set[str]] = {}  # run id -> its decisions' texts (runs.decided)
+        self._legacy_runs: set[str] = set()  # runs folded before runs.decided: their keys are in fold_keys
         self._loaded_runs: dict[str, tuple[int, int, int, int]] = {}  # run id -> its start_seq, counts of its lists
         self._stats_loaded: dict[tuple, AutomationStats] = {}
         self._stats_base: dict[tuple, tuple[int, int]] = {}  # key -> (stored learners inside, loaded learners)
@@ -133,7 +233,7 @@ class BatchFold(PartitionViews):
         automations: set[tuple[str, str]] = set()
         learners: set[tuple[str, str]] = set()
         for record, encoded in records:
-            keys.add(record_digest(record) if encoded is None else hashlib.blake2b(encoded, digest_size=16).digest())
+            keys.add(seen_key(record, record_digest(record) if encoded is None else hashlib.blake2b(encoded, digest_size=16).digest()))
             school, user, automation_id = record["school"], record["user"], record["automation_id"]
             automations.add((school, automation_id))
             learners.add((school, user))
@@ -142,10 +242,16 @@ class BatchFold(PartitionViews):
                 run_ids.add(run_id)
             if record.get("replay_of"):
                 run_ids.add(record["replay_of"])
-            for known, key in _candidate_keys(record):
-                keys.add(known(self).hashed(key))
-        self.keys.prefetch(keys)
         self._load_runs(run_ids)
+        # Without runs folded before runs.decided, only a learner's entries have hashed keys.
+        asked = records if self._legacy_runs else [(r, e) for r, e in records if r["kind"] in LEARNER_KINDS]
+        for record, _ in asked:
+            for known, key in _candidate_keys(record):
+                keys_of = known(self)
+                found = keys_of.run_key(key) if isinstance(keys_of, RunDecisions) else None
+                if found is None or found[0] in self._legacy_runs:
+                    keys.add(keys_of.hashed(key))
+        self.keys.prefetch(keys)
         self._load_stats(automations, learners)
         self._load_steps(automations, learners)
         self._load_finished(learners)
@@ -153,6 +259,10 @@ class BatchFold(PartitionViews):
     def _load_runs(self, run_ids: set[str]) -> None:
         for row in select_in(self.conn, "SELECT * FROM runs WHERE", ["run_id"], run_ids):
             self.runs[row.run_id] = run_of(row)
+            if row.decided is None:
+                self._legacy_runs.add(row.run_id)
+            else:
+                self._run_decided[row.run_id] = set(row.decided.split("\n")) if row.decided else set()
             self._loaded_runs[row.run_id] = (row.start_seq, row.steps_count, row.history_count, row.exit_checks_count)
 
     def _load_stats(self, automations: set, learners: set) -> None:
@@ -204,7 +314,14 @@ class BatchFold(PartitionViews):
         for row in select_in(self.conn, "SELECT * FROM learner_finished WHERE", ["school", "user_id"], learners):
             self._finished_loaded[(row.school, row.user_id)] = row.run_ids.split(" ") if row.run_ids else []
 
+    def apply(self, record: dict, encoded: bytes | None = None) -> bool:
+        self._seen.record = record
+        return super().apply(record, encoded)
+
     # ------------------------------------------------------------ the fold's state, from the database
+
+    def _first(self, *key) -> bool:
+        return self._decided.first(key)
 
     def _stats(self, school: str, automation_id: str) -> AutomationStats:
         key = (school, automation_id)
@@ -273,12 +390,12 @@ class BatchFold(PartitionViews):
 
     # ------------------------------------------------------------ writing
 
-    def write(self, first_seq: int) -> None:
+    def write(self, first_seq: int, digests_until: int) -> None:
         """What the batch changed, in the caller's transaction; `first_seq`: the batch's
-        first offset (runs started in it are numbered from there, in fold order)."""
+        first offset (runs started in it are numbered from there, in fold order);
+        `digests_until`: the offset at which its records' digests expire."""
         conn, part = self.conn, self.part
-        if self.keys.new:
-            insert(conn, t.fold_keys, [{"part": part, "key": key} for key in self.keys.new])
+        self.keys.write(digests_until)
         self._write_runs(first_seq)
         if self._forget:
             for chunk in chunks(self._forget):
@@ -325,6 +442,7 @@ class BatchFold(PartitionViews):
                 "waiting_in": run.waiting_in, "forgotten": run.forgotten, "trigger_trace_json": run.trigger_trace_json,
                 "steps_count": steps_base + len(run.steps), "history_count": history_base + len(run.history),
                 "exit_checks_count": checks_base + len(run.exit_checks), "start_seq": start_seq,
+                "decided": None if run.run_id in self._legacy_runs else "\n".join(self._run_decided.get(run.run_id, ())),
             }
             rows.append(row)
         if rows:
@@ -390,6 +508,9 @@ class BatchFold(PartitionViews):
             run = self.runs.get(run_id)
             users[run_id] = run.user if run is not None else self._waiting_user[run_id]
         return users
+
+
+LEARNER_KINDS = frozenset({"run_started", "run_skipped", "entry_declined", "derived_event_stopped"})  # keys not of a run
 
 
 def _candidate_keys(record: dict):

@@ -67,10 +67,19 @@ def _engine(url: str) -> Engine:
     return create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
 
 
+def fold_seen_kept() -> int:
+    """AUTOMATIONS_FOLD_SEEN_KEPT: records a partition folds before a record's digest is
+    dropped. A byte-identical re-send (a worker's outputs sent again after a crash) comes
+    soon after the original; a later one repeats decisions the fold refuses anyway (a run
+    started, a step's outcome, a status at a wait...), and only the `applied` count sees it."""
+    return int(os.environ.get("AUTOMATIONS_FOLD_SEEN_KEPT", "1000000"))
+
+
 class ProjectionStore:
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, seen_kept: int | None = None) -> None:
         self.url = url or projections_url()
         self.engine = _engine(self.url)
+        self.seen_kept = seen_kept if seen_kept is not None else fold_seen_kept()
 
     def migrate(self) -> None:
         config = Config()
@@ -120,7 +129,9 @@ class ProjectionStore:
             batch.prefetch(records)
             for record, encoded in records:
                 batch.apply(record, encoded=encoded)
-            batch.write(first_seq=read_from)
+            batch.write(first_seq=read_from, digests_until=next_offset + self.seen_kept)
+            k = t.fold_keys.c
+            conn.execute(delete(t.fold_keys).where(k.part == part, k.until_offset <= next_offset))
             c = t.offsets.c
             conn.execute(update(t.offsets).where(c.topic == topic, c.part == part).values(applied=c.applied + batch.applied))
             return batch.applied

@@ -11,6 +11,7 @@ statements here need neither.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Iterable, Sequence
 
 from sqlalchemy import Table
@@ -33,7 +34,7 @@ def _send(conn: Connection, table: Table, columns: list[str], rows: list[dict], 
     for an upsert, into a temporary copy of it and from there in one INSERT ... SELECT:
     an executemany is a round trip a row there, and a statement of many rows' values
     costs more to build and parse than COPY's whole transfer (13x, bench/api_views.py)."""
-    values = [tuple(row[c] for c in columns) for row in rows]
+    values = list(map(itemgetter(*columns), rows)) if len(columns) > 1 else [(row[columns[0]],) for row in rows]
     if conn.dialect.paramstyle == "qmark":
         conn.exec_driver_sql(_statement(conn, table, columns, conflict), values)
         return

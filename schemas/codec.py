@@ -35,6 +35,8 @@ from typing import Any, Iterable, Literal, Protocol, get_args
 import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
+from schemas.flat_reader import FlatReader
+
 TopicKind = Literal[
     "school_event", "definition", "control", "timer", "action", "run_status", "dead_letter", "receipt"
 ]
@@ -119,6 +121,15 @@ class Registry:
             self._by_kind.setdefault(version.kind, []).append(version)
         for history in self._by_kind.values():
             history.sort(key=lambda v: v.version)
+        # The latest versions of flat kinds (run-status: every record the projector folds)
+        # are read by a compiled reader first, fastavro when it does not read them.
+        self._flat: dict[bytes, FlatReader] = {}
+        for history in self._by_kind.values():
+            if history[-1].source:
+                try:
+                    self._flat[history[-1].fingerprint] = FlatReader(json.loads(history[-1].source))
+                except ValueError:
+                    pass
 
     def versions(self, kind: TopicKind) -> list[SchemaVersion]:
         return list(self._by_kind.get(kind, []))
@@ -159,6 +170,11 @@ class Registry:
         """
         writer, start = self._writer_of(kind, data, ids)
         reader = self.latest(kind)
+        flat = self._flat.get(writer.fingerprint) if writer is reader else None
+        if flat is not None:
+            record = flat.read(bytes(data), start)
+            if record is not None:
+                return record
         body = io.BytesIO(bytes(data[start:]))
         try:
             record = fastavro.schemaless_reader(

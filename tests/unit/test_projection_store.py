@@ -12,6 +12,7 @@ PostgreSQL is a real throwaway cluster (tests/postgres.py), never a stand-in.
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -170,6 +171,48 @@ class ProjectionStoreContract:
             assert sql_queries.snapshot(conn) == queries.snapshot(in_memory(world))
         applied = sum(applied for applied, _ in store.counts().values())
         assert applied == sum(len(records) for records in world.partitions)
+
+    def test_record_digests_are_kept_only_for_the_records_a_resend_can_follow(self):
+        world = mixed()
+        store = self.make_store()
+        store.seen_kept = 10
+        fold_into(store, world.partitions, 4, from_bytes=True)
+        k = t.fold_keys.c
+        with store.connect() as conn:
+            for part, records in enumerate(world.partitions):
+                kept = conn.execute(select(func.count()).where(k.part == part, k.until_offset.is_not(None))).scalar_one()
+                assert kept <= min(len(records), 10 + 4)
+            assert sql_queries.snapshot(conn) == queries.snapshot(in_memory(world))
+
+    def test_a_record_sent_again_after_its_digest_expired_changes_no_view(self):
+        world = mixed()
+        store = self.make_store()
+        store.seen_kept = 2
+        resent = [records + [dict(r) for r in records] for records in world.partitions]
+        fold_into(store, resent, 4, from_bytes=True)
+        with store.connect() as conn:
+            assert sql_queries.snapshot(conn) == queries.snapshot(in_memory(world))
+
+    def test_runs_folded_before_their_decisions_moved_to_their_rows_still_refuse_them_again(self):
+        """A database from before revision 0003: the runs' decisions are hashes in fold_keys."""
+        from projections.sql_fold import KnownKeys, _run_decision
+
+        world = decided_again()
+        store = self.make_store()
+        store.seen_kept = 1  # the re-sends below meet the decisions' keys, not the records' digests
+        halves = [records[: len(records) // 2] for records in world.partitions]
+        fold_into(store, halves, 3)
+        with store.engine.begin() as conn:
+            conn.execute(t.runs.update().values(decided=None))
+            for part, views in enumerate(in_memory(SimpleNamespace(partitions=halves))):
+                rows = [KnownKeys(b"decided", None).hashed(key) for key in views._decided if _run_decision(key)]
+                rows += [KnownKeys(b"reached", None).hashed(key) for key in views._reached]
+                if rows:
+                    conn.execute(t.fold_keys.insert(), [{"part": part, "key": key} for key in rows])
+        resent = [records + [dict(r) for r in records] for records in world.partitions]
+        fold_into(store, resent, 3)
+        with store.connect() as conn:
+            assert sql_queries.snapshot(conn) == queries.snapshot(in_memory(world))
 
     def test_a_fold_resumes_at_its_stored_offsets(self):
         world = mixed()
