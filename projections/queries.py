@@ -37,6 +37,17 @@ def automations_page(
     group: str | None = None,
 ) -> list[dict]:
     """The school's automations with their figures; `search` matches name or id, any case."""
+    return [automation_row(parts, automation) for automation in page_automations(automations, school, search, status, group)]
+
+
+def automation_row(parts: Parts, automation: Automation) -> dict:
+    return row_of(automation, stats_of(parts, automation.school, automation.id))
+
+
+def page_automations(
+    automations: Iterable[Automation], school: str, search: str | None, status: str | None, group: str | None
+) -> list[Automation]:
+    """The automations page's rows before their figures, in its order (both stores ask this)."""
     rows = []
     for automation in sorted(automations, key=lambda a: (a.name.lower(), a.id)):
         if automation.school != school:
@@ -45,11 +56,12 @@ def automations_page(
             continue
         if (status and automation.status != status) or (group and group not in automation.groups):
             continue
-        rows.append(automation_row(parts, automation))
+        rows.append(automation)
     return rows
 
 
-def automation_row(parts: Parts, automation: Automation) -> dict:
+def row_of(automation: Automation, stats: automation_stats.AutomationStats) -> dict:
+    """One automations-page row: the definition's fields and its figures (both stores render this)."""
     return {
         "id": automation.id,
         "name": automation.name,
@@ -59,7 +71,7 @@ def automation_row(parts: Parts, automation: Automation) -> dict:
         "version": automation.version,
         "last_edited_at": iso(automation.last_edited_at),
         "activated_at": iso(automation.activated_at),
-        **stats_of(parts, automation.school, automation.id).as_dict(),
+        **stats.as_dict(),
     }
 
 

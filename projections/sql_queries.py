@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from engine.definitions import Automation, is_wait, iter_steps
 from projections import automation_stats, step_stats
 from projections import schema as t
+from projections.queries import page_automations, row_of
 from projections.run_views import NotStarted, RunView, iso
 from projections.sql_fold import from_us, run_of
 
@@ -50,30 +51,11 @@ def automations_page(
     group: str | None = None,
 ) -> list[dict]:
     """The school's automations with their figures; `search` matches name or id, any case."""
-    rows = []
-    for automation in sorted(automations, key=lambda a: (a.name.lower(), a.id)):
-        if automation.school != school:
-            continue
-        if search and search.lower() not in f"{automation.name}\n{automation.id}".lower():
-            continue
-        if (status and automation.status != status) or (group and group not in automation.groups):
-            continue
-        rows.append(automation_row(conn, automation))
-    return rows
+    return [automation_row(conn, automation) for automation in page_automations(automations, school, search, status, group)]
 
 
 def automation_row(conn: Connection, automation: Automation) -> dict:
-    return {
-        "id": automation.id,
-        "name": automation.name,
-        "status": automation.status,
-        "groups": list(automation.groups),
-        "mode": automation.mode,
-        "version": automation.version,
-        "last_edited_at": iso(automation.last_edited_at),
-        "activated_at": iso(automation.activated_at),
-        **stats_of(conn, automation.school, automation.id).as_dict(),
-    }
+    return row_of(automation, stats_of(conn, automation.school, automation.id))
 
 
 def runs_of_automation(
