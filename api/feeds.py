@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from processors import schema_registry
 from processors.config import Settings
-from processors.kafka_io import BrokerUnavailable, Record
+from processors.kafka_io import BrokerUnavailable, Record, record_of
 
 log = logging.getLogger(__name__)
 
@@ -194,14 +194,7 @@ class TopicFeed:
                     await self._hand_batch(tp, messages)
                     continue
                 for message in messages:
-                    record = Record(
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                        key=message.key.decode("utf-8", "replace") if message.key is not None else None,
-                        value=message.value,
-                        timestamp_ms=message.timestamp,
-                    )
+                    record = record_of(message)
                     try:
                         self._handle(record)
                     except Exception:  # noqa: BLE001 - one bad record must not stop the views
@@ -214,14 +207,3 @@ class TopicFeed:
                         position = await consumer.position(TopicPartition(self.topic, partition))
                         self.positions[partition] = max(self.positions.get(partition, 0), position)
                 self._check_caught_up()
-
-
-def record_of(message) -> Record:
-    return Record(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key.decode("utf-8", "replace") if message.key is not None else None,
-        value=message.value,
-        timestamp_ms=message.timestamp,
-    )

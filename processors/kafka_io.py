@@ -196,6 +196,20 @@ async def produce(
         await producer.stop()
 
 
+def record_of(message) -> Record:
+    """An aiokafka message as a `Record`."""
+    return Record(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        # Keys come from anyone who can write the topic: a dead letter keeps
+        # the bytes it was given, UTF-8 or not.
+        key=message.key.decode("utf-8", "replace") if message.key is not None else None,
+        value=message.value,
+        timestamp_ms=message.timestamp,
+    )
+
+
 async def read_to_end(
     settings: Settings, topic: str, idle_timeout: float = 10.0
 ) -> AsyncIterator[Record]:
@@ -246,16 +260,7 @@ async def read_to_end(
                 for message in messages:
                     if message.offset >= ends[tp]:
                         continue
-                    yield Record(
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                        # Keys come from anyone who can write the topic: a dead letter keeps
-                        # the bytes it was given, UTF-8 or not.
-                        key=message.key.decode("utf-8", "replace") if message.key is not None else None,
-                        value=message.value,
-                        timestamp_ms=message.timestamp,
-                    )
+                    yield record_of(message)
                 if (await consumer.position(tp)) >= ends[tp]:
                     remaining.discard(tp)
     finally:
