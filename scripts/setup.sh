@@ -21,14 +21,21 @@ fi
 need java "install a Java 17+ runtime (e.g. openjdk-17-jre-headless)"
 need mvn "install Maven (e.g. the maven package); it fetches the Kafka jars"
 
-# kcat: the ordinary Kafka tool the README shows analysts (and a test uses) to
-# read the run-status topic. Installed from Debian's packages when missing.
-if ! command -v kcat >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  as_root=""
+# Debian's package $1, installed when apt-get is there (as root, or through sudo
+# without a password), with one `apt-get update` and a second try if the first fails.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  local as_root=""
   [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
-  echo "==> installing kcat (apt-get install kcat)"
-  $as_root apt-get install -y -qq kcat >/dev/null 2>&1 ||
-    { $as_root apt-get update -qq >/dev/null 2>&1 && $as_root apt-get install -y -qq kcat >/dev/null 2>&1; } ||
+  echo "==> installing $1 (apt-get install $1)"
+  $as_root apt-get install -y -qq "$1" >/dev/null 2>&1 ||
+    { $as_root apt-get update -qq >/dev/null 2>&1 && $as_root apt-get install -y -qq "$1" >/dev/null 2>&1; }
+}
+
+# kcat: the ordinary Kafka tool the README shows analysts (and a test uses) to
+# read the run-status topic.
+if ! command -v kcat >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  apt_install kcat ||
     echo "warning: could not install kcat; install it to read topics by hand (tests that need it will fail)" >&2
 fi
 command -v kcat >/dev/null 2>&1 ||
@@ -39,11 +46,7 @@ command -v kcat >/dev/null 2>&1 ||
 # when missing; the demo needs none (SQLite).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1; then
-    as_root=""
-    [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
-    echo "==> installing PostgreSQL (apt-get install postgresql)"
-    $as_root apt-get install -y -qq postgresql >/dev/null 2>&1 ||
-      { $as_root apt-get update -qq >/dev/null 2>&1 && $as_root apt-get install -y -qq postgresql >/dev/null 2>&1; } ||
+    apt_install postgresql ||
       echo "warning: could not install PostgreSQL; the PostgreSQL store's tests will fail (Debian/Ubuntu: apt-get install postgresql)" >&2
   else
     echo "warning: PostgreSQL is not installed (initdb not found); the PostgreSQL store's tests will fail" >&2
@@ -52,10 +55,7 @@ fi
 
 # sqlite3: the README's recipe for querying the default projections' store (a test runs it).
 if ! command -v sqlite3 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  as_root=""
-  [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
-  echo "==> installing sqlite3 (apt-get install sqlite3)"
-  $as_root apt-get install -y -qq sqlite3 >/dev/null 2>&1 ||
+  apt_install sqlite3 ||
     echo "warning: could not install sqlite3; the test of the README's SQLite recipe will fail" >&2
 fi
 
