@@ -24,7 +24,6 @@ from engine.definitions import Automation
 from processors import schema_registry
 from processors.app import app, settings
 from schemas.codec import DecodeError, decode
-from schemas.confluent import RegistryUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +118,10 @@ class DefinitionsTable(Service):
     async def _apply_when_readable(self, key: str, value: bytes | None) -> None:
         # A record framed with a schema id this process has not learned needs the registry; while
         # it is away the record is neither applied nor skipped, only read again (nothing is lost).
-        said = None
-        while True:
-            try:
-                self.apply(key, value)
-                return
-            except RegistryUnavailable as error:
-                if str(error) != said:
-                    log.warning("definitions record %s waits for the schema registry: %s", key, error)
-                    said = str(error)
-                await asyncio.sleep(schema_registry.RETRY_SECONDS)
+        async def apply() -> None:
+            self.apply(key, value)
+
+        await schema_registry.until_answered(apply, f"definitions record {key} waits for the schema registry")
 
     async def on_start(self) -> None:
         self._consumer = AIOKafkaConsumer(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Awaitable, Callable, TypeVar
 
 from processors.config import Settings
 from schemas import codec
@@ -21,6 +22,7 @@ from schemas.confluent import RegistryUnavailable, SchemaRegistryIds
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 2.0
+T = TypeVar("T")
 
 
 def topics_by_kind(settings: Settings) -> dict[codec.TopicKind, tuple[str, ...]]:
@@ -65,15 +67,18 @@ async def keep_trying() -> None:
     ids = codec.schema_registry()
     if not isinstance(ids, SchemaRegistryIds):
         return
+    await until_answered(lambda: asyncio.get_running_loop().run_in_executor(None, ids.prepare), "not ready")
+    log.info("schemas registered with %s (Confluent wire format on every topic)", ids.url)
+
+
+async def until_answered(attempt: Callable[[], Awaitable[T]], waiting: str) -> T:
+    """`attempt()` again every RETRY_SECONDS while the registry is away; each new reason logged once."""
     said = None
     while True:
         try:
-            await asyncio.get_running_loop().run_in_executor(None, ids.prepare)
+            return await attempt()
         except RegistryUnavailable as error:
             if str(error) != said:
-                log.warning("not ready: %s; trying again every %.0fs", error, RETRY_SECONDS)
+                log.warning("%s: %s; trying again every %.0fs", waiting, error, RETRY_SECONDS)
                 said = str(error)
             await asyncio.sleep(RETRY_SECONDS)
-            continue
-        log.info("schemas registered with %s (Confluent wire format on every topic)", ids.url)
-        return
