@@ -421,7 +421,7 @@ async def projections_status(request: web.Request) -> web.Response:
         "projector": feed is not None,
     }
     if feed is None:  # the fold is a projector's of its own: what the store says it has done
-        return _json({**folded, "position": sum(service.runs.start_offsets().values())})
+        return _json({**folded, "position": sum((await asyncio.to_thread(service.runs.start_offsets)).values())})
     read, total = feed.progress(sorted(feed.rewinding) or None)
     return _json(
         {

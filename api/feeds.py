@@ -7,7 +7,10 @@ end offsets it saw at start, and able to rewind partitions to their start
 while it runs (a projections rebuild, with progress). The views it feeds
 live in `api.views`; the run-status feed hands whole batches of a partition
 to the projector (`handle_batch`) and starts where the projections' store
-says the fold stopped (`start_at`), not at the topic's start.
+says the fold stopped (`start_at`), not at the topic's start. Whatever asks
+the store (`start_at`, `on_rewind`'s delete of a partition's rows,
+`handle_batch`) runs off the event loop: a rebuild of millions of rows must
+not stop the server answering meanwhile.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from aiokafka.errors import KafkaConnectionError
 from processors import schema_registry
 from processors.config import Settings
 from processors.kafka_io import BrokerUnavailable, Record, record_of
+from projections.store import OffsetMoved
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,7 @@ class TopicFeed:
         topic: str,
         handle: Callable[[Record], None],
         from_start: bool = True,
-        on_rewind: Callable[[list[int]], None] | None = None,
+        on_rewind: Callable[[list[int]], Awaitable[None]] | None = None,
         handle_batch: Callable[[int, list[Record]], Awaitable[None]] | None = None,
         start_at: Callable[[], dict[int, int]] | None = None,
     ) -> None:
@@ -103,7 +107,7 @@ class TopicFeed:
         """Seeks the partitions whose fold is stored to where it stopped."""
         if self._start_at is None:
             return
-        stored = self._start_at()
+        stored = await asyncio.to_thread(self._start_at)
         for tp in tps:
             if tp.partition in stored:
                 self._consumer.seek(tp, stored[tp.partition])
@@ -152,7 +156,12 @@ class TopicFeed:
         consumer = self._consumer
         tps = [TopicPartition(self.topic, p) for p in request.partitions]
         if self._on_rewind is not None:
-            self._on_rewind(request.partitions)
+            # /ready says so, and the progress counts from zero, while the rows are deleted.
+            self.rewinding |= set(request.partitions)
+            self.caught_up.clear()
+            self.positions.update(dict.fromkeys(request.partitions, 0))
+            log.info("%s: rebuilding partitions %s: clearing their views", self.topic, request.partitions)
+            await self._on_rewind(request.partitions)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         for tp in tps:
@@ -167,6 +176,12 @@ class TopicFeed:
         records = [record_of(message) for message in messages]
         try:
             await self._handle_batch(tp.partition, records)
+        except OffsetMoved:
+            # Another folder of the store (a projector, the CLI catching the store up before it
+            # answers) folded these records first: read on from where it stopped.
+            log.info("%s/%d: the store's offset moved past %d; reading on from there", tp.topic, tp.partition, records[0].offset)
+            await self._resume([tp])
+            return
         except Exception:  # noqa: BLE001 - the batch is read again from where the fold stopped
             log.exception("%s/%d: a batch of %d from offset %d not folded; reading it again", tp.topic, tp.partition,
                           len(records), records[0].offset)

@@ -7,7 +7,7 @@ automation's latest definition, and the catalog that says which automations
 an event could trigger) and `ReceiptWaiters` (synchronous ingest calls
 waiting for the worker's receipt of their event). Each has what a
 `TopicFeed` calls: `apply(record)` (no I/O), or the projection's `fold(partition,
-records)` (the database, in a thread).
+records)` and `reset(partitions)` (the database, in a thread).
 """
 
 from __future__ import annotations
@@ -50,8 +50,10 @@ class RunStatusProjection:
     async def fold(self, partition: int, records: list[Record]) -> None:
         await asyncio.to_thread(self.projector.fold, partition, records)
 
-    def reset(self, partitions: list[int]) -> None:
-        self.projector.reset(partitions)
+    async def reset(self, partitions: list[int]) -> None:
+        """The partitions' rows deleted, in a thread: a delete of millions of rows takes long,
+        and the server answers meanwhile (the views count up from zero once it is done)."""
+        await asyncio.to_thread(self.projector.reset, partitions)
 
 
 class DefinitionsView:

@@ -30,6 +30,9 @@ from processors import config
 
 app = typer.Typer(help="Replay a topic's partitions: rebuild projections or reprocess school events.", no_args_is_help=True)
 POLL_SECONDS = 0.5
+# The rebuild is answered once the partitions' rows are deleted: minutes at millions of runs
+# (the server answers everything else meanwhile). --timeout, when given, bounds it instead.
+REBUILD_ANSWER_SECONDS = 3600.0
 
 
 class RateColumn(ProgressColumn):
@@ -68,7 +71,7 @@ def _which(topic: str) -> str:
     raise CliError(f"--topic must be run-status or school-events ({', '.join(names.values())}); got {topic!r}")
 
 
-def _api(method: str, path: str, body: dict | None = None) -> dict:
+def _api(method: str, path: str, body: dict | None = None, timeout: float = 30.0) -> dict:
     client = ClientSettings()
     if not client.token:
         raise CliError("set AUTOMATIONS_API_TOKEN to the operator token (projections live in the API server)")
@@ -79,7 +82,7 @@ def _api(method: str, path: str, body: dict | None = None) -> dict:
             method=method,
             headers={"Authorization": f"Bearer {client.token}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         detail = error.read().decode(errors="replace")
@@ -92,7 +95,7 @@ def _api(method: str, path: str, body: dict | None = None) -> dict:
 
 def _rebuild(partition: Optional[int], timeout: float | None) -> None:
     body = {"partitions": [partition]} if partition is not None else {}
-    started = _api("POST", "/operator/projections/rebuild", body)
+    started = _api("POST", "/operator/projections/rebuild", body, timeout=timeout or REBUILD_ANSWER_SECONDS)
     typer.echo(f"rebuilding the projections of run-status partition(s) {started['rebuilding']} from offset 0")
 
     def read() -> tuple[int, int, bool]:

@@ -1,8 +1,9 @@
 """`automations runs ...`: the operator's view of runs, and replay and cancel.
 
-Reads come straight from the run-status topic (`console.topic_views`);
-replay and cancel are commands on the control topic (`api.commands`), so
-the learner processor applies them in order with the learner's other input.
+Reads come from the projections' store, caught up with the run-status
+topic first (`console.topic_views`); replay and cancel are commands on the
+control topic (`api.commands`), so the learner processor applies them in
+order with the learner's other input.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from api import commands
 from console.errors import CliError, one_of
 from console.id_arguments import checked_id
 from console.output import FORMAT_HELP, JSONL, output_format, say_if_cut, table_console
+from console.operator_views import views_of
 from console.topic_views import load_definitions, load_parts
 from processors import config
-from projections import queries
 
 app = typer.Typer(help="Runs: list, show, replay, cancel, and a learner's history.", no_args_is_help=True)
 console = table_console()
@@ -49,7 +50,7 @@ def _runs_table(rows: list[dict], title: str) -> Table:
 
 
 def _find(run_id: str):
-    run = queries.find_run(load_parts(), run_id)
+    run = views_of(load_parts()).find_run(run_id)
     if run is None:
         raise CliError(f"no run '{run_id}' on {config.load().topics.run_status}")
     return run
@@ -68,17 +69,19 @@ def list_runs(
     """An automation's runs, newest first."""
     one_of("--status", status, STATUSES)
     output = output_format(output)
-    parts = load_parts()
-    schools = sorted({s for part in parts for (s, a) in part.stats if a == automation and (school in (None, s))})
-    rows = [r for s in schools for r in queries.runs_of_automation(parts, s, automation, status=status)]
+    views = views_of(load_parts())
+    schools = [s for s in views.schools_of_automation(automation) if school in (None, s)]
+    # Each school's newest `limit` hold the newest `limit` of all: no more rows are read.
+    rows = [r for s in schools for r in views.runs_of_automation(s, automation, status, None if every else limit)]
     rows.sort(key=lambda r: r["started_at"], reverse=True)
     shown = rows if every else rows[:limit]
+    total = len(rows) if every else sum(views.count_runs(s, automation, status) for s in schools)
     if output == JSONL:
         for row in shown:
             typer.echo(json.dumps(row, default=str))
     else:
         console.print(_runs_table(shown, f"runs of {automation}" + (f" ({status})" if status else "")))
-    say_if_cut(len(shown), len(rows), "runs")
+    say_if_cut(len(shown), total, "runs")
 
 
 @app.command("show")
@@ -138,7 +141,7 @@ def for_learner(
     user: str = typer.Argument(..., help="The learner's id.", callback=checked_id("user id")),
 ) -> None:
     """A learner's runs across automations, and the entries that started none, with why."""
-    history = queries.learner_history(load_parts(), school, user)
+    history = views_of(load_parts()).learner_history(school, user)
     console.print(_runs_table(history["runs"], f"runs of {school}:{user}"))
     if history["not_started"]:
         notes = Table("at", "automation", "what", "event", "why", title="entries that started no run")

@@ -1,8 +1,9 @@
 """`automations steps ...`: who waits where, and advancing them.
 
-`waiting` folds the run-status topic (`console.topic_views`) into the step
-funnel; `advance` appends a steps_advanced record to the definitions topic,
-which every worker applies to the learners of its partitions. The step stays.
+`waiting` reads the step funnel from the projections' store, caught up
+with the run-status topic first (`console.topic_views`); `advance` appends a
+steps_advanced record to the definitions topic, which every worker applies
+to the learners of its partitions. The step stays.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from api import commands
 from console.errors import CliError
 from console.id_arguments import checked_id
 from console.output import table_console
+from console.operator_views import views_of
 from console.topic_views import load_definitions, load_parts
 from processors import config
-from projections import queries
 
 app = typer.Typer(help="Steps: learners waiting per step, and advancing them.", no_args_is_help=True)
 console = table_console()
@@ -38,7 +39,7 @@ def _automation(automation_id: str):
 def waiting(automation_id: str = AUTOMATION_ID) -> None:
     """Per step of the flow: runs that reached it, learners waiting now, time spent waiting."""
     automation = _automation(automation_id)
-    funnel = queries.step_funnel(load_parts(), automation.school, automation.id, automation)
+    funnel = views_of(load_parts()).step_funnel(automation.school, automation.id, automation)
     table = Table("step", "type", "reached", "waiting now", "left", "average wait", "longest wait",
                   title=f"steps of {automation.id}")
     for row in funnel:
@@ -62,7 +63,7 @@ def advance(
     refusal = commands.advance_refusal(automation, step_id)
     if refusal:
         raise CliError(refusal)
-    count = queries.waiting_by_step(load_parts(), automation.school, automation.id).get(step_id, 0)
+    count = views_of(load_parts()).waiting_by_step(automation.school, automation.id).get(step_id, 0)
     result = asyncio.run(commands.advance(config.load(), automation, step_id, datetime.now(timezone.utc)))
     if "error" in result:
         raise CliError(result["error"])

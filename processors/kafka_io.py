@@ -41,14 +41,14 @@ class Record:
     timestamp_ms: int
 
 
-def _missing(settings: Settings, topic: str) -> MissingTopic:
+def missing_topic(settings: Settings, topic: str) -> MissingTopic:
     return MissingTopic(
         f"topic {topic} does not exist at {settings.bootstrap_servers}; a worker creates "
         "the project's topics when it starts (`automations worker`)"
     )
 
 
-def _unavailable(settings: Settings, error: Exception) -> BrokerUnavailable:
+def broker_unavailable(settings: Settings, error: Exception) -> BrokerUnavailable:
     return BrokerUnavailable(
         f"no Kafka broker answers at {settings.bootstrap_servers} "
         f"(start one with `automations broker start`): {error.__class__.__name__}"
@@ -121,7 +121,7 @@ async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
     try:
         await admin.start()
     except KafkaConnectionError as error:
-        raise _unavailable(settings, error) from None
+        raise broker_unavailable(settings, error) from None
     try:
         yield admin
     finally:
@@ -169,7 +169,7 @@ async def start_producer(settings: Settings, **options) -> AIOKafkaProducer:
         await producer.start()
     except KafkaConnectionError as error:
         await producer.stop()
-        raise _unavailable(settings, error) from None
+        raise broker_unavailable(settings, error) from None
     return producer
 
 
@@ -185,7 +185,7 @@ async def produce(
         # Topics are never auto-created; without this check a send waits out the
         # metadata timeout (about a minute) and fails with a bare error code.
         if (await producer.client.fetch_all_metadata()).partitions_for_topic(topic) is None:
-            raise _missing(settings, topic)
+            raise missing_topic(settings, topic)
         futures = [
             await producer.send(topic, key=key.encode() if key is not None else None, value=value, headers=headers)
             for key, value in records
@@ -226,7 +226,7 @@ async def read_to_end(
         await consumer.start()
     except KafkaConnectionError as error:
         await consumer.stop()
-        raise _unavailable(settings, error) from None
+        raise broker_unavailable(settings, error) from None
     try:
         partitions = consumer.partitions_for_topic(topic)
         if partitions is None:
@@ -234,7 +234,7 @@ async def read_to_end(
             partitions = consumer.partitions_for_topic(topic)
         if partitions is None:
             # An empty answer would read as "nothing there" under a mistyped prefix.
-            raise _missing(settings, topic)
+            raise missing_topic(settings, topic)
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:
             return

@@ -1,7 +1,7 @@
 """The views are moved out of the cyclic collector's walks as they grow (projections.long_lived):
-a full collection walked every object of 1M runs' views, 3.5 s in the event loop. The API
-server holds no views any more (they live in the projections' database); the CLI's reading of
-the topic (console/topic_views.py) still folds in memory."""
+a full collection walked every object of 1M runs' views, 3.5 s in the event loop. Neither
+the API server nor the CLI holds views any more (they live in the projections' database);
+the in-memory fold, the oracle, still freezes in bench/api_views.py's baseline."""
 
 from __future__ import annotations
 
