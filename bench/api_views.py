@@ -188,6 +188,8 @@ def main() -> None:
                         help="with --store: multiply the folded runs in the database to each number of copies in turn")
     parser.add_argument("--schools", type=int, default=1, help="with --copies: copies spread over this many schools")
     parser.add_argument("--explain", action="store_true", help="with --store: print each question's query plans")
+    parser.add_argument("--compare-fold", action="store_true",
+                        help="with --copies: fold as many runs into a fresh store too, and compare answers and read times")
     args = parser.parse_args()
     global FREEZE
     FREEZE = not args.no_freeze
@@ -196,7 +198,7 @@ def main() -> None:
 
         for total in args.runs:
             measure_store(args.store, args.url, total, welcome_run, PARTITIONS, sorted(args.copies), args.schools,
-                          baseline=not args.no_baseline, explain=args.explain)
+                          baseline=not args.no_baseline, explain=args.explain, compare=args.compare_fold)
         return
     for total in args.runs:
         one_automation(total)

@@ -33,7 +33,7 @@ def _load() -> str:
 
 
 def measure_store(backend: str, url: str | None, total: int, welcome_run, partitions: int, copies: list[int],
-                  schools: int = 1, baseline: bool = True, explain: bool = False) -> None:
+                  schools: int = 1, baseline: bool = True, explain: bool = False, compare: bool = False) -> None:
     from projections.store import ProjectionStore
 
     cluster = None
@@ -63,6 +63,8 @@ def measure_store(backend: str, url: str | None, total: int, welcome_run, partit
             print(f"{backend}, {total * want:,} runs ({want} copies of {total:,} folded, {schools} school(s)): built in "
                   f"{seconds:.0f} s ({_load()})", flush=True)
             _read_and_report(store, url, total, want, schools, explain)
+            if compare:
+                _compare_with_fold(backend, store, total * want, welcome_run, partitions, explain)
         store.close()
     finally:
         if cluster is not None:
@@ -170,3 +172,47 @@ def _size(store, url: str) -> str:
             WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 2 DESC LIMIT 4""").all()
     tables = ", ".join(f"{name} {size / 1e9:.2f}" for name, size in biggest)
     return f"{whole / 1e9:.2f} GB the database, the template's copy left out (largest with their indexes, GB: {tables})"
+
+
+def _figures_of(store) -> dict:
+    """What the multiplied and the folded store must both say of the automation, the instants left out."""
+    from bench.api_views import WELCOME
+    from projections import sql_queries as q
+
+    with store.reading() as conn:
+        row, funnel = q.automation_row(conn, WELCOME), q.step_funnel(conn, "s", "welcome", WELCOME)
+        waiting = q.waiting_by_step(conn, "s", "welcome")
+        listed = [(run["status"], run["waiting_in"]) for run in q.runs_of_automation(conn, "s", "welcome", limit=1000)]
+    row.pop("last_run_at")
+    for step in funnel:
+        step.pop("waiting_since_oldest")
+    return {"row": row, "funnel": funnel, "waiting": waiting, "listed": listed}
+
+
+def _compare_with_fold(backend: str, multiplied, runs: int, welcome_run, partitions: int, explain: bool) -> None:
+    """`--compare-fold`: the same number of runs folded into a fresh store; their answers and read times."""
+    from projections.store import ProjectionStore
+
+    cluster = folder = None
+    if backend == "postgresql":
+        from tests.postgres import Cluster
+
+        cluster = Cluster().start()
+        url = cluster.create_database("folded")
+    else:
+        folder = tempfile.mkdtemp(prefix="bench-views-")
+        url = f"sqlite:///{folder}/projections.sqlite3"
+    try:
+        folded = ProjectionStore(url)
+        folded.migrate()
+        _fold(folded, backend, runs, welcome_run, partitions, baseline=False)
+        same = _figures_of(folded) == _figures_of(multiplied)
+        print(f"  the same {runs:,} runs folded: the automation's row, funnel, waiting counts and newest 1,000 runs' statuses "
+              f"{'equal' if same else 'DIFFER FROM'} the multiplied store's (instants aside)", flush=True)
+        _read_and_report(folded, url, runs, 1, 1, explain)
+        folded.close()
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
