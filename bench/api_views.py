@@ -31,6 +31,14 @@ throwaway cluster (tests/postgres.py) unless `--url` names one.
 
     python bench/api_views.py --store sqlite --runs 100000
     python bench/api_views.py --store postgresql --runs 100000
+
+At 1M and 10M runs (`--no-baseline`: the in-memory fold beside it would hold
+~4.5 GB at 1M runs; `--copies`: fold `--runs` runs, then multiply those rows in
+the database to each number of copies in turn, `bench/api_views_multiply.py`;
+`--explain`: every question's plans on stderr):
+
+    python bench/api_views.py --store sqlite --runs 1000000 --no-baseline
+    python bench/api_views.py --store postgresql --runs 100000 --no-baseline --copies 10 100
 """
 
 from __future__ import annotations
@@ -175,6 +183,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--learner-runs", type=int, default=20_000)
     parser.add_argument("--no-freeze", action="store_true", help="fold as before projections.long_lived")
+    parser.add_argument("--no-baseline", action="store_true", help="with --store: no in-memory fold of the same bytes beside it")
+    parser.add_argument("--copies", type=int, nargs="+", default=[],
+                        help="with --store: multiply the folded runs in the database to each number of copies in turn")
+    parser.add_argument("--schools", type=int, default=1, help="with --copies: copies spread over this many schools")
+    parser.add_argument("--explain", action="store_true", help="with --store: print each question's query plans")
+    parser.add_argument("--compare-fold", action="store_true",
+                        help="with --copies: fold as many runs into a fresh store too, and compare answers and read times")
     args = parser.parse_args()
     global FREEZE
     FREEZE = not args.no_freeze
@@ -182,7 +197,8 @@ def main() -> None:
         from bench.api_views_store import measure_store
 
         for total in args.runs:
-            measure_store(args.store, args.url, total, welcome_run, WELCOME, PARTITIONS)
+            measure_store(args.store, args.url, total, welcome_run, PARTITIONS, sorted(args.copies), args.schools,
+                          baseline=not args.no_baseline, explain=args.explain, compare=args.compare_fold)
         return
     for total in args.runs:
         one_automation(total)

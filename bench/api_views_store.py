@@ -1,15 +1,21 @@
 """`bench/api_views.py --store`: the projections' store at scale (SQLite or PostgreSQL).
 
 Folds the bench's runs through the projector into the store (progress on
-stderr), with the in-memory fold of the same bytes as the baseline, then
-starts a fresh process that opens the store as a restarted API server does
-and times what the API asks.
+stderr), with the in-memory fold of the same bytes as the baseline (unless
+`--no-baseline`), then starts a fresh process that opens the store as a
+restarted API server does and times what the API asks
+(`bench/api_views_reader.py`). With `--copies`, the folded runs are a
+template multiplied in the database to that many copies
+(`bench/api_views_multiply.py`), each size read in turn. Prints the store's
+size on disk; on PostgreSQL the reads are timed before and after an
+`ANALYZE` when the reader found a table without fresh statistics.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,124 +32,187 @@ def _load() -> str:
     return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def measure_store(backend: str, url: str | None, total: int, welcome_run, welcome, partitions: int) -> None:
-    from processors.kafka_io import Record
-    from projections.partition import PartitionViews
-    from projections.projector import Projector
+def measure_store(backend: str, url: str | None, total: int, welcome_run, partitions: int, copies: list[int],
+                  schools: int = 1, baseline: bool = True, explain: bool = False, compare: bool = False) -> None:
     from projections.store import ProjectionStore
-    from schemas.codec import decode, encode
 
     cluster = None
+    folder = None
     if url is None and backend == "postgresql":
         from tests.postgres import Cluster
 
         cluster = Cluster().start()
         url = cluster.create_database("bench")
     elif url is None:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-views-')}/projections.sqlite3"
+        folder = tempfile.mkdtemp(prefix="bench-views-")
+        url = f"sqlite:///{folder}/projections.sqlite3"
     try:
         store = ProjectionStore(url)
         store.migrate()
-        projector = Projector(store)
-        memory = [PartitionViews() for _ in range(partitions)]
-        pending = {p: [] for p in range(partitions)}
-        offsets = dict.fromkeys(range(partitions), 0)
-        folded = records = 0
-        into_store = into_memory = 0.0
-        report_at = time.monotonic() + PROGRESS_EVERY
-        print(f"{backend}, {total:,} runs: folding ({_load()})", file=sys.stderr, flush=True)
+        _fold(store, backend, total, welcome_run, partitions, baseline)
+        if not copies:
+            _read_and_report(store, url, total, 1, schools, explain)
+        have = 1
+        for want in copies:
+            from bench.api_views_multiply import multiply
 
-        def flush(p: int) -> None:
-            nonlocal folded, into_store, into_memory
-            batch = pending[p]
-            began = time.perf_counter()
-            projector.fold(p, batch)
-            into_store += time.perf_counter() - began
+            print(f"{backend}: multiplying the {total:,} folded runs to {want} copies ({total * want:,} runs; {_load()})",
+                  file=sys.stderr, flush=True)
+            seconds = multiply(store.engine, have, want, schools)
+            have = want
+            print(f"{backend}, {total * want:,} runs ({want} copies of {total:,} folded, {schools} school(s)): built in "
+                  f"{seconds:.0f} s ({_load()})", flush=True)
+            _read_and_report(store, url, total, want, schools, explain)
+            if compare:
+                _compare_with_fold(backend, store, total * want, welcome_run, partitions, explain)
+        store.close()
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _fold(store, backend: str, total: int, welcome_run, partitions: int, baseline: bool) -> None:
+    from processors.kafka_io import Record
+    from projections.partition import PartitionViews
+    from projections.projector import Projector
+    from schemas.codec import decode, encode
+
+    projector = Projector(store)
+    memory = [PartitionViews() for _ in range(partitions)] if baseline else None
+    pending = {p: [] for p in range(partitions)}
+    offsets = dict.fromkeys(range(partitions), 0)
+    folded = records = 0
+    into_store = into_memory = 0.0
+    report_at = time.monotonic() + PROGRESS_EVERY
+    print(f"{backend}, {total:,} runs: folding ({_load()})", file=sys.stderr, flush=True)
+
+    def flush(p: int) -> None:
+        nonlocal folded, into_store, into_memory
+        batch = pending[p]
+        began = time.perf_counter()
+        projector.fold(p, batch)
+        into_store += time.perf_counter() - began
+        if memory is not None:
             began = time.perf_counter()
             for record in batch:
                 memory[p].apply(decode("run_status", record.value), encoded=record.value)
             into_memory += time.perf_counter() - began
-            folded += len(batch)
-            pending[p] = []
+        folded += len(batch)
+        pending[p] = []
 
-        for n in range(total):
-            p = zlib.crc32(f"learner-{n}".encode()) % partitions
-            for record in welcome_run(n):
-                pending[p].append(Record("run-status", p, offsets[p], None, encode("run_status", record), 0))
-                offsets[p] += 1
-                records += 1
-            if len(pending[p]) >= BATCH:
-                flush(p)
-            if time.monotonic() > report_at:
-                print(f"  {folded:,} of ~{total * 6:,} records folded ({folded / into_store:,.0f}/s; {_load()})", file=sys.stderr, flush=True)
-                report_at = time.monotonic() + PROGRESS_EVERY
-        for p in range(partitions):
-            if pending[p]:
-                flush(p)
-        memory = None  # the baseline's views: not what the reader below holds
-        from sqlalchemy import func, select
+    for n in range(total):
+        p = zlib.crc32(f"learner-{n}".encode()) % partitions
+        for record in welcome_run(n):
+            pending[p].append(Record("run-status", p, offsets[p], None, encode("run_status", record), 0))
+            offsets[p] += 1
+            records += 1
+        if len(pending[p]) >= BATCH:
+            flush(p)
+        if time.monotonic() > report_at:
+            print(f"  {folded:,} of ~{total * 6:,} records folded ({folded / into_store:,.0f}/s; {_load()})", file=sys.stderr, flush=True)
+            report_at = time.monotonic() + PROGRESS_EVERY
+    for p in range(partitions):
+        if pending[p]:
+            flush(p)
+    memory = None  # the baseline's views: not what the reader holds
+    from sqlalchemy import func, select
 
-        from projections import schema as t
+    from projections import schema as t
 
-        with store.connect() as conn:  # what the duplicate checks keep, against what was folded
-            key_rows = conn.execute(select(func.count()).select_from(t.fold_keys)).scalar_one()
-        store.close()
-        print(f"{backend}, {total:,} runs: {records:,} records folded into the store at {records / into_store:,.0f} records/s "
-              f"({into_store:.1f} s); the in-memory fold of the same bytes (baseline, same run) {records / into_memory:,.0f} records/s; "
-              f"{_load()}", flush=True)
-        print(f"  duplicate-check key rows (fold_keys): {key_rows:,} ({key_rows / records:.2f} a record; record digests kept "
-              f"{store.seen_kept:,} records a partition)", flush=True)
-        reader = subprocess.run([sys.executable, "-m", "bench.api_views_store", url, str(total)], cwd=ROOT,
-                                capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        answer = json.loads(reader.stdout)
-        print(f"  a restarted reader (open, migrate, offsets, first answer): {answer['ready_s']:.2f} s; resident set "
-              f"{answer['rss_mb']:.0f} MB; runs list limit=50 p50 {answer['list'][0]:.1f} ms p99 {answer['list'][1]:.1f} ms; "
-              f"row + funnel p50 {answer['funnel'][0]:.1f} ms p99 {answer['funnel'][1]:.1f} ms; learner view p50 "
-              f"{answer['learner'][0]:.1f} ms p99 {answer['learner'][1]:.1f} ms ({answer['asked']} each; {_load()})", flush=True)
+    with store.connect() as conn:  # what the duplicate checks keep, against what was folded
+        key_rows = conn.execute(select(func.count()).select_from(t.fold_keys)).scalar_one()
+    in_memory = f"{records / into_memory:,.0f} records/s" if into_memory else "not run (--no-baseline)"
+    print(f"{backend}, {total:,} runs: {records:,} records folded into the store at {records / into_store:,.0f} records/s "
+          f"({into_store:.1f} s); the in-memory fold of the same bytes (baseline, same run) {in_memory}; {_load()}", flush=True)
+    print(f"  duplicate-check key rows (fold_keys): {key_rows:,} ({key_rows / records:.2f} a record; record digests kept "
+          f"{store.seen_kept:,} records a partition)", flush=True)
+
+
+def _read_and_report(store, url: str, total: int, copies: int, schools: int, explain: bool) -> None:
+    print(f"  on disk: {_size(store, url)}", flush=True)
+    answer = _reader(url, total, copies, schools, explain)
+    _report(answer, "as built")
+    stale = [name for name, figures in answer["statistics"].items()
+             if not figures["analyzed"] or figures["changed_since_analyze"] > figures["live_rows"] / 10]
+    if stale:
+        began = time.perf_counter()
+        store.analyze()
+        print(f"  ANALYZE ({', '.join(sorted(stale))} had no fresh statistics): {time.perf_counter() - began:.1f} s", flush=True)
+        _report(_reader(url, total, copies, schools, explain), "after ANALYZE")
+
+
+def _reader(url: str, total: int, copies: int, schools: int, explain: bool) -> dict:
+    command = [sys.executable, "-m", "bench.api_views_reader", url, str(total), str(copies), str(schools)]
+    reader = subprocess.run(command + (["--explain"] if explain else []), cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return json.loads(reader.stdout)
+
+
+def _report(answer: dict, label: str) -> None:
+    tables = ", ".join(f"{name} {'analyzed' if f['analyzed'] else 'never analyzed'} at {f['estimated_rows']:,} rows "
+                       f"(+{f['changed_since_analyze']:,} changed)" for name, f in sorted(answer["statistics"].items()))
+    print(f"  reader, {label}: open, migrate, offsets, first answer {answer['ready_s']:.2f} s; resident set {answer['rss_mb']:.0f} MB"
+          + (f"; statistics: {tables}" if tables else ""), flush=True)
+    figures = "; ".join(f"{name} {p50:.1f} / {p99:.1f}" for name, (p50, p99) in answer["p50_p99_ms"].items())
+    print(f"    p50 / p99 ms ({answer['asked']} each): {figures} ({_load()})", flush=True)
+
+
+def _size(store, url: str) -> str:
+    if url.startswith("sqlite"):
+        path = Path(url.split("///", 1)[1])
+        files = [p for p in (path, Path(f"{path}-wal")) if p.exists()]
+        return f"{sum(p.stat().st_size for p in files) / 1e9:.2f} GB (the file and its WAL)"
+    from bench.api_views_multiply import template_bytes
+
+    with store.connect() as conn:
+        whole = int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one() - template_bytes(conn))
+        biggest = conn.exec_driver_sql("""SELECT relname, pg_total_relation_size(oid) FROM pg_class
+            WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 2 DESC LIMIT 4""").all()
+    tables = ", ".join(f"{name} {size / 1e9:.2f}" for name, size in biggest)
+    return f"{whole / 1e9:.2f} GB the database, the template's copy left out (largest with their indexes, GB: {tables})"
+
+
+def _figures_of(store) -> dict:
+    """What the multiplied and the folded store must both say of the automation, the instants left out."""
+    from bench.api_views import WELCOME
+    from projections import sql_queries as q
+
+    with store.reading() as conn:
+        row, funnel = q.automation_row(conn, WELCOME), q.step_funnel(conn, "s", "welcome", WELCOME)
+        waiting = q.waiting_by_step(conn, "s", "welcome")
+        listed = [(run["status"], run["waiting_in"]) for run in q.runs_of_automation(conn, "s", "welcome", limit=1000)]
+    row.pop("last_run_at")
+    for step in funnel:
+        step.pop("waiting_since_oldest")
+    return {"row": row, "funnel": funnel, "waiting": waiting, "listed": listed}
+
+
+def _compare_with_fold(backend: str, multiplied, runs: int, welcome_run, partitions: int, explain: bool) -> None:
+    """`--compare-fold`: the same number of runs folded into a fresh store; their answers and read times."""
+    from projections.store import ProjectionStore
+
+    cluster = folder = None
+    if backend == "postgresql":
+        from tests.postgres import Cluster
+
+        cluster = Cluster().start()
+        url = cluster.create_database("folded")
+    else:
+        folder = tempfile.mkdtemp(prefix="bench-views-")
+        url = f"sqlite:///{folder}/projections.sqlite3"
+    try:
+        folded = ProjectionStore(url)
+        folded.migrate()
+        _fold(folded, backend, runs, welcome_run, partitions, baseline=False)
+        same = _figures_of(folded) == _figures_of(multiplied)
+        print(f"  the same {runs:,} runs folded: the automation's row, funnel, waiting counts and newest 1,000 runs' statuses "
+              f"{'equal' if same else 'DIFFER FROM'} the multiplied store's (instants aside)", flush=True)
+        _read_and_report(folded, url, runs, 1, 1, explain)
+        folded.close()
     finally:
         if cluster is not None:
             cluster.stop()
-
-
-def _percentiles(times: list[float]) -> tuple[float, float]:
-    ordered = sorted(times)
-    return ordered[len(ordered) // 2] * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
-
-
-def _reader(url: str, total: int, asked: int = 300) -> dict:
-    """What a restarted API server does with the store, and then what it answers, timed."""
-    import random
-
-    began = time.perf_counter()
-    from bench.api_views import WELCOME
-    from projections import sql_queries
-    from projections.store import ProjectionStore
-
-    store = ProjectionStore(url)
-    store.migrate()
-    store.offsets()
-    with store.connect() as conn:
-        sql_queries.runs_of_automation(conn, "s", "welcome", limit=50)
-    ready = time.perf_counter() - began
-    chosen = random.Random(7)
-    timings: dict[str, list[float]] = {"list": [], "funnel": [], "learner": []}
-    questions = {
-        "list": lambda conn: sql_queries.runs_of_automation(conn, "s", "welcome", limit=50),
-        "funnel": lambda conn: (sql_queries.automation_row(conn, WELCOME), sql_queries.step_funnel(conn, "s", "welcome", WELCOME)),
-        "learner": lambda conn: sql_queries.learner_history(conn, "s", f"learner-{chosen.randrange(total)}"),
-    }
-    for _ in range(asked):
-        for name, ask in questions.items():
-            with store.connect() as conn:  # as the API server does, a pooled connection per answer
-                began = time.perf_counter()
-                ask(conn)
-                timings[name].append(time.perf_counter() - began)
-    # The peak of this process's own memory (VmHWM): ru_maxrss would carry the bench's
-    # peak over the fork and exec that started this reader.
-    status = Path("/proc/self/status").read_text()
-    rss_mb = int(status.split("VmHWM:")[1].split()[0]) / 1024
-    return {"ready_s": ready, "rss_mb": rss_mb, "asked": asked, **{name: _percentiles(t) for name, t in timings.items()}}
-
-
-if __name__ == "__main__":
-    print(json.dumps(_reader(sys.argv[1], int(sys.argv[2]))))
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -76,7 +76,9 @@ runs = Table(
 Index("runs_by_automation", runs.c.school, runs.c.automation_id, runs.c.started_us, runs.c.run_id)
 Index("runs_by_automation_status", runs.c.school, runs.c.automation_id, runs.c.status, runs.c.started_us, runs.c.run_id)
 Index("runs_by_learner", runs.c.school, runs.c.user_id, runs.c.started_us)
-Index("runs_by_replay_of", runs.c.school, runs.c.replay_of)
+# Only the runs that replay another (revision 0005): a run's replays are looked up by its id.
+Index("runs_replays", runs.c.school, runs.c.replay_of, postgresql_where=runs.c.replay_of.isnot(None),
+      sqlite_where=runs.c.replay_of.isnot(None))
 Index("runs_by_part", runs.c.part)
 
 run_steps = Table(

@@ -80,6 +80,9 @@ def _add_replays(conn: Connection, school: str, runs: list[RunView]) -> None:
         return
     by_id = {run.run_id: run for run in runs}
     c = t.runs.c
+    # Through `runs_replays`, which holds only the runs that replay another: `IN` implies
+    # `replay_of IS NOT NULL` to both planners. Said outright, it made SQLite read the
+    # school's every replay (a range from NULL) instead of looking up each id.
     query = select(c.replay_of, c.run_id).where(c.school == school, c.replay_of.in_(list(by_id))).order_by(c.start_seq)
     for row in conn.execute(query):
         by_id[row.replay_of].replayed_by.append(row.run_id)
