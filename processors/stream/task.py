@@ -309,9 +309,7 @@ class StreamTask:
         timeout: librdkafka's `send_offsets_to_transaction` can block for good after the group
         coordinator's broker restarts (librdkafka issues 5456 and 5511, open in 2.16). A new
         session's producer, under the same transactional id, fences the stuck one."""
-        self._result_within_timeout(self._calls.submit(call))
-
-    def _result_within_timeout(self, future: concurrent.futures.Future) -> None:
+        future = self._calls.submit(call)
         try:
             future.result(timeout=3 * self.config.request_timeout)
         except concurrent.futures.TimeoutError:
@@ -375,21 +373,7 @@ class StreamTask:
             self._broker_answered()
         collector = _Collector(producer, self._changelog_delivered)
         touched: set[tuple[str, int]] = set()
-        offering: concurrent.futures.Future | None = None
-        positions: dict[tuple[str, int], int] | None = None
         try:
-            if offsets:
-                # The batch's offsets are known once its records are taken (nothing is consumed while
-                # they are processed), so they go into its transaction on the helper thread meanwhile:
-                # the coordinator's round trips (AddOffsetsToTxn, TxnOffsetCommit, and right after the
-                # last commit their CONCURRENT_TRANSACTIONS retries) overlap the processing instead of
-                # following it on every batch's way to its commit.
-                positions = self._commit_positions(consumer, offsets)
-                collector.begin()
-                fencing = self._fencing(offsets)
-                metadata = consumer.consumer_group_metadata()
-                offering = self._calls.submit(producer.send_offsets_to_transaction, _partitions(fencing), metadata,
-                                              self.config.request_timeout)
             for (processor, partition), items in inputs.items():
                 store = self.store(processor.name, partition) if processor.name else None
                 processor.process(partition, items, store, collector.emit)
@@ -418,8 +402,13 @@ class StreamTask:
                     budget -= done
                     if store.dirty:
                         touched.add((processor.name, partition))
-            if positions is None:
-                positions = self._commit_positions(consumer, offsets)
+            # Commit where the consumer stands, not just past the last record: behind a record of a
+            # transactional topic sits its transaction's marker, which is never delivered, and an
+            # offset short of it would show a lag of one that never goes.
+            positions = self._read_positions(consumer)
+            for tp, position in positions.items():
+                if position > max(offsets.get(tp, -1), self.committed.get(tp, -1)):
+                    offsets[tp] = position
             if not (offsets or collector.begun or touched):
                 self.positions = positions
                 return False
@@ -427,27 +416,29 @@ class StreamTask:
                 for key, value in self._stores[(name, partition)].changes().items():
                     collector.changelog(self.config.changelog(name), partition, key, value)
             collector.begin()
-            if not self._offered(offering):
-                fencing = self._fencing(offsets)
-                if not fencing:
-                    # Nothing committed and nothing read yet (a group whose offsets were deleted):
-                    # wait for the first fetch rather than commit what nothing fences.
-                    raise KafkaException(KafkaError(KafkaError._STATE, "no consumer offset yet to fence the transaction by"))
-                # A retriable error that lasts (the group rebalancing after a broker restart) is only
-                # resolved by the consumer's next poll: abort and read the batch again from there.
-                self._until_done(lambda: producer.send_offsets_to_transaction(
-                    _partitions(fencing), consumer.consumer_group_metadata(), self.config.request_timeout),
-                    give_up_after=self.config.request_timeout)
+            # Every transaction carries offsets, the unchanged ones of the owned partitions too: the
+            # group's coordinator checks them against the group's generation, which is what fences a
+            # worker the group has moved on from (a zombie). A batch of due timers alone consumes
+            # nothing, and without them would commit what the zombie decided.
+            fencing = {tp: offset for tp, offset in self.committed.items() if tp in self.owned}
+            fencing.update(offsets)
+            if not fencing:
+                # Nothing committed and nothing read yet (a group whose offsets were deleted):
+                # wait for the first fetch rather than commit what nothing fences.
+                raise KafkaException(KafkaError(KafkaError._STATE, "no consumer offset yet to fence the transaction by"))
+            # A retriable error that lasts (the group rebalancing after a broker restart) is only
+            # resolved by the consumer's next poll: abort and read the batch again from there.
+            self._until_done(lambda: producer.send_offsets_to_transaction(
+                [TopicPartition(topic, partition, offset) for (topic, partition), offset in fencing.items()],
+                consumer.consumer_group_metadata(), self.config.request_timeout), give_up_after=self.config.request_timeout)
             self._until_done(lambda: producer.commit_transaction(self.config.request_timeout),
                              give_up_after=2 * self.config.request_timeout)
         except KafkaException as error:
-            self._settle(offering)
             self._abort(consumer, producer, collector, touched, first, error)
             return True
         except Fatal:
             raise
         except Exception:
-            self._settle(offering)
             self._abort(consumer, producer, collector, touched, first, None)
             raise
         self._broker_answered()
@@ -461,46 +452,6 @@ class StreamTask:
         self.stats.commits += 1
         self._on_batch(len(messages), time.monotonic() - began)
         return True
-
-    def _commit_positions(self, consumer: Consumer, offsets: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
-        """Where the consumer stands (`_read_positions`), with `offsets` moved up to it: commit where
-        the consumer stands, not just past the last record, since behind a record of a transactional
-        topic sits its transaction's marker, which is never delivered, and an offset short of it
-        would show a lag of one that never goes."""
-        positions = self._read_positions(consumer)
-        for tp, position in positions.items():
-            if position > max(offsets.get(tp, -1), self.committed.get(tp, -1)):
-                offsets[tp] = position
-        return positions
-
-    def _fencing(self, offsets: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
-        """The offsets a transaction carries: the batch's, and the unchanged ones of the owned
-        partitions too. The group's coordinator checks them against the group's generation, which is
-        what fences a worker the group has moved on from (a zombie); a batch of due timers alone
-        consumes nothing, and without them would commit what the zombie decided."""
-        fencing = {tp: offset for tp, offset in self.committed.items() if tp in self.owned}
-        fencing.update(offsets)
-        return fencing
-
-    def _offered(self, offering: concurrent.futures.Future | None) -> bool:
-        """Whether the offsets sent while the batch was processed are in its transaction. False:
-        none were sent, or they met a retriable error (they are sent again); any other error is raised."""
-        if offering is None:
-            return False
-        try:
-            self._result_within_timeout(offering)
-        except KafkaException as error:
-            kafka_error = error.args[0]
-            if kafka_error.fatal() or not (kafka_error.retriable() or kafka_error.code() == KafkaError._TIMED_OUT):
-                raise
-            return False
-        return True
-
-    def _settle(self, offering: concurrent.futures.Future | None) -> None:
-        """Before an abort: wait for the offsets' call in flight (librdkafka refuses a second
-        transactional call meanwhile); its outcome no longer matters."""
-        if offering is not None:
-            concurrent.futures.wait([offering], timeout=3 * self.config.request_timeout)
 
     def _read_positions(self, consumer: Consumer) -> dict[tuple[str, int], int]:
         """Where the consumer stands in each owned partition (every record before it was consumed),
@@ -558,10 +509,6 @@ class StreamTask:
                     raise Fatal(f"cannot rewind {topic}[{partition}]: {seek_error}") from seek_error
         if kafka_error is not None:
             log.warning("batch aborted (%s); its records are processed again", kafka_error.str())
-
-
-def _partitions(offsets: dict[tuple[str, int], int]) -> list[TopicPartition]:
-    return [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()]
 
 
 _FENCED = {
