@@ -16,7 +16,7 @@ Reference counting frees everything that is not in a cycle whatever the policy.
 
 An idle moment is also when the next record may arrive, and it waits for the
 collection: traced in the pipeline benchmark, the idle full collections of a
-worker holding 20,000 learners and 20,000 timers took 0.5 - 1.6 s. So what a
+worker holding 20,000 learners and 20,000 timers took 0.07 - 1.9 s. So what a
 full collection leaves alive is frozen (`gc.freeze`: CPython's permanent
 generation, which no collection walks), and the next one walks only what came
 since; every `THOROUGH_EVERY` seconds a collection unfreezes everything first
