@@ -34,7 +34,7 @@ production timer settings), in this order:
 Uses the broker at AUTOMATIONS_BROKER_PORT; if none answers, starts one
 (broker.kafka, in AUTOMATIONS_KAFKA_HOME) and stops it at the end.
 
-    python bench/pipeline.py [--quick] [--events 100000] [--timers 100000] [--no-scale] [--json FILE]
+    python bench/pipeline.py [--quick] [--events 100000] [--timers 100000] [--no-scale] [--latency-rate R] [--json FILE]
 """
 
 from __future__ import annotations
@@ -110,6 +110,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=None,
                             help=f"default {value:,} (quick: {QUICK[name]:,})")
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--latency-rate", type=float, default=None,
+                        help="the latency phase's rate (events/s; the quarter phase runs at half of it) instead of half "
+                             "the measured rate: the same load in runs compared on a box whose share for the worker varies")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--no-scale", action="store_true", help="skip the second worker process (scale-out phase)")
     parser.add_argument("--no-cold-start", action="store_true", help="skip the restart on an empty data folder")
@@ -169,7 +172,8 @@ def run(args: argparse.Namespace, console: Console, folder: Path) -> dict:
             figures |= measure_throughput(bench, args.events, args.learners)
             figures |= measure_restart(bench, cold=not args.no_cold_start)
             figures |= measure_passthrough(bench, args.events, figures["engine_events_per_s"])
-            figures |= measure_latency(bench, figures["engine_events_per_s"] / 2, args.latency_seconds, args.learners)
+            figures |= measure_latency(bench, args.latency_rate or figures["engine_events_per_s"] / 2, args.latency_seconds,
+                                       args.learners)
             figures |= measure_ingest(bench, args.requests)
             figures |= measure_timers(bench, args.timers, cohort_due, args.live_rate, args.hold_seconds, args.drain_timeout)
             if not args.no_scale:

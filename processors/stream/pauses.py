@@ -13,6 +13,14 @@ itself when a poll found nothing to do, at most every `IDLE_EVERY` seconds;
 and, so that a worker that is never idle does not keep cyclic garbage for
 good, also when busy once `BUSY_EVERY` seconds have passed without one.
 Reference counting frees everything that is not in a cycle whatever the policy.
+
+An idle moment is also when the next record may arrive, and it waits for the
+collection: traced in the pipeline benchmark, the idle full collections of a
+worker holding 20,000 learners and 20,000 timers took 0.07 - 1.9 s. So what a
+full collection leaves alive is frozen (`gc.freeze`: CPython's permanent
+generation, which no collection walks), and the next one walks only what came
+since; every `THOROUGH_EVERY` seconds a collection unfreezes everything first
+and walks it all, so cyclic garbage among old objects lives that long at most.
 """
 
 from __future__ import annotations
@@ -25,9 +33,11 @@ log = logging.getLogger(__name__)
 
 IDLE_EVERY = 30.0  # seconds between full collections at idle moments
 BUSY_EVERY = 600.0  # a full collection even mid-burst once this long has passed without one
+THOROUGH_EVERY = 600.0  # seconds between full collections that walk the frozen objects too
 _OLDEST_NEVER = 1 << 30  # gen1 collections before an automatic gen2 one: never, in practice
 
 _last_full = time.monotonic()
+_last_thorough = _last_full
 
 
 def install() -> None:
@@ -38,13 +48,18 @@ def install() -> None:
 
 def tick(idle: bool) -> None:
     """Called by the task between batches: a full collection if one is due now."""
-    global _last_full
-    since = time.monotonic() - _last_full
-    if since < (IDLE_EVERY if idle else BUSY_EVERY):
-        return
+    global _last_full, _last_thorough
     began = time.monotonic()
+    if began - _last_full < (IDLE_EVERY if idle else BUSY_EVERY):
+        return
+    thorough = began - _last_thorough >= THOROUGH_EVERY
+    if thorough:
+        gc.unfreeze()
+        _last_thorough = began
     gc.collect()
+    gc.freeze()
     _last_full = time.monotonic()
     took = _last_full - began
     if took > 0.1:
-        log.info("full garbage collection (%s) took %.0f ms", "idle" if idle else "busy", took * 1000)
+        log.info("full garbage collection (%s%s) took %.0f ms", "idle" if idle else "busy",
+                 ", every object" if thorough else "", took * 1000)
