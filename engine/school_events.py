@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from engine.identifiers import MAX_ID_LENGTH, id_problem
 from engine.nested import is_container, walk
+from engine.school_event_shortcut import Shortcut
 from engine.values import Value
 
 Subject = Literal["user", "lead", "visitor"]
@@ -36,6 +37,8 @@ MAX_NAME_CHARS = 80
 MAX_DATA_DEPTH = 32
 # The workers' fan-out of a definition change to every learner names this user.
 RESERVED_USER = "*"
+# Event types only the engine makes (ruling 3): a platform's is refused.
+ENGINE_ONLY_TYPES = frozenset({"user.inactive"})
 # The instants an event may carry: a school event from before 1970 or after 2999 is a
 # bug in the platform, and one near the end of the calendar would overflow the
 # engine's date math (an inactivity timer is due up to 365 days later).
@@ -202,7 +205,18 @@ class EventRejected(BaseModel):
 
 
 def parse_school_event(raw: Any) -> SchoolEvent | EventRejected:
-    """Validate a decoded JSON/Avro mapping against the contract; never raises."""
+    """Validate a decoded JSON/Avro mapping against the contract; never raises.
+
+    The common well-formed event is accepted by the shortcut, which gives the same value
+    (`engine.school_event_shortcut`); everything else, every refusal included, by the documents."""
+    event = _SHORTCUT.accepted(raw)
+    if event is not None:
+        return event
+    return parse_by_the_documents(raw)
+
+
+def parse_by_the_documents(raw: Any) -> SchoolEvent | EventRejected:
+    """`parse_school_event` without the shortcut: the pydantic documents decide."""
     if not isinstance(raw, Mapping):
         return EventRejected(reason=f"an event must be a JSON object, got {type(raw).__name__}")
     event_id = raw.get("id") if isinstance(raw.get("id"), str) else None
@@ -232,8 +246,8 @@ def parse_school_event(raw: Any) -> SchoolEvent | EventRejected:
 
 def _not_from_a_platform(event: SchoolEventDocument) -> str | None:
     """What only the engine may put in an event, or a key that could name two learners."""
-    if event.type == "user.inactive":
-        return "user.inactive is made by the engine (at last activity + N days, ruling 3), not sent by a platform"
+    if event.type in ENGINE_ONLY_TYPES:
+        return f"{event.type} is made by the engine (at last activity + N days, ruling 3), not sent by a platform"
     if event.cause:
         return "cause is the engine's own (the chain of a derived event, ruling 13); a platform event has none"
     if ":" in event.school:
@@ -299,3 +313,6 @@ def _printable(part: Any) -> str:
     text = str(part)
     text = text if text.isprintable() else repr(text)
     return text if len(text) <= MAX_NAME_CHARS else f"{text[:MAX_NAME_CHARS]}..."
+
+
+_SHORTCUT = Shortcut(PAYLOADS, ENGINE_ONLY_TYPES, SchoolEvent, MAX_ID_LENGTH, EARLIEST, LATEST, _fits)

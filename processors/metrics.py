@@ -114,6 +114,9 @@ class _Registry:
         self.registry = CollectorRegistry(auto_describe=True)  # describing finds clashing names
         self.counters: dict[str, Counter] = {}
         self.histograms: dict[str, Histogram] = {}
+        # Each counter's child per label values, as `labels()` gave it: the stream task counts
+        # per input, and `labels()` checks the names and takes a lock at every call.
+        self.children: dict[tuple, Counter] = {}
         for name, (kind, text) in HELP.items():
             if kind == "counter" and name not in KEPT_ELSEWHERE:
                 self.counters[name] = Counter(name, text, LABELS.get(name, ()), registry=self.registry)
@@ -130,8 +133,15 @@ _registry = _Registry()
 
 def count(name: str, amount: int = 1, **labels: str) -> None:
     """Adds to a counter of HELP that `count` keeps (not one of KEPT_ELSEWHERE)."""
-    counter = _registry.counters[name]
-    (counter.labels(**labels) if labels else counter).inc(amount)
+    if not labels:
+        _registry.counters[name].inc(amount)
+        return
+    registry = _registry
+    key = (name, *labels.items())
+    child = registry.children.get(key)
+    if child is None:
+        child = registry.children[key] = registry.counters[name].labels(**labels)
+    child.inc(amount)
 
 
 def observe(name: str, value: float) -> None:

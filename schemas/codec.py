@@ -36,6 +36,8 @@ import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 from schemas.flat_reader import FlatReader
+from schemas.flat_writer import FlatWriter
+from schemas.nested_reader import NestedReader
 
 TopicKind = Literal[
     "school_event", "definition", "control", "timer", "action", "run_status", "dead_letter", "receipt"
@@ -122,14 +124,20 @@ class Registry:
         for history in self._by_kind.values():
             history.sort(key=lambda v: v.version)
         # The latest versions of flat kinds (run-status: every record the projector folds)
-        # are read by a compiled reader first, fastavro when it does not read them.
-        self._flat: dict[bytes, FlatReader] = {}
+        # are read by a compiled reader first, of nested ones (the school event, every input
+        # of the learner processor) by a reader made of closures; fastavro reads what they do not.
+        self._readers: dict[bytes, FlatReader | NestedReader] = {}
+        # Flat kinds are written likewise (run-status, action and timer: the learner processor's outputs).
+        self._flat_writers: dict[bytes, FlatWriter] = {}
         for history in self._by_kind.values():
             if history[-1].source:
-                try:
-                    self._flat[history[-1].fingerprint] = FlatReader(json.loads(history[-1].source))
-                except ValueError:
-                    pass
+                for compiled, kinds in ((self._readers, (FlatReader, NestedReader)), (self._flat_writers, (FlatWriter,))):
+                    for kind in kinds:
+                        try:
+                            compiled[history[-1].fingerprint] = kind(json.loads(history[-1].source))
+                            break
+                        except ValueError:
+                            pass
 
     def versions(self, kind: TopicKind) -> list[SchemaVersion]:
         return list(self._by_kind.get(kind, []))
@@ -150,6 +158,11 @@ class Registry:
         return self._by_fingerprint.get(fingerprint_bytes)
 
     def _body(self, writer: SchemaVersion, record: dict[str, Any]) -> bytes:
+        flat = self._flat_writers.get(writer.fingerprint)
+        if flat is not None:
+            written = flat.write(record)
+            if written is not None:
+                return written
         body = io.BytesIO()
         try:
             # strict_allow_default: a misspelled or unknown field is an error,
@@ -170,9 +183,9 @@ class Registry:
         """
         writer, start = self._writer_of(kind, data, ids)
         reader = self.latest(kind)
-        flat = self._flat.get(writer.fingerprint) if writer is reader else None
-        if flat is not None:
-            record = flat.read(bytes(data), start)
+        compiled = self._readers.get(writer.fingerprint) if writer is reader else None
+        if compiled is not None:
+            record = compiled.read(bytes(data), start)
             if record is not None:
                 return record
         body = io.BytesIO(bytes(data[start:]))
