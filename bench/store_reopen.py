@@ -8,7 +8,7 @@ reads the checkpoint. Figures: the write-ahead log left on disk, the tables,
 and the seconds to open. A worker with a million learners in 8 partitions
 holds ~125,000 entries per store partition.
 
-    python bench/store_reopen.py [--entries 125000] [--value-bytes 1200] [--rounds 3]
+    python bench/store_reopen.py [--entries 125000] [--value-bytes 1200] [--rounds 3] [--wal-limit-mib 0]
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from processors.stream.state_store import PartitionStore  # noqa: E402
+from processors.stream.state_store import WAL_LIMIT_BYTES, PartitionStore  # noqa: E402
 
 
-def fill(path: Path, entries: int, value_bytes: int, batch: int) -> None:
+def fill(path: Path, entries: int, value_bytes: int, batch: int, wal_limit: int) -> None:
     """The child: fill the store and wait to be killed."""
-    store = PartitionStore(path, 0)
+    store = PartitionStore(path, 0, wal_limit_bytes=wal_limit)
     rng = random.Random(1)
     offset = 0
     for start in range(0, entries, batch):
@@ -55,7 +55,8 @@ def one_round(folder: Path, args: argparse.Namespace) -> dict:
     path = folder / "store"
     shutil.rmtree(path, ignore_errors=True)
     child = subprocess.Popen([sys.executable, __file__, "--fill", str(path), "--entries", str(args.entries),
-                              "--value-bytes", str(args.value_bytes), "--batch", str(args.batch)],
+                              "--value-bytes", str(args.value_bytes), "--batch", str(args.batch),
+                              "--wal-limit-mib", str(args.wal_limit_mib)],
                              stdout=subprocess.PIPE, text=True)
     began = time.perf_counter()
     assert child.stdout.readline().strip() == "filled"
@@ -64,7 +65,7 @@ def one_round(folder: Path, args: argparse.Namespace) -> dict:
     child.wait()
     wal, tables = sizes(path)
     began = time.perf_counter()
-    store = PartitionStore(path, 0)
+    store = PartitionStore(path, 0, wal_limit_bytes=args.wal_limit_mib << 20)
     checkpoint = store.checkpoint
     opened = time.perf_counter() - began
     store.close()
@@ -79,14 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--value-bytes", type=int, default=1200)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--wal-limit-mib", type=int, default=WAL_LIMIT_BYTES >> 20,
+                        help=f"the store's cap on its write-ahead log (default {WAL_LIMIT_BYTES >> 20}; 0: RocksDB's own, as before the cap)")
     parser.add_argument("--fill", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.fill:
-        fill(args.fill, args.entries, args.value_bytes, args.batch)
+        fill(args.fill, args.entries, args.value_bytes, args.batch, args.wal_limit_mib << 20)
         return 0
     folder = Path(tempfile.mkdtemp(prefix="store-reopen-"))
     try:
-        print(f"{args.entries:,} entries of {args.value_bytes:,} bytes, committed {args.batch:,} at a time; load {os.getloadavg()[0]:.2f}")
+        print(f"{args.entries:,} entries of {args.value_bytes:,} bytes, committed {args.batch:,} at a time, WAL cap "
+              f"{args.wal_limit_mib or 'RocksDB default'} MiB; load {os.getloadavg()[0]:.2f}")
         for n in range(args.rounds):
             r = one_round(folder, args)
             print(f"round {n + 1}: filled in {r['fill_s']:.1f} s; after kill -9: WAL {r['wal_mib']:,.0f} MiB, tables "

@@ -30,25 +30,38 @@ from rocksdict import Options, Rdict, WriteBatch
 
 _CHECKPOINT = b"changelog-offset"
 _CACHE_LIMIT = 50_000
+# RocksDB deletes a write-ahead log file only once every column family has flushed what it
+# holds of it, and the `meta` family (a checkpoint per commit) and the `index` family never
+# fill a memtable: without a cap the log kept everything ever written (159 MiB for 125,000
+# learners' entries, a million learners' share of one partition), and a store opened after
+# `kill -9` replays all of it (5 - 6 s per partition on a loaded 2-core box; bench/store_reopen.py).
+# Past the cap RocksDB flushes the families that hold the oldest log. Memtables of 16 MiB
+# instead of 64 keep what a replay rebuilds, and what every open store partition holds in
+# memory, small too.
+WAL_LIMIT_BYTES = 16 << 20
+MEMTABLE_BYTES = 16 << 20
 
 
-def _options() -> Options:
+def _options(wal_limit_bytes: int) -> Options:
     options = Options(raw_mode=True)
     options.create_if_missing(True)
     options.create_missing_column_families(True)
+    options.set_max_total_wal_size(wal_limit_bytes)
+    options.set_write_buffer_size(MEMTABLE_BYTES)
     return options
 
 
 class PartitionStore:
-    def __init__(self, path: Path, partition: int):
+    def __init__(self, path: Path, partition: int, wal_limit_bytes: int = WAL_LIMIT_BYTES):
         self.path = path
         self.partition = partition
+        self._wal_limit_bytes = wal_limit_bytes
         self._open()
 
     def _open(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         families = {"index": Options(raw_mode=True), "meta": Options(raw_mode=True)}
-        self._db = Rdict(str(self.path), _options(), column_families=families)
+        self._db = Rdict(str(self.path), _options(self._wal_limit_bytes), column_families=families)
         self._index = self._db.get_column_family("index")
         self._meta = self._db.get_column_family("meta")
         self._index_handle = self._db.get_column_family_handle("index")
