@@ -12,7 +12,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.stream.state_store import PartitionStore
+from processors.stream.state_store import DecodedCache, PartitionStore
 
 
 def test_a_batch_is_read_at_once_and_kept_only_once_committed(tmp_path):
@@ -112,3 +112,31 @@ def test_the_write_ahead_log_stays_near_its_cap_however_much_is_written(tmp_path
     assert reopened.checkpoint == 199 and reopened.get(b"s:learner-199-99") == value
     assert len(reopened.index_range(b"", b"\xff", 30_000)) == 20_000
     reopened.close()
+
+
+def test_store_partitions_sharing_a_cache_hold_at_most_its_limit_in_all(tmp_path):
+    cache = DecodedCache(limit=3)
+    first = PartitionStore(tmp_path / "p0", 0, cache=cache)
+    second = PartitionStore(tmp_path / "p1", 1, cache=cache)
+    first.remember(b"s:a", "a")
+    first.remember(b"s:b", "b")
+    second.remember(b"s:c", "c")
+    first.remember(b"s:a", "a again")  # remembered again: now the newest
+    second.remember(b"s:d", "d")  # the limit is reached: the oldest, b, goes
+    assert len(cache) == 3
+    assert [first.cached(b"s:a"), first.cached(b"s:b"), second.cached(b"s:c"), second.cached(b"s:d")] == [
+        "a again", None, "c", "d"]
+    assert second.cached(b"s:a") is None  # each partition sees its own keys only
+    second.discard()  # an aborted batch drops what its partition remembered, nothing else
+    assert first.cached(b"s:a") == "a again" and second.cached(b"s:c") is None and len(cache) == 1
+    first.put(b"s:a", b"stored")  # a value written without its decoded object drops the cached one
+    assert first.cached(b"s:a") is None and len(cache) == 0
+    first.close()
+    second.close()
+
+
+def test_a_cache_of_no_entries_caches_nothing(tmp_path):
+    store = PartitionStore(tmp_path / "p0", 0, cache=DecodedCache(limit=0))
+    store.put(b"s:a", b"stored", decoded="a")
+    assert store.cached(b"s:a") is None and store.get(b"s:a") == b"stored"
+    store.close()
