@@ -164,6 +164,9 @@ def build(settings: Settings, worker: ScaleWorker, learners: int, progress: Prog
                     sampled = time.perf_counter()
                     samples.append((sampled - began, done, rss_mib(pid)))
                     progress.update(rss, description=f"worker RSS {samples[-1][2]:,.0f} MiB")
+                    if not progress.console.is_terminal and len(samples) % 6 == 0:  # a log file: a line every 30 s
+                        say(f"{sampled - began:,.0f} s: {done:,} of {learners:,} learners committed, worker RSS "
+                            f"{samples[-1][2]:,.0f} MiB, load {os.getloadavg()[0]:.1f}")
                 if sending.done() and sending.exception():
                     raise sending.exception()
             await sending
@@ -241,7 +244,7 @@ def timeline(log_path: Path, offset: int, killed_wall: float) -> list[tuple[floa
             for pattern, name in MILESTONES:
                 if pattern.search(line):
                     at = datetime.strptime(stamp[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-                    points.append((round(at - killed_wall, 2), name if name != "a store partition restored" else line.split("] ", 3)[-1].strip()[:120]))
+                    points.append((round(at - killed_wall, 2), name if name not in ("a store partition restored", "stores opened") else line.split("] ", 3)[-1].strip()[:120]))
                     break
     return points
 
