@@ -122,6 +122,10 @@ class Settings:
         default_factory=lambda: env_number("AUTOMATIONS_TIMER_INTERVAL", "0.05", float, within=(0.001, 10))
     )
     timers_per_batch: int = field(default_factory=lambda: env_number("AUTOMATIONS_TIMER_BATCH", "250"))
+    # Learners' entries kept decoded across batches, over all the worker's partitions (a few KB
+    # each): a busy learner is not decoded at every input, and the memory does not grow
+    # with the learners or the partitions a worker holds.
+    cached_entries: int = field(default_factory=lambda: env_number("AUTOMATIONS_ENTRY_CACHE", "100000", within=(0, None)))
     transaction_timeout: float = field(
         default_factory=lambda: env_number("AUTOMATIONS_TRANSACTION_TIMEOUT", "30", float, within=(1, 900))
     )

@@ -56,6 +56,7 @@ def build_task() -> StreamTask:
         max_batch=settings.batch_size,
         poll_timeout=settings.poll_interval,
         punctuate_budget=settings.timers_per_batch,
+        cached_entries=settings.cached_entries,
         session_timeout=settings.session_timeout,
         transaction_timeout=settings.transaction_timeout,
     )

@@ -17,45 +17,104 @@ inside the store's own atomic write instead of beside it.
 
 Decoded values may be cached beside the store (`remember`/`cached`), so a busy
 key is not decoded at every input; whatever drops or replaces a value drops
-its cached object too.
+its cached object too. The cache (`DecodedCache`) is one per task, shared by
+its store partitions, so its bound is the worker's, however many partitions
+it holds.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator
 
 from rocksdict import Options, Rdict, WriteBatch
 
 _CHECKPOINT = b"changelog-offset"
-_CACHE_LIMIT = 50_000
+# RocksDB deletes a write-ahead log file only once every column family has flushed what it
+# holds of it, and the `meta` family (a checkpoint per commit) and the `index` family never
+# fill a memtable: without a cap the log kept everything ever written (159 MiB for 125,000
+# learners' entries, a million learners' share of one partition), and a store opened after
+# `kill -9` replays all of it (5 - 6 s per partition on a loaded 2-core box; bench/store_reopen.py).
+# Past the cap RocksDB flushes the families that hold the oldest log. Memtables of 16 MiB
+# instead of 64 keep what a replay rebuilds, and what every open store partition holds in
+# memory, small too.
+WAL_LIMIT_BYTES = 16 << 20
+MEMTABLE_BYTES = 16 << 20
 
 
-def _options() -> Options:
+def _options(wal_limit_bytes: int) -> Options:
     options = Options(raw_mode=True)
     options.create_if_missing(True)
     options.create_missing_column_families(True)
+    options.set_max_total_wal_size(wal_limit_bytes)
+    options.set_write_buffer_size(MEMTABLE_BYTES)
     return options
 
 
+class DecodedCache:
+    """Decoded values of a task's store partitions, at most `limit` in all; the one remembered
+    longest ago goes first. Each store partition had its own bound of 50,000 before: a worker
+    of 8 partitions with a million learners cached 400,000 entries (bench/restart_at_scale.py),
+    and the bound grew with the partitions a worker holds. An OrderedDict drops its oldest in
+    constant time, where a dict's first key is found by skipping the slots deleted before it."""
+
+    __slots__ = ("limit", "_objects")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._objects: OrderedDict[tuple[int, bytes], Any] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def get(self, owner: int, key: bytes) -> Any:
+        return self._objects.get((owner, key))
+
+    def put(self, owner: int, key: bytes, decoded: Any) -> None:
+        objects, slot = self._objects, (owner, key)
+        if slot in objects:
+            objects.move_to_end(slot)
+        elif len(objects) >= self.limit:
+            if not objects:
+                return  # a limit of 0: nothing is cached
+            objects.popitem(last=False)
+        objects[slot] = decoded
+
+    def drop(self, owner: int, key: bytes) -> None:
+        self._objects.pop((owner, key), None)
+
+    def drop_owner(self, owner: int) -> None:
+        """Everything one store partition remembered (its batch aborted, it is closed)."""
+        for slot in [slot for slot in self._objects if slot[0] == owner]:
+            del self._objects[slot]
+
+
+_owners = itertools.count()
+
+
 class PartitionStore:
-    def __init__(self, path: Path, partition: int):
+    def __init__(self, path: Path, partition: int, wal_limit_bytes: int = WAL_LIMIT_BYTES,
+                 cache: DecodedCache | None = None):
         self.path = path
         self.partition = partition
+        self._wal_limit_bytes = wal_limit_bytes
+        self._cache = cache if cache is not None else DecodedCache(50_000)
+        self._owner = next(_owners)
         self._open()
 
     def _open(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         families = {"index": Options(raw_mode=True), "meta": Options(raw_mode=True)}
-        self._db = Rdict(str(self.path), _options(), column_families=families)
+        self._db = Rdict(str(self.path), _options(self._wal_limit_bytes), column_families=families)
         self._index = self._db.get_column_family("index")
         self._meta = self._db.get_column_family("meta")
         self._index_handle = self._db.get_column_family_handle("index")
         self._meta_handle = self._db.get_column_family_handle("meta")
         self._pending: dict[bytes, bytes | None] = {}
         self._pending_index: dict[bytes, bytes | None] = {}
-        self._objects: dict[bytes, Any] = {}
 
     # ------------------------------------------------------------ reads and writes
 
@@ -69,11 +128,11 @@ class PartitionStore:
         if decoded is not None:
             self.remember(key, decoded)
         else:
-            self._objects.pop(key, None)
+            self._cache.drop(self._owner, key)
 
     def delete(self, key: bytes) -> None:
         self._pending[key] = None
-        self._objects.pop(key, None)
+        self._cache.drop(self._owner, key)
 
     def keys(self, prefix: bytes) -> list[bytes]:
         """Every primary key starting with `prefix`, this batch's included, in key order."""
@@ -136,13 +195,10 @@ class PartitionStore:
     # ------------------------------------------------------------ decoded objects
 
     def cached(self, key: bytes) -> Any:
-        return self._objects.get(key)
+        return self._cache.get(self._owner, key)
 
     def remember(self, key: bytes, decoded: Any) -> None:
-        objects = self._objects
-        if key not in objects and len(objects) >= _CACHE_LIMIT:
-            del objects[next(iter(objects))]  # the oldest remembered: insertion order
-        objects[key] = decoded
+        self._cache.put(self._owner, key, decoded)
 
     # ------------------------------------------------------------ the batch
 
@@ -177,7 +233,7 @@ class PartitionStore:
         """Drop the batch (its transaction aborted) and every cached object it may have touched."""
         self._pending = {}
         self._pending_index = {}
-        self._objects = {}
+        self._cache.drop_owner(self._owner)
 
     @property
     def checkpoint(self) -> int | None:
@@ -191,6 +247,7 @@ class PartitionStore:
         self._open()
 
     def close(self) -> None:
+        self._cache.drop_owner(self._owner)
         # The column families hold the database too: RocksDB's lock goes with the last of them.
         for family in (self._index, self._meta):
             family.close()

@@ -41,7 +41,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from processors.stream import pauses
 from processors.stream.contract import Input, Output, Processor
 from processors.stream.restore import restore
-from processors.stream.state_store import PartitionStore
+from processors.stream.state_store import DecodedCache, PartitionStore
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,8 @@ class TaskConfig:
     # Most items of periodic work (due timers) in one batch, over all partitions: each fired
     # timer writes records this task reads again (run ends), and live records wait behind them.
     punctuate_budget: int = 250
+    # Decoded store values (learners' entries) kept across batches, over all the task's partitions.
+    cached_entries: int = 100_000
     session_timeout: float = 45.0
     transaction_timeout: float = 30.0
     request_timeout: float = 10.0
@@ -117,6 +119,7 @@ class StreamTask:
         self.processors = list(processors)
         self._by_topic = {topic: processor for processor in self.processors for topic in processor.topics}
         self._stores: dict[tuple[str, int], PartitionStore] = {}
+        self._cache = DecodedCache(config.cached_entries)
         self._on_failure = on_failure
         self._on_batch = on_batch  # (records consumed, seconds to process and commit) of each committed batch
         self._stopping = threading.Event()
@@ -163,7 +166,7 @@ class StreamTask:
         """A store of this worker, opened on first use (for the host's read-only views too)."""
         key = (name, partition)
         if key not in self._stores:
-            self._stores[key] = PartitionStore(self.config.data_dir / name / str(partition), partition)
+            self._stores[key] = PartitionStore(self.config.data_dir / name / str(partition), partition, cache=self._cache)
         return self._stores[key]
 
     def end_offset(self, topic: str, partition: int) -> int | None:
@@ -323,15 +326,21 @@ class StreamTask:
         wanted = sorted({(processor.name, tp.partition) for tp in partitions
                          if (processor := self._by_topic.get(tp.topic)) is not None and processor.name})
         self.restoring = frozenset(wanted)
+        began, opening = time.monotonic(), 0.0
         try:
             for name, partition in wanted:
                 processor = next(p for p in self.processors if p.name == name)
+                opened = time.monotonic()
                 store = self.store(name, partition)
+                opening += time.monotonic() - opened
                 store.discard()
                 self.stats.restored += restore(store, processor.restored, restorer, self.config.changelog(name))
                 self.restoring = self.restoring - {(name, partition)}
         finally:
             self.restoring = frozenset()
+        if wanted:  # a restart's profile: RocksDB's opening (its log replayed) against the changelogs' tails
+            log.info("opened %d store partition(s) in %.2fs, restored in %.2fs", len(wanted), opening,
+                     time.monotonic() - began - opening)
         self.owned = self.owned | {(tp.topic, tp.partition) for tp in partitions}
         log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing")
         consumer.assign(partitions)

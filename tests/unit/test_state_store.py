@@ -12,7 +12,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.stream.state_store import PartitionStore
+from processors.stream.state_store import DecodedCache, PartitionStore
 
 
 def test_a_batch_is_read_at_once_and_kept_only_once_committed(tmp_path):
@@ -85,4 +85,58 @@ def test_index_ranges_merge_the_batch_with_the_store_in_key_order(tmp_path_facto
             store.commit(None)
     expected = sorted((k, v) for k, v in model.items() if start <= k < stop)[:limit]
     assert store.index_range(start, stop, limit) == expected
+    store.close()
+
+
+def _wal_bytes(path) -> int:
+    return sum(f.stat().st_size for f in path.glob("*.log"))
+
+
+def test_the_write_ahead_log_stays_near_its_cap_however_much_is_written(tmp_path):
+    # The index and meta families take small writes: without the cap RocksDB keeps every log
+    # file until they flush, so the log grows with everything written, and an open after
+    # `kill -9` replays it all.
+    store = PartitionStore(tmp_path / "p0", 0, wal_limit_bytes=1 << 20)
+    value = b"v" * 2_000
+    for batch in range(200):  # 40 MB in all, which an uncapped log keeps whole
+        for n in range(100):
+            key = b"s:learner-%d-%d" % (batch, n)
+            store.put(key, value)
+            store.put_index(b"%015d|%s" % (batch * 100 + n, key), key)
+        store.commit(checkpoint=batch)
+    # Past the cap the log moves to a new file and the old one goes once its families have
+    # flushed (RocksDB's background threads): a few MB, whatever the flushes still owe.
+    assert _wal_bytes(tmp_path / "p0") < 15 << 20
+    store.close()
+    reopened = PartitionStore(tmp_path / "p0", 0, wal_limit_bytes=1 << 20)
+    assert reopened.checkpoint == 199 and reopened.get(b"s:learner-199-99") == value
+    assert len(reopened.index_range(b"", b"\xff", 30_000)) == 20_000
+    reopened.close()
+
+
+def test_store_partitions_sharing_a_cache_hold_at_most_its_limit_in_all(tmp_path):
+    cache = DecodedCache(limit=3)
+    first = PartitionStore(tmp_path / "p0", 0, cache=cache)
+    second = PartitionStore(tmp_path / "p1", 1, cache=cache)
+    first.remember(b"s:a", "a")
+    first.remember(b"s:b", "b")
+    second.remember(b"s:c", "c")
+    first.remember(b"s:a", "a again")  # remembered again: now the newest
+    second.remember(b"s:d", "d")  # the limit is reached: the oldest, b, goes
+    assert len(cache) == 3
+    assert [first.cached(b"s:a"), first.cached(b"s:b"), second.cached(b"s:c"), second.cached(b"s:d")] == [
+        "a again", None, "c", "d"]
+    assert second.cached(b"s:a") is None  # each partition sees its own keys only
+    second.discard()  # an aborted batch drops what its partition remembered, nothing else
+    assert first.cached(b"s:a") == "a again" and second.cached(b"s:c") is None and len(cache) == 1
+    first.put(b"s:a", b"stored")  # a value written without its decoded object drops the cached one
+    assert first.cached(b"s:a") is None and len(cache) == 0
+    first.close()
+    second.close()
+
+
+def test_a_cache_of_no_entries_caches_nothing(tmp_path):
+    store = PartitionStore(tmp_path / "p0", 0, cache=DecodedCache(limit=0))
+    store.put(b"s:a", b"stored", decoded="a")
+    assert store.cached(b"s:a") is None and store.get(b"s:a") == b"stored"
     store.close()
