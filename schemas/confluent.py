@@ -23,15 +23,10 @@ import threading
 import time
 from typing import Callable, Iterable, Mapping
 
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, ServerConfig
-from confluent_kafka.schema_registry.error import SchemaRegistryError
-from confluent_kafka.schema_registry.schema_registry_client import ConfigCompatibilityLevel
 from fastavro.schema import parse_schema
 
 from schemas.codec import SHIPPED, DecodeError, Registry, SchemaVersion, TopicKind, schema_fingerprint
 
-# New versions must read what older ones wrote: ours add fields with defaults (schemas/README.md).
-COMPATIBILITY = ServerConfig(compatibility=ConfigCompatibilityLevel.BACKWARD)
 RETRY_AFTER_SECONDS = 5.0
 # Short: a worker or API waiting on an absent registry says so instead of hanging.
 CLIENT_CONFIG = {"timeout": 5, "max.retries": 1, "retries.wait.ms": 200, "retries.max.wait.ms": 1000}
@@ -55,7 +50,12 @@ class SchemaRegistryIds:
         self.topics = {kind: tuple(names) for kind, names in topics.items()}
         self._registry = registry
         self._clock = clock
-        self._client = SchemaRegistryClient.new_client({"url": url, **CLIENT_CONFIG})
+        # Imported here, not with the module: the client library takes 0.3 s to import on an idle
+        # box (over a second on a busy one), which every worker and API start paid without a registry.
+        from confluent_kafka import schema_registry
+
+        self._library = schema_registry
+        self._client = schema_registry.SchemaRegistryClient.new_client({"url": url, **CLIENT_CONFIG})
         self._writer_ids: dict[str, int] = {}
         self._versions: dict[int, SchemaVersion | None] = {}  # None: an id that names no shipped version
         self._lock = threading.Lock()
@@ -98,9 +98,9 @@ class SchemaRegistryIds:
             latest = self._registry.latest(kind)
             schema_id = None
             for name in self.topics[kind]:
-                self._call(lambda: self._client.set_config(subject(name), COMPATIBILITY))
+                self._call(lambda: self._client.set_config(subject(name), self._compatibility()))
                 for version in self._registry.versions(kind):
-                    schema = Schema(version.source or json.dumps(version.schema), "AVRO")
+                    schema = self._library.Schema(version.source or json.dumps(version.schema), "AVRO")
                     version_id = self._call(lambda: self._client.register_schema(subject(name), schema))
                     self._versions[version_id] = version
                     if version is latest:
@@ -108,6 +108,11 @@ class SchemaRegistryIds:
             assert schema_id is not None
             self._writer_ids[kind] = schema_id
             return schema_id
+
+    def _compatibility(self):
+        """New versions must read what older ones wrote: ours add fields with defaults (schemas/README.md)."""
+        levels = self._library.schema_registry_client.ConfigCompatibilityLevel
+        return self._library.ServerConfig(compatibility=levels.BACKWARD)
 
     def _look_up(self, schema_id: int) -> SchemaVersion | None:
         try:
@@ -129,7 +134,7 @@ class SchemaRegistryIds:
             raise RegistryUnavailable(self.problem or f"schema registry at {self.url} unreachable")
         try:
             result = request()
-        except SchemaRegistryError as error:
+        except self._library.error.SchemaRegistryError as error:
             if error.http_status_code == 404:
                 raise _NotFound() from None
             if error.http_status_code in (409, 422):  # the registry refuses our schema: say so, do not retry
