@@ -29,19 +29,34 @@ offsets = Table(
     Column("undecodable", BigInteger, nullable=False),  # records no decoder could read: logged, counted, passed
 )
 
-# What the fold has seen once and must not count again, as 16-byte hashes: record
-# digests, and the decisions a learner's entries record once (projections.partition;
-# a run's own are in its row, `runs.decided`).
+# What the fold has seen once and must not count again, as 16-byte hashes: the
+# decisions a learner's entries record once (projections.partition; a run's own are
+# in its row, `runs.decided`; the records' digests in `fold_digests`).
 fold_keys = Table(
     "fold_keys",
     metadata,
     Column("part", Integer, primary_key=True),
     Column("key", LargeBinary(16), primary_key=True),
-    # A record digest's: deleted once the partition's next offset reaches it (a re-send
-    # comes soon after the original; later, the decisions it repeats refuse it). NULL: kept.
+    # Revision 0004 kept record digests here until this offset; 0005 moved them to
+    # `fold_digests`. NULL on every row since.
     Column("until_offset", BigInteger),
 )
-Index("fold_keys_expiring", fold_keys.c.part, fold_keys.c.until_offset)
+
+# The records a partition folded lately (projections.record_digests): a batch's record
+# keys, sorted, side by side in `record_keys` (16 bytes each), a row for each cluster of close
+# instants (`first_ms`..`last_ms`); deleted once the partition's next offset reaches
+# `until_offset` (a re-send comes soon after the original; later, the decisions it
+# repeats refuse it).
+fold_digests = Table(
+    "fold_digests",
+    metadata,
+    Column("part", Integer, primary_key=True),
+    Column("until_offset", BigInteger, primary_key=True),
+    Column("first_ms", BigInteger, primary_key=True),
+    Column("last_ms", BigInteger, nullable=False),
+    Column("record_keys", LargeBinary, nullable=False),
+)
+Index("fold_digests_by_instant", fold_digests.c.part, fold_digests.c.last_ms)
 
 runs = Table(
     "runs",
@@ -235,6 +250,6 @@ Index("step_waiting_by_part", step_waiting.c.part)
 
 # Every table holding a partition's rows, cleared when the partition is rebuilt.
 PARTITIONED = (
-    fold_keys, runs, run_steps, run_history, exit_checks, not_started, learner_finished,
+    fold_keys, fold_digests, runs, run_steps, run_history, exit_checks, not_started, learner_finished,
     automation_stats, automation_status_counts, live_runs, step_stats, step_outcomes, step_waiting,
 )
