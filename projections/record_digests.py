@@ -49,15 +49,21 @@ def instant_of(key: bytes) -> int:
 def clusters(keys) -> list[tuple[int, int, list[bytes]]]:
     """`keys` sorted and cut where two neighbours' instants are more than GAP_MS apart:
     (first instant, last instant, keys) each."""
-    found: list[list] = []
+    found: list[tuple[int, int, list[bytes]]] = []
+    from_bytes = int.from_bytes
+    first = last = -GAP_MS - 1
+    members: list[bytes] = []
     for key in sorted(keys):
-        at = instant_of(key)
-        if found and at - found[-1][1] <= GAP_MS:
-            found[-1][1] = at
-            found[-1][2].append(key)
-        else:
-            found.append([at, at, [key]])
-    return [(first, last, members) for first, last, members in found]
+        at = from_bytes(key[:6], "big")
+        if at - last > GAP_MS:
+            if members:
+                found.append((first, last, members))
+            first, members = at, []
+        last = at
+        members.append(key)
+    if members:
+        found.append((first, last, members))
+    return found
 
 
 class RecordDigests:

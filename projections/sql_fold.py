@@ -121,8 +121,15 @@ class RunDecisions(KnownKeys):
     def __init__(self, tag: bytes, store: KeyStore, fold: "BatchFold", run_key) -> None:
         super().__init__(tag, store)
         self.fold, self.run_key = fold, run_key
+        self._last_key, self._last_found = None, (None, None)
 
     def _of_run(self, key) -> tuple[set[str] | None, str | None]:
+        if key == self._last_key:  # the fold asks whether a step was reached, then adds it
+            return self._last_found
+        self._last_key, self._last_found = key, self._find(key)
+        return self._last_found
+
+    def _find(self, key) -> tuple[set[str] | None, str | None]:
         found = self.run_key(key)
         if found is None:
             return None, None
@@ -319,6 +326,18 @@ class BatchFold(PartitionViews):
     # ------------------------------------------------------------ the fold's state, from the database
 
     def _first(self, *key) -> bool:
+        kind = key[0]
+        if kind in RUN_DECISIONS and key[1] not in self._legacy_runs:
+            # A run's own decision, in its row: `RunDecisions.first` without its calls (every
+            # step, status and exit record asks one).
+            decided = self._run_decided.get(key[1])
+            if decided is None:
+                decided = self._run_decided[key[1]] = set()
+            text = repr((kind, *key[2:]))
+            if text in decided:
+                return False
+            decided.add(text)
+            return True
         return self._decided.first(key)
 
     def _stats(self, school: str, automation_id: str) -> AutomationStats:
