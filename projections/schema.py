@@ -2,7 +2,8 @@
 
 Owns `metadata`, every table the projector writes and the API reads. Each row
 carries the run-status partition (`part`) it was folded from: a partition is
-rebuilt alone by deleting its rows, and the per-automation and per-step
+rebuilt alone by deleting its rows (the tables the fold writes a row a record
+or a run into have no index on `part`: a rebuild scans them, revision 0006), and the per-automation and per-step
 figures are kept per partition and added up when read (a learner's runs all
 live in one partition, so "each learner once" sums exactly), as the
 in-memory fold did. Instants are microseconds since the epoch (UTC): exact,
@@ -92,7 +93,6 @@ Index("runs_by_automation", runs.c.school, runs.c.automation_id, runs.c.started_
 Index("runs_by_automation_status", runs.c.school, runs.c.automation_id, runs.c.status, runs.c.started_us, runs.c.run_id)
 Index("runs_by_learner", runs.c.school, runs.c.user_id, runs.c.started_us)
 Index("runs_by_replay_of", runs.c.school, runs.c.replay_of)
-Index("runs_by_part", runs.c.part)
 
 run_steps = Table(
     "run_steps",
@@ -106,7 +106,6 @@ run_steps = Table(
     Column("at_us", BigInteger, nullable=False),
     Column("detail_json", Text),
 )
-Index("run_steps_by_part", run_steps.c.part)
 
 run_history = Table(
     "run_history",
@@ -120,7 +119,6 @@ run_history = Table(
     Column("error", Text),
     Column("exit_id", String(255)),
 )
-Index("run_history_by_part", run_history.c.part)
 
 exit_checks = Table(
     "exit_checks",
@@ -134,7 +132,6 @@ exit_checks = Table(
     Column("at_us", BigInteger, nullable=False),
     Column("trace_json", Text),
 )
-Index("exit_checks_by_part", exit_checks.c.part)
 
 not_started = Table(
     "not_started",
@@ -152,7 +149,6 @@ not_started = Table(
     Column("trace_json", Text),
 )
 Index("not_started_by_learner", not_started.c.school, not_started.c.user_id)
-Index("not_started_by_part", not_started.c.part)
 
 # Each learner's last finished runs, oldest first (the engine replays only the last
 # RECENT_FINISHED_KEPT): space-separated run ids.
@@ -164,7 +160,6 @@ learner_finished = Table(
     Column("part", Integer, nullable=False),
     Column("run_ids", Text, nullable=False),
 )
-Index("learner_finished_by_part", learner_finished.c.part)
 
 automation_stats = Table(
     "automation_stats",
@@ -202,7 +197,6 @@ live_runs = Table(
     Column("runs", Integer, nullable=False),
 )
 Index("live_runs_by_learner", live_runs.c.school, live_runs.c.user_id)
-Index("live_runs_by_part", live_runs.c.part)
 
 step_stats = Table(
     "step_stats",
@@ -246,7 +240,6 @@ step_waiting = Table(
 )
 Index("step_waiting_oldest", step_waiting.c.school, step_waiting.c.automation_id, step_waiting.c.step_id, step_waiting.c.part, step_waiting.c.since_us)
 Index("step_waiting_by_learner", step_waiting.c.school, step_waiting.c.user_id)
-Index("step_waiting_by_part", step_waiting.c.part)
 
 # Every table holding a partition's rows, cleared when the partition is rebuilt.
 PARTITIONED = (
