@@ -2,7 +2,8 @@
 
 Owns `metadata`, every table the projector writes and the API reads. Each row
 carries the run-status partition (`part`) it was folded from: a partition is
-rebuilt alone by deleting its rows, and the per-automation and per-step
+rebuilt alone by deleting its rows (the tables the fold writes a row a record
+or a run into have no index on `part`: a rebuild scans them, revision 0007), and the per-automation and per-step
 figures are kept per partition and added up when read (a learner's runs all
 live in one partition, so "each learner once" sums exactly), as the
 in-memory fold did. Instants are microseconds since the epoch (UTC): exact,
@@ -29,19 +30,34 @@ offsets = Table(
     Column("undecodable", BigInteger, nullable=False),  # records no decoder could read: logged, counted, passed
 )
 
-# What the fold has seen once and must not count again, as 16-byte hashes: record
-# digests, and the decisions a learner's entries record once (projections.partition;
-# a run's own are in its row, `runs.decided`).
+# What the fold has seen once and must not count again, as 16-byte hashes: the
+# decisions a learner's entries record once (projections.partition; a run's own are
+# in its row, `runs.decided`; the records' digests in `fold_digests`).
 fold_keys = Table(
     "fold_keys",
     metadata,
     Column("part", Integer, primary_key=True),
     Column("key", LargeBinary(16), primary_key=True),
-    # A record digest's: deleted once the partition's next offset reaches it (a re-send
-    # comes soon after the original; later, the decisions it repeats refuse it). NULL: kept.
+    # Revision 0004 kept record digests here until this offset; 0006 moved them to
+    # `fold_digests`. NULL on every row since.
     Column("until_offset", BigInteger),
 )
-Index("fold_keys_expiring", fold_keys.c.part, fold_keys.c.until_offset)
+
+# The records a partition folded lately (projections.record_digests): a batch's record
+# keys, sorted, side by side in `record_keys` (16 bytes each), a row for each cluster of close
+# instants (`first_ms`..`last_ms`); deleted once the partition's next offset reaches
+# `until_offset` (a re-send comes soon after the original; later, the decisions it
+# repeats refuse it).
+fold_digests = Table(
+    "fold_digests",
+    metadata,
+    Column("part", Integer, primary_key=True),
+    Column("until_offset", BigInteger, primary_key=True),
+    Column("first_ms", BigInteger, primary_key=True),
+    Column("last_ms", BigInteger, nullable=False),
+    Column("record_keys", LargeBinary, nullable=False),
+)
+Index("fold_digests_by_instant", fold_digests.c.part, fold_digests.c.last_ms)
 
 runs = Table(
     "runs",
@@ -79,7 +95,6 @@ Index("runs_by_learner", runs.c.school, runs.c.user_id, runs.c.started_us)
 # Only the runs that replay another (revision 0005): a run's replays are looked up by its id.
 Index("runs_replays", runs.c.school, runs.c.replay_of, postgresql_where=runs.c.replay_of.isnot(None),
       sqlite_where=runs.c.replay_of.isnot(None))
-Index("runs_by_part", runs.c.part)
 
 run_steps = Table(
     "run_steps",
@@ -93,7 +108,6 @@ run_steps = Table(
     Column("at_us", BigInteger, nullable=False),
     Column("detail_json", Text),
 )
-Index("run_steps_by_part", run_steps.c.part)
 
 run_history = Table(
     "run_history",
@@ -107,7 +121,6 @@ run_history = Table(
     Column("error", Text),
     Column("exit_id", String(255)),
 )
-Index("run_history_by_part", run_history.c.part)
 
 exit_checks = Table(
     "exit_checks",
@@ -121,7 +134,6 @@ exit_checks = Table(
     Column("at_us", BigInteger, nullable=False),
     Column("trace_json", Text),
 )
-Index("exit_checks_by_part", exit_checks.c.part)
 
 not_started = Table(
     "not_started",
@@ -139,7 +151,6 @@ not_started = Table(
     Column("trace_json", Text),
 )
 Index("not_started_by_learner", not_started.c.school, not_started.c.user_id)
-Index("not_started_by_part", not_started.c.part)
 
 # Each learner's last finished runs, oldest first (the engine replays only the last
 # RECENT_FINISHED_KEPT): space-separated run ids.
@@ -151,7 +162,6 @@ learner_finished = Table(
     Column("part", Integer, nullable=False),
     Column("run_ids", Text, nullable=False),
 )
-Index("learner_finished_by_part", learner_finished.c.part)
 
 automation_stats = Table(
     "automation_stats",
@@ -189,7 +199,6 @@ live_runs = Table(
     Column("runs", Integer, nullable=False),
 )
 Index("live_runs_by_learner", live_runs.c.school, live_runs.c.user_id)
-Index("live_runs_by_part", live_runs.c.part)
 
 step_stats = Table(
     "step_stats",
@@ -233,10 +242,9 @@ step_waiting = Table(
 )
 Index("step_waiting_oldest", step_waiting.c.school, step_waiting.c.automation_id, step_waiting.c.step_id, step_waiting.c.part, step_waiting.c.since_us)
 Index("step_waiting_by_learner", step_waiting.c.school, step_waiting.c.user_id)
-Index("step_waiting_by_part", step_waiting.c.part)
 
 # Every table holding a partition's rows, cleared when the partition is rebuilt.
 PARTITIONED = (
-    fold_keys, runs, run_steps, run_history, exit_checks, not_started, learner_finished,
+    fold_keys, fold_digests, runs, run_steps, run_history, exit_checks, not_started, learner_finished,
     automation_stats, automation_status_counts, live_runs, step_stats, step_outcomes, step_waiting,
 )

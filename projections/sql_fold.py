@@ -27,10 +27,11 @@ from sqlalchemy.engine import Connection
 from engine.runs import RECENT_FINISHED_KEPT
 from projections import schema as t
 from projections.automation_stats import AutomationStats
-from projections.partition import PartitionViews, record_digest
+from projections.partition import _APPLIERS, PartitionViews, record_digest
+from projections.record_digests import RecordDigests, seen_key
 from projections.run_views import NotStarted, RunView
 from projections.step_stats import StepStats
-from projections.upsert import delete_keys, insert, select_in, upsert
+from projections.upsert import delete_keys, insert, insert_rows, select_in, upsert, upsert_rows
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 CHUNK = 500  # ids per IN (...): well under SQLite's and PostgreSQL's parameter limits
@@ -65,7 +66,6 @@ class KeyStore:
         self.present: set[bytes] = set()
         self.checked: set[bytes] = set()
         self.new: set[bytes] = set()
-        self.new_digests: set[bytes] = set()  # of `new`, the records' digests: they expire
 
     def prefetch(self, keys: set[bytes]) -> None:
         rows = select_in(self.conn, "SELECT key FROM fold_keys WHERE part = {mark} AND", ["key"], keys, self.part)
@@ -84,42 +84,9 @@ class KeyStore:
         if not self.known(key):
             self.new.add(key)
 
-    def add_digest(self, key: bytes) -> None:
-        if not self.known(key):
-            self.new.add(key)
-            self.new_digests.add(key)
-
-    def write(self, until_offset: int) -> None:
-        """The batch's new keys; the digests among them kept until `until_offset`."""
-        if self.new:
-            insert(self.conn, t.fold_keys, [
-                {"part": self.part, "key": key, "until_offset": until_offset if key in self.new_digests else None}
-                for key in self.new
-            ])
-
-
-def seen_key(record: dict, digest: bytes) -> bytes:
-    """A record digest's key: the record's instant (6 bytes, milliseconds, big-endian) and 10
-    bytes of its digest. A partition's records come in about their instants' order, so
-    its keys land at the end of the index, not all over it: a batch's inserts and lookups
-    touch a few pages instead of one each (a re-send is byte-identical: the same key)."""
-    at = to_us(record["at"]) // 1000
-    return (at & 0xFFFFFFFFFFFF).to_bytes(6, "big") + digest[:10]
-
-
-class SeenDigests:
-    """The in-memory fold's `_seen` set of record digests, kept in a `KeyStore` to expire;
-    `record`: the record being applied (its key needs its instant)."""
-
-    def __init__(self, store: KeyStore) -> None:
-        self.store = store
-        self.record: dict | None = None
-
-    def __contains__(self, digest: bytes) -> bool:
-        return self.store.known(seen_key(self.record, digest))
-
-    def add(self, digest: bytes) -> None:
-        self.store.add_digest(seen_key(self.record, digest))
+    def write(self) -> None:
+        part = self.part
+        insert_rows(self.conn, t.fold_keys, ("part", "key"), [(part, key) for key in self.new])
 
 
 class KnownKeys:
@@ -154,8 +121,15 @@ class RunDecisions(KnownKeys):
     def __init__(self, tag: bytes, store: KeyStore, fold: "BatchFold", run_key) -> None:
         super().__init__(tag, store)
         self.fold, self.run_key = fold, run_key
+        self._last_key, self._last_found = None, (None, None)
 
     def _of_run(self, key) -> tuple[set[str] | None, str | None]:
+        if key == self._last_key:  # the fold asks whether a step was reached, then adds it
+            return self._last_found
+        self._last_key, self._last_found = key, self._find(key)
+        return self._last_found
+
+    def _find(self, key) -> tuple[set[str] | None, str | None]:
         found = self.run_key(key)
         if found is None:
             return None, None
@@ -206,7 +180,8 @@ class BatchFold(PartitionViews):
         super().__init__()
         self.conn, self.part = conn, part
         self.keys = KeyStore(conn, part)
-        self._seen = SeenDigests(self.keys)
+        self.digests = RecordDigests(conn, part)  # the in-memory fold's `_seen`
+        self._record_keys: list[bytes] = []  # the prefetched records' keys in `digests`, in order
         self._decided = RunDecisions(b"decided", self.keys, self, _run_decision)
         self._started_by = KnownKeys(b"started", self.keys)
         self._reached = RunDecisions(b"reached", self.keys, self, _run_reached)
@@ -227,13 +202,33 @@ class BatchFold(PartitionViews):
 
     # ------------------------------------------------------------ reading
 
+    def fold(self, records: list[tuple[dict, bytes | None]]) -> None:
+        """Reads what `records` touch, then applies them in order (`write` writes them)."""
+        self.prefetch(records)
+        known, add = self.digests.known, self.digests.add
+        for (record, _), key in zip(records, self._record_keys):
+            # `PartitionViews.apply`, with each record's key in `digests` made once (at
+            # prefetch) and its values not interned: the batch's views live one batch.
+            if key in known:  # its instant's rows were read at prefetch
+                continue
+            add(key)
+            applier = _APPLIERS.get(record["kind"])
+            if applier is not None:
+                applier(self, record)
+                self.applied += 1
+
     def prefetch(self, records: list[tuple[dict, bytes | None]]) -> None:
-        keys: set[bytes] = set()
         run_ids: set[str] = set()
         automations: set[tuple[str, str]] = set()
         learners: set[tuple[str, str]] = set()
-        for record, encoded in records:
-            keys.add(seen_key(record, record_digest(record) if encoded is None else hashlib.blake2b(encoded, digest_size=16).digest()))
+        blake2b = hashlib.blake2b
+        self._record_keys = record_keys = [
+            seen_key(record["at"], record_digest(record) if encoded is None else blake2b(encoded, digest_size=16).digest())
+            for record, encoded in records
+        ]
+        self.digests.prefetch(record_keys)
+        keys: set[bytes] = set()
+        for record, _ in records:
             school, user, automation_id = record["school"], record["user"], record["automation_id"]
             automations.add((school, automation_id))
             learners.add((school, user))
@@ -315,12 +310,34 @@ class BatchFold(PartitionViews):
             self._finished_loaded[(row.school, row.user_id)] = row.run_ids.split(" ") if row.run_ids else []
 
     def apply(self, record: dict, encoded: bytes | None = None) -> bool:
-        self._seen.record = record
-        return super().apply(record, encoded)
+        """One record no prefetch may have foreseen (`fold` applies a batch)."""
+        digest = record_digest(record) if encoded is None else hashlib.blake2b(encoded, digest_size=16).digest()
+        key = seen_key(record["at"], digest)
+        if self.digests.seen(key):
+            return False
+        self.digests.add(key)
+        applier = _APPLIERS.get(record["kind"])
+        if applier is None:
+            return False
+        applier(self, record)
+        self.applied += 1
+        return True
 
     # ------------------------------------------------------------ the fold's state, from the database
 
     def _first(self, *key) -> bool:
+        kind = key[0]
+        if kind in RUN_DECISIONS and key[1] not in self._legacy_runs:
+            # A run's own decision, in its row: `RunDecisions.first` without its calls (every
+            # step, status and exit record asks one).
+            decided = self._run_decided.get(key[1])
+            if decided is None:
+                decided = self._run_decided[key[1]] = set()
+            text = repr((kind, *key[2:]))
+            if text in decided:
+                return False
+            decided.add(text)
+            return True
         return self._decided.first(key)
 
     def _stats(self, school: str, automation_id: str) -> AutomationStats:
@@ -395,7 +412,8 @@ class BatchFold(PartitionViews):
         first offset (runs started in it are numbered from there, in fold order);
         `digests_until`: the offset at which its records' digests expire."""
         conn, part = self.conn, self.part
-        self.keys.write(digests_until)
+        self.keys.write()
+        self.digests.write(digests_until)
         self._write_runs(first_seq)
         if self._forget:
             for chunk in chunks(self._forget):
@@ -404,78 +422,94 @@ class BatchFold(PartitionViews):
             conn.execute(delete(t.not_started).where(t.not_started.c.id.in_(self._deleted_notes)))
         if self._new_notes:
             insert(conn, t.not_started, [_note_row(note, part) for note in self._new_notes])
-        if self._finished_order:
-            upsert(conn, t.learner_finished, [
-                {"school": school, "user_id": user, "part": part, "run_ids": " ".join(order)}
-                for (school, user), order in self._finished_order.items()
-            ])
+        new_finished, loaded_finished = [], []
+        for learner, order in self._finished_order.items():
+            (loaded_finished if learner in self._finished_loaded else new_finished).append((*learner, part, " ".join(order)))
+        insert_rows(conn, t.learner_finished, FINISHED_COLUMNS, new_finished)
+        upsert_rows(conn, t.learner_finished, FINISHED_COLUMNS, loaded_finished)
         self._write_stats()
         self._write_steps()
 
     def _write_runs(self, first_seq: int) -> None:
-        rows, steps, history, checks = [], [], [], []
+        """The batch's runs as rows: inserted when the batch started them, written over
+        when it loaded them; their new steps, history and exit checks, numbered on."""
+        part, legacy, decided_of = self.part, self._legacy_runs, self._run_decided
+        new_rows, loaded_rows, steps, history, checks = [], [], [], [], []
+        micros: dict[str, int] = {}  # an instant's text -> microseconds: a record's step and status share theirs
+
+        def us_of(text: str) -> int:
+            found = micros.get(text)
+            if found is None:
+                found = micros[text] = iso_to_us(text)
+            return found
+
         new = 0
         for run in self.runs.values():
-            loaded = self._loaded_runs.get(run.run_id)
+            run_id = run.run_id
+            loaded = self._loaded_runs.get(run_id)
             if loaded is None:
-                loaded = (first_seq + new, 0, 0, 0)
+                start_seq, steps_base, history_base, checks_base = first_seq + new, 0, 0, 0
                 new += 1
-            start_seq, steps_base, history_base, checks_base = loaded
-            for index, step in enumerate(run.steps):
-                steps.append({"run_id": run.run_id, "seq": steps_base + index, "part": self.part, "step_id": step["step_id"],
-                              "step_type": step["step_type"], "outcome": step["outcome"], "at_us": iso_to_us(step["at"]),
-                              "detail_json": step["detail_json"]})
-            for index, change in enumerate(run.history):
-                history.append({"run_id": run.run_id, "seq": history_base + index, "part": self.part, "status": change["status"],
-                                "at_us": iso_to_us(change["at"]), "reason": change.get("reason"), "error": change.get("error"),
-                                "exit_id": change.get("exit_id")})
-            for index, check in enumerate(run.exit_checks):
-                checks.append({"run_id": run.run_id, "seq": checks_base + index, "part": self.part, "exit_id": check["exit_id"],
-                               "event_id": check["event_id"], "matched": check["matched"], "at_us": iso_to_us(check["at"]),
-                               "trace_json": check["trace_json"]})
-            row = {
-                "run_id": run.run_id, "part": self.part, "school": run.school, "user_id": run.user,
-                "automation_id": run.automation_id, "automation_version": run.automation_version,
-                "started_us": to_us(run.started_at), "trigger_id": run.trigger_id,
-                "trigger_event_id": run.trigger_event_id, "replay_of": run.replay_of, "status": run.status,
-                "ended_us": to_us(run.ended_at), "reason": run.reason, "error": run.error, "exit_id": run.exit_id,
-                "waiting_in": run.waiting_in, "forgotten": run.forgotten, "trigger_trace_json": run.trigger_trace_json,
-                "steps_count": steps_base + len(run.steps), "history_count": history_base + len(run.history),
-                "exit_checks_count": checks_base + len(run.exit_checks), "start_seq": start_seq,
-                "decided": None if run.run_id in self._legacy_runs else "\n".join(self._run_decided.get(run.run_id, ())),
-            }
-            rows.append(row)
-        if rows:
-            upsert(self.conn, t.runs, rows)
-        for table, batch in ((t.run_steps, steps), (t.run_history, history), (t.exit_checks, checks)):
-            insert(self.conn, table, batch)
+                rows = new_rows
+            else:
+                start_seq, steps_base, history_base, checks_base = loaded
+                rows = loaded_rows
+            seq = steps_base
+            for step in run.steps:
+                steps.append((run_id, seq, part, step["step_id"], step["step_type"], step["outcome"], us_of(step["at"]),
+                              step["detail_json"]))
+                seq += 1
+            seq = history_base
+            for change in run.history:
+                history.append((run_id, seq, part, change["status"], us_of(change["at"]), change.get("reason"),
+                                change.get("error"), change.get("exit_id")))
+                seq += 1
+            seq = checks_base
+            for check in run.exit_checks:
+                checks.append((run_id, seq, part, check["exit_id"], check["event_id"], check["matched"], us_of(check["at"]),
+                               check["trace_json"]))
+                seq += 1
+            rows.append((
+                run_id, part, run.school, run.user, run.automation_id, run.automation_version, to_us(run.started_at),
+                run.trigger_id, run.trigger_event_id, run.replay_of, run.status, to_us(run.ended_at), run.reason,
+                run.error, run.exit_id, run.waiting_in, run.forgotten, run.trigger_trace_json,
+                steps_base + len(run.steps), history_base + len(run.history), checks_base + len(run.exit_checks),
+                start_seq, None if run_id in legacy else "\n".join(decided_of.get(run_id, ())),
+            ))
+        insert_rows(self.conn, t.runs, RUN_COLUMNS, new_rows)
+        upsert_rows(self.conn, t.runs, RUN_COLUMNS, loaded_rows)
+        insert_rows(self.conn, t.run_steps, STEP_COLUMNS, steps)
+        insert_rows(self.conn, t.run_history, HISTORY_COLUMNS, history)
+        insert_rows(self.conn, t.exit_checks, CHECK_COLUMNS, checks)
 
     def _write_stats(self) -> None:
         part = self.part
-        stats_rows, status_rows, live_rows, gone = [], [], [], []
+        stats_rows, status_rows, new_live, loaded_live, gone = [], [], [], [], []
         for key, stats in self.stats.items():
+            school, automation_id = key
             stored, loaded = self._stats_base.get(key, (0, 0))
             stats_rows.append({
-                "school": key[0], "automation_id": key[1], "part": part, "times_executed": stats.times_executed,
+                "school": school, "automation_id": automation_id, "part": part, "times_executed": stats.times_executed,
                 "skipped": stats.skipped, "declined": stats.declined, "last_run_us": to_us(stats.last_run_at),
                 "learners_inside": stored + len(stats.live_runs_of) - loaded,
             })
-            status_rows += [{"school": key[0], "automation_id": key[1], "part": part, "status": status, "runs": runs}
+            status_rows += [{"school": school, "automation_id": automation_id, "part": part, "status": status, "runs": runs}
                             for status, runs in stats.by_status.items()]
-            live_rows += [{"school": key[0], "automation_id": key[1], "user_id": user, "part": part, "runs": runs}
-                          for user, runs in stats.live_runs_of.items()]
-            gone += [(key[0], key[1], user) for user in self._live_users.get(key, ()) if user not in stats.live_runs_of]
+            had = self._live_users.get(key, ())
+            for user, runs in stats.live_runs_of.items():
+                (loaded_live if user in had else new_live).append((school, automation_id, user, part, runs))
+            gone += [(school, automation_id, user) for user in had if user not in stats.live_runs_of]
         if stats_rows:
             upsert(self.conn, t.automation_stats, stats_rows)
         if status_rows:
             upsert(self.conn, t.automation_status_counts, status_rows)
-        if live_rows:
-            upsert(self.conn, t.live_runs, live_rows)
         delete_keys(self.conn, t.live_runs, ("school", "automation_id", "user_id"), gone)
+        insert_rows(self.conn, t.live_runs, LIVE_COLUMNS, new_live)
+        upsert_rows(self.conn, t.live_runs, LIVE_COLUMNS, loaded_live)
 
     def _write_steps(self) -> None:
         part = self.part
-        step_rows, outcome_rows, waiting_rows, gone = [], [], [], []
+        step_rows, outcome_rows, new_waiting, loaded_waiting, gone = [], [], [], [], []
         for (school, automation_id), steps in self.steps.items():
             for step_id, step in steps.items():
                 key = (school, automation_id, step_id)
@@ -489,17 +523,18 @@ class BatchFold(PartitionViews):
                 outcome_rows += [{"school": school, "automation_id": automation_id, "step_id": step_id, "part": part,
                                   "outcome": outcome, "records": records} for outcome, records in step.outcomes.items()]
                 users = self._waiting_users(step)
-                waiting_rows += [{"school": school, "automation_id": automation_id, "step_id": step_id, "run_id": run_id,
-                                  "part": part, "user_id": users[run_id], "since_us": to_us(since)}
-                                 for run_id, since in step.waiting.items()]
-                gone += [(school, automation_id, step_id, run_id) for run_id in self._waiting_loaded.get(key, ()) if run_id not in step.waiting]
+                had = self._waiting_loaded.get(key, ())
+                for run_id, since in step.waiting.items():
+                    (loaded_waiting if run_id in had else new_waiting).append(
+                        (school, automation_id, step_id, run_id, part, users[run_id], to_us(since)))
+                gone += [(school, automation_id, step_id, run_id) for run_id in had if run_id not in step.waiting]
         if step_rows:
             upsert(self.conn, t.step_stats, step_rows)
         if outcome_rows:
             upsert(self.conn, t.step_outcomes, outcome_rows)
         delete_keys(self.conn, t.step_waiting, ("school", "automation_id", "step_id", "run_id"), gone)
-        if waiting_rows:
-            upsert(self.conn, t.step_waiting, waiting_rows)
+        insert_rows(self.conn, t.step_waiting, WAITING_COLUMNS, new_waiting)
+        upsert_rows(self.conn, t.step_waiting, WAITING_COLUMNS, loaded_waiting)
 
     def _waiting_users(self, step: StepStats) -> dict[str, str]:
         """Run id -> learner of the runs waiting in `step` (the fold keeps the learner per run)."""
@@ -510,6 +545,17 @@ class BatchFold(PartitionViews):
         return users
 
 
+RUN_COLUMNS = (
+    "run_id", "part", "school", "user_id", "automation_id", "automation_version", "started_us", "trigger_id",
+    "trigger_event_id", "replay_of", "status", "ended_us", "reason", "error", "exit_id", "waiting_in", "forgotten",
+    "trigger_trace_json", "steps_count", "history_count", "exit_checks_count", "start_seq", "decided",
+)
+STEP_COLUMNS = ("run_id", "seq", "part", "step_id", "step_type", "outcome", "at_us", "detail_json")
+HISTORY_COLUMNS = ("run_id", "seq", "part", "status", "at_us", "reason", "error", "exit_id")
+CHECK_COLUMNS = ("run_id", "seq", "part", "exit_id", "event_id", "matched", "at_us", "trace_json")
+LIVE_COLUMNS = ("school", "automation_id", "user_id", "part", "runs")
+WAITING_COLUMNS = ("school", "automation_id", "step_id", "run_id", "part", "user_id", "since_us")
+FINISHED_COLUMNS = ("school", "user_id", "part", "run_ids")
 LEARNER_KINDS = frozenset({"run_started", "run_skipped", "entry_declined", "derived_event_stopped"})  # keys not of a run
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, delete, event, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from projections import schema as t
+from projections.record_digests import RecordDigests
 from projections.sql_fold import BatchFold
 from projections.upsert import insert_new
 
@@ -133,12 +134,9 @@ class ProjectionStore:
             # then fails, before it reads or writes anything.
             _move_offset(conn, topic, part, read_from, next_offset, undecodable)
             batch = BatchFold(conn, part)
-            batch.prefetch(records)
-            for record, encoded in records:
-                batch.apply(record, encoded=encoded)
+            batch.fold(records)
             batch.write(first_seq=read_from, digests_until=next_offset + self.seen_kept)
-            k = t.fold_keys.c
-            conn.execute(delete(t.fold_keys).where(k.part == part, k.until_offset <= next_offset))
+            RecordDigests.expire(conn, part, next_offset)
             c = t.offsets.c
             conn.execute(update(t.offsets).where(c.topic == topic, c.part == part).values(applied=c.applied + batch.applied))
         self._folded += len(records)

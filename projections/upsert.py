@@ -1,12 +1,14 @@
 """Many rows in and out in few statements, in the SQL that SQLite and PostgreSQL share.
 
-Owns `insert`, `upsert` (`INSERT ... ON CONFLICT (primary key) DO UPDATE`,
-the same text on both) and `select_in` (rows whose key is in a list, `IN`
-with one placeholder per value, row values for composite keys), sent straight
-to the driver in its placeholder style. The batch fold moves tens of
-thousands of rows a second: SQLAlchemy's compilation and type processing of
-each row cost more than the database's work (bench/api_views.py), and the
-statements here need neither.
+Owns `insert_rows`, `upsert_rows` (`INSERT ... ON CONFLICT (primary key) DO
+UPDATE`, the same text on both), their forms for rows as dicts (`insert`,
+`upsert`), and `select_in` (rows whose key is in a list, `IN` with one
+placeholder per value, row values for composite keys), sent straight to the
+driver in its placeholder style. The batch fold moves tens of thousands of
+rows a second: SQLAlchemy's compilation and type processing of each row cost
+more than the database's work (bench/api_views.py), and the statements here
+need neither. The fold builds its rows as tuples in the columns' order: a
+dict a row, then a tuple from it, was a third of its row building.
 """
 
 from __future__ import annotations
@@ -29,12 +31,11 @@ def _statement(conn: Connection, table: Table, columns: Sequence[str], conflict:
     return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks}){conflict}"
 
 
-def _send(conn: Connection, table: Table, columns: list[str], rows: list[dict], conflict: str) -> None:
+def _send(conn: Connection, table: Table, columns: Sequence[str], values: list[tuple], conflict: str) -> None:
     """SQLite (in process): one executemany. PostgreSQL: COPY, into the table itself or,
     for an upsert, into a temporary copy of it and from there in one INSERT ... SELECT:
     an executemany is a round trip a row there, and a statement of many rows' values
     costs more to build and parse than COPY's whole transfer (13x, bench/api_views.py)."""
-    values = list(map(itemgetter(*columns), rows)) if len(columns) > 1 else [(row[columns[0]],) for row in rows]
     if conn.dialect.paramstyle == "qmark":
         conn.exec_driver_sql(_statement(conn, table, columns, conflict), values)
         return
@@ -44,16 +45,44 @@ def _send(conn: Connection, table: Table, columns: list[str], rows: list[dict], 
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} (LIKE {table.name}) ON COMMIT DELETE ROWS")
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+        write_row = copy.write_row
         for row in values:
-            copy.write_row(row)
+            write_row(row)
     if conflict:
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target}{conflict}")
         conn.exec_driver_sql(f"DELETE FROM {target}")
 
 
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str], values: list[tuple]) -> None:
+    """Rows (tuples in `columns`' order) that are new: no key of theirs is in the table."""
+    if values:
+        _send(conn, table, columns, values, "")
+
+
+def upsert_rows(conn: Connection, table: Table, columns: Sequence[str], values: list[tuple]) -> None:
+    """Rows (tuples in `columns`' order) inserted, or written over the row of their key."""
+    if not values:
+        return
+    keys = [column.name for column in table.primary_key.columns]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+    conflict = f" ON CONFLICT ({', '.join(keys)}) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING")
+    _send(conn, table, columns, values, conflict)
+
+
+def _tuples(columns: list[str], rows: list[dict]) -> list[tuple]:
+    return list(map(itemgetter(*columns), rows)) if len(columns) > 1 else [(row[columns[0]],) for row in rows]
+
+
 def insert(conn: Connection, table: Table, rows: list[dict]) -> None:
     if rows:
-        _send(conn, table, list(rows[0]), rows, "")
+        columns = list(rows[0])
+        insert_rows(conn, table, columns, _tuples(columns, rows))
+
+
+def upsert(conn: Connection, table: Table, rows: list[dict]) -> None:
+    if rows:
+        columns = list(rows[0])
+        upsert_rows(conn, table, columns, _tuples(columns, rows))
 
 
 def insert_new(conn: Connection, table: Table, row: dict) -> bool:
@@ -62,16 +91,6 @@ def insert_new(conn: Connection, table: Table, row: dict) -> bool:
     keys = ", ".join(column.name for column in table.primary_key.columns)
     done = conn.exec_driver_sql(_statement(conn, table, columns, f" ON CONFLICT ({keys}) DO NOTHING"), tuple(row.values()))
     return done.rowcount == 1
-
-
-def upsert(conn: Connection, table: Table, rows: list[dict]) -> None:
-    if not rows:
-        return
-    columns = list(rows[0])
-    keys = [column.name for column in table.primary_key.columns]
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
-    conflict = f" ON CONFLICT ({', '.join(keys)}) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING")
-    _send(conn, table, columns, rows, conflict)
 
 
 def select_in(conn: Connection, query: str, key: Sequence[str], values: Iterable, *before) -> list:

@@ -1,7 +1,7 @@
 """What keeps the projections' reads fast as the store grows, and keeps the rows.
 
 A database folded at revision 0004 is upgraded to the head (0005: the
-replays' partial index): every answer stays what the in-memory fold answers
+replays' partial index; 0006 and 0007: the fold's digests and indexes): every answer stays what the in-memory fold answers
 and the fold goes on from the stored offsets. On PostgreSQL, a fold into
 empty tables leaves the planner statistics of the tables the API reads
 (`ProjectionStore.analyze`), without waiting for autovacuum. PostgreSQL is a
