@@ -1,6 +1,6 @@
 """What keeps the projections' reads fast as the store grows, and keeps the rows.
 
-A database folded at revision 0004 is upgraded to the head (0005: the
+A database at revision 0004, holding folded runs, is upgraded to the head (0005: the
 replays' partial index; 0006 and 0007: the fold's digests and indexes): every answer stays what the in-memory fold answers
 and the fold goes on from the stored offsets. On PostgreSQL, a fold into
 empty tables leaves the planner statistics of the tables the API reads
@@ -22,20 +22,21 @@ from projections.store import ProjectionStore
 from tests.unit.test_projection_store import fold_into, in_memory, mixed, replayed
 
 
-def migrated_to(store: ProjectionStore, revision: str) -> None:
+def downgraded_to(store: ProjectionStore, revision: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(Path(sql_queries.__file__).parent / "migrations"))
     with store.engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+        command.downgrade(config, revision)
 
 
 def test_the_replays_index_revision_keeps_the_rows_and_their_answers(store_url):
     world = replayed()
     store = ProjectionStore(store_url)
-    migrated_to(store, "0004")
+    store.migrate()
     halves = [records[: len(records) // 2] for records in world.partitions]
-    fold_into(store, halves, 5)
+    fold_into(store, halves, 5)  # the fold writes what the head's tables hold, so it folds there
+    downgraded_to(store, "0004")  # and the rows are taken down to what revision 0004 kept
     assert "runs_by_replay_of" in {index["name"] for index in inspect(store.engine).get_indexes("runs")}
 
     store.migrate()  # to the head, as a server starting on it does
