@@ -28,7 +28,6 @@ from engine.definitions import Automation, assign_ids, iter_steps
 from engine.validation import validate_automation
 from processors import config, definitions_log
 from processors.kafka_io import read_to_end
-from projections import queries
 from projections.automation_stats import fold
 from schemas.codec import decode
 
@@ -149,7 +148,7 @@ def _confirm_moving_on(current: Automation, edited: Automation, yes: bool) -> No
     waits = [step.id for _, step in iter_steps(current.flow) if step.id in removed and step.type.startswith("wait_")]
     if not waits:
         return
-    waiting = queries.waiting_by_step(load_parts(), current.school, current.id)
+    waiting = load_parts().waiting_by_step(current.school, current.id)
     inside = {step_id: waiting[step_id] for step_id in waits if waiting.get(step_id)}
     if inside:
         where = ", ".join(f"{count} in {step_id!r}" for step_id, count in inside.items())
