@@ -382,6 +382,11 @@ class StreamTask:
             self._broker_answered()
         collector = _Collector(producer, self._changelog_delivered)
         touched: set[tuple[str, int]] = set()
+        # The group's metadata as this batch begins, the generation its records and its owned
+        # partitions belong to. Taken later, a worker frozen mid-batch (a zombie) would send the
+        # metadata librdkafka has since reset in the background on its session's timeout (no member,
+        # no generation), which a broker takes for a group that only stores offsets, and commit.
+        membership = consumer.consumer_group_metadata(), consumer.memberid()
         try:
             for (processor, partition), items in inputs.items():
                 store = self.store(processor.name, partition) if processor.name else None
@@ -435,11 +440,14 @@ class StreamTask:
                 # Nothing committed and nothing read yet (a group whose offsets were deleted):
                 # wait for the first fetch rather than commit what nothing fences.
                 raise KafkaException(KafkaError(KafkaError._STATE, "no consumer offset yet to fence the transaction by"))
+            metadata, member = membership
+            if not member:
+                raise KafkaException(KafkaError(KafkaError._STATE, "not a member of the group when the batch began"))
             # A retriable error that lasts (the group rebalancing after a broker restart) is only
             # resolved by the consumer's next poll: abort and read the batch again from there.
             self._until_done(lambda: producer.send_offsets_to_transaction(
                 [TopicPartition(topic, partition, offset) for (topic, partition), offset in fencing.items()],
-                consumer.consumer_group_metadata(), self.config.request_timeout), give_up_after=self.config.request_timeout)
+                metadata, self.config.request_timeout), give_up_after=self.config.request_timeout)
             self._until_done(lambda: producer.commit_transaction(self.config.request_timeout),
                              give_up_after=2 * self.config.request_timeout)
         except KafkaException as error:

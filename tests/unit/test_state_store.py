@@ -9,6 +9,8 @@ order, as a plain sorted dict would.
 
 from __future__ import annotations
 
+import time
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -105,7 +107,12 @@ def test_the_write_ahead_log_stays_near_its_cap_however_much_is_written(tmp_path
             store.put_index(b"%015d|%s" % (batch * 100 + n, key), key)
         store.commit(checkpoint=batch)
     # Past the cap the log moves to a new file and the old one goes once its families have
-    # flushed (RocksDB's background threads): a few MB, whatever the flushes still owe.
+    # flushed, on RocksDB's background threads, which no event of ours reports: on a loaded box
+    # they may still owe a flush or two right after the last write (20 MB seen once), so the
+    # log is given until a deadline to come under the bound; uncapped, it keeps all 40 MB.
+    deadline = time.monotonic() + 30
+    while _wal_bytes(tmp_path / "p0") >= 15 << 20 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert _wal_bytes(tmp_path / "p0") < 15 << 20
     store.close()
     reopened = PartitionStore(tmp_path / "p0", 0, wal_limit_bytes=1 << 20)
