@@ -210,6 +210,28 @@ def record_of(message) -> Record:
     )
 
 
+async def topic_partitions(consumer: AIOKafkaConsumer, settings: Settings, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic`, in order. A topic the broker does not know is an error: an
+    empty answer would read as "nothing there" under a mistyped prefix."""
+    partitions = consumer.partitions_for_topic(topic)
+    if partitions is None:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic)
+    if partitions is None:
+        raise missing_topic(settings, topic)
+    return [TopicPartition(topic, p) for p in sorted(partitions)]
+
+
+async def drop_positions_at_end(consumer: AIOKafkaConsumer, remaining: set[TopicPartition],
+                                ends: dict[TopicPartition, int]) -> None:
+    """After an empty fetch, drop from `remaining` the partitions read to their end: the end may
+    be past records never delivered (an aborted transaction, its markers), and the position
+    moves over them."""
+    for tp in list(remaining):
+        if (await consumer.position(tp)) >= ends[tp]:
+            remaining.discard(tp)
+
+
 async def read_to_end(
     settings: Settings, topic: str, idle_timeout: float = 10.0
 ) -> AsyncIterator[Record]:
@@ -228,14 +250,7 @@ async def read_to_end(
         await consumer.stop()
         raise broker_unavailable(settings, error) from None
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            # An empty answer would read as "nothing there" under a mistyped prefix.
-            raise missing_topic(settings, topic)
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await topic_partitions(consumer, settings, topic)
         if not tps:
             return
         consumer.assign(tps)
@@ -247,11 +262,7 @@ async def read_to_end(
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=200)
             if not batch:
-                # The end may be past records never delivered (an aborted transaction, its
-                # markers): the position moves over them.
-                for tp in list(remaining):
-                    if (await consumer.position(tp)) >= ends[tp]:
-                        remaining.discard(tp)
+                await drop_positions_at_end(consumer, remaining, ends)
                 if remaining and loop.time() - progressed > idle_timeout:
                     raise KafkaError(f"timed out reading {topic} to its end")
                 continue

@@ -23,11 +23,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from processors.config import Settings
-from processors.kafka_io import broker_unavailable, missing_topic, record_of
+from processors.kafka_io import broker_unavailable, drop_positions_at_end, record_of, topic_partitions
 from projections.projector import Projector
 from projections.store import OffsetMoved, ProjectionStore
 
@@ -62,7 +62,7 @@ async def catch_up(
         await consumer.stop()
         raise broker_unavailable(settings, error) from None
     try:
-        tps = await _partitions(consumer, settings, topic)
+        tps = await topic_partitions(consumer, settings, topic)
         await asyncio.to_thread(store.migrate)  # a new store is made here, an old one brought up to date
         projector = await asyncio.to_thread(Projector, store, topic)  # the stored offsets: before the ends
         consumer.assign(tps)
@@ -79,16 +79,6 @@ async def catch_up(
         await consumer.stop()
 
 
-async def _partitions(consumer: AIOKafkaConsumer, settings: Settings, topic: str) -> list[TopicPartition]:
-    partitions = consumer.partitions_for_topic(topic)
-    if partitions is None:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic)
-    if partitions is None:
-        raise missing_topic(settings, topic)  # not "no runs" under a mistyped prefix
-    return [TopicPartition(topic, p) for p in sorted(partitions)]
-
-
 async def _fold_to(consumer: AIOKafkaConsumer, projector: Projector, ends: dict, progress: CaughtUp,
                    report: Callable[[CaughtUp], None], idle_timeout: float, topic: str) -> None:
     remaining = {tp for tp in ends if projector.stored.get(tp.partition, 0) < ends[tp]}
@@ -97,11 +87,7 @@ async def _fold_to(consumer: AIOKafkaConsumer, projector: Projector, ends: dict,
     while remaining:
         batch = await consumer.getmany(*remaining, timeout_ms=200, max_records=BATCH_RECORDS)
         if not batch:
-            # The end may be past records never delivered (transaction markers, an aborted
-            # transaction): the position moves over them.
-            for tp in list(remaining):
-                if (await consumer.position(tp)) >= ends[tp]:
-                    remaining.discard(tp)
+            await drop_positions_at_end(consumer, remaining, ends)
             if remaining and loop.time() - progressed > idle_timeout:
                 raise KafkaError(f"timed out reading {topic} to its end")
             continue
