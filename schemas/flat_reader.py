@@ -25,6 +25,8 @@ class _Invalid(Exception):
 def _long(data: bytes, pos: int) -> tuple[int, int]:
     """A zig-zag varint at `pos`: (value, next position)."""
     byte = data[pos]
+    if byte < 0x80:  # under 64 either way: one byte, the common case
+        return (byte >> 1) ^ -(byte & 1), pos + 1
     pos += 1
     n = byte & 0x7F
     shift = 7

@@ -18,48 +18,14 @@ Why: the learner processor decodes every school event; fastavro's reader cost
 from __future__ import annotations
 
 import struct
-from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MS = timedelta(milliseconds=1)
+# The primitives both readers read alike; this one adds what nested records hold besides.
+from schemas.flat_reader import _Invalid, _boolean, _long, _string, _timestamp_millis
+
 _unpack_double = struct.Struct("<d").unpack_from
 
 Read = Callable[[bytes, int], tuple[Any, int]]
-
-
-class _Invalid(Exception):
-    pass
-
-
-def _long(data: bytes, pos: int) -> tuple[int, int]:
-    """A zig-zag varint at `pos`: (value, next position)."""
-    byte = data[pos]
-    if byte < 0x80:
-        return (byte >> 1) ^ -(byte & 1), pos + 1
-    pos += 1
-    n = byte & 0x7F
-    shift = 7
-    while byte & 0x80:
-        if shift > 63:
-            raise _Invalid
-        byte = data[pos]
-        pos += 1
-        n |= (byte & 0x7F) << shift
-        shift += 7
-    return (n >> 1) ^ -(n & 1), pos
-
-
-def _string(data: bytes, pos: int) -> tuple[str, int]:
-    byte = data[pos]
-    if byte < 0x80:
-        size, pos = (byte >> 1) ^ -(byte & 1), pos + 1
-    else:
-        size, pos = _long(data, pos)
-    end = pos + size
-    if size < 0 or end > len(data):
-        raise _Invalid
-    return data[pos:end].decode(), end
 
 
 def _double(data: bytes, pos: int) -> tuple[float, int]:
@@ -68,20 +34,8 @@ def _double(data: bytes, pos: int) -> tuple[float, int]:
     return _unpack_double(data, pos)[0], pos + 8
 
 
-def _boolean(data: bytes, pos: int) -> tuple[bool, int]:
-    byte = data[pos]
-    if byte > 1:
-        raise _Invalid
-    return byte == 1, pos + 1
-
-
 def _null(data: bytes, pos: int) -> tuple[None, int]:
     return None, pos
-
-
-def _timestamp_millis(data: bytes, pos: int) -> tuple[datetime, int]:
-    ms, pos = _long(data, pos)
-    return EPOCH + ms * _MS, pos
 
 
 _PRIMITIVES: dict[str, Read] = {"string": _string, "long": _long, "int": _long, "double": _double,
