@@ -234,11 +234,13 @@ def report(console: Console, f: dict) -> None:
     console.print(table)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+def run_bench(args: argparse.Namespace, prefix: str, run, report) -> int:
+    """A benchmark's whole life: the broker if none answers, a data folder (kept, and said so,
+    when the run fails), `run(args, console, folder)`'s figures reported and written to
+    `args.json`, the broker stopped if it was started here."""
     console = Console()
     started_broker = ensure_broker(console)
-    folder = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         figures = run(args, console, folder)
         report(console, figures)
@@ -246,12 +248,16 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(figures, indent=2, default=str) + "\n")
         shutil.rmtree(folder, ignore_errors=True)
         return 0
-    except Exception:
+    except BaseException:
         console.print(f"worker log and data kept in {folder}")
         raise
     finally:
         if started_broker:
             kafka.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_bench(parse(argv), "pipeline-bench-", run, report)
 
 
 if __name__ == "__main__":

@@ -33,14 +33,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -55,13 +53,12 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.pipeline import BenchWorker, define, ensure_broker  # noqa: E402
+from bench.pipeline import BenchWorker, define, run_bench  # noqa: E402
 from bench.pipeline_kafka import GroupProgress, delete_topics_with_prefix, total_end_offset  # noqa: E402
 from bench.pipeline_measure import rss_mib  # noqa: E402
 from bench.pipeline_phases import worker_topics  # noqa: E402
 from bench.pipeline_restart import _RESTORED, _ReadyLog  # noqa: E402
 from bench.pipeline_workload import COURSES, PING_TAG, SCHOOL, tagged  # noqa: E402
-from broker import kafka  # noqa: E402
 from engine.school_events import SchoolEvent  # noqa: E402
 from processors.config import Settings, Topics  # noqa: E402
 from processors.ingest import encode_event  # noqa: E402
@@ -385,23 +382,7 @@ def report(console: Console, f: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    console = Console()
-    started_broker = ensure_broker(console)
-    folder = Path(tempfile.mkdtemp(prefix="restart-bench-"))
-    try:
-        figures = run(args, console, folder)
-        report(console, figures)
-        if args.json:
-            args.json.write_text(json.dumps(figures, indent=2, default=str) + "\n")
-        shutil.rmtree(folder, ignore_errors=True)
-        return 0
-    except BaseException:
-        console.print(f"worker log and data kept in {folder}")
-        raise
-    finally:
-        if started_broker:
-            kafka.stop()
+    return run_bench(parse(argv), "restart-bench-", run, report)
 
 
 if __name__ == "__main__":
