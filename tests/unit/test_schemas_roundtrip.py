@@ -69,6 +69,20 @@ def records_of(schema: Any, named: dict[str, Any] | None = None) -> st.SearchStr
     return records_of(kind, named)
 
 
+def damaged_frame(kind: str, data: st.DataObject) -> bytes:
+    """A framed record of `kind`, past its header cut short, one byte changed, or bytes added."""
+    framed = bytearray(codec.encode(kind, data.draw(records_of(SHIPPED.latest(kind).schema))))
+    damage = data.draw(st.sampled_from(["cut", "change", "add"]))
+    at = data.draw(st.integers(codec.HEADER_LENGTH, len(framed) - 1))
+    if damage == "cut":
+        del framed[at:]
+    elif damage == "change":
+        framed[at] = data.draw(st.integers(0, 255))
+    else:
+        framed[at:at] = data.draw(st.binary(min_size=1, max_size=4))
+    return bytes(framed)
+
+
 def assert_same(actual: Any, expected: Any, path: str = "record") -> None:
     """Equality that also tells True from 1 and 1.0 from 1."""
     assert type(actual) is type(expected), f"{path}: {actual!r} is not {expected!r}"
