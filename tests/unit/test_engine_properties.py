@@ -64,7 +64,7 @@ steps = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(steps=steps)
 def test_any_event_sequence_folds_to_handles_state(steps):
     state = LearnerState.new("demo-school", "u")

@@ -88,7 +88,7 @@ def unusual_records(draw: st.DrawFn, kind: str) -> Any:
 
 
 @pytest.mark.parametrize("kind", FLAT)
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_a_record_of_the_schema_is_written_as_fastavro_writes_it(kind: str, data: st.DataObject) -> None:
     record = data.draw(records_of(SHIPPED.latest(kind).schema))
@@ -97,7 +97,7 @@ def test_a_record_of_the_schema_is_written_as_fastavro_writes_it(kind: str, data
 
 
 @pytest.mark.parametrize("kind", FLAT)
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_an_unusual_record_is_written_alike_or_left_to_fastavro(kind: str, data: st.DataObject) -> None:
     record = data.draw(unusual_records(kind))

@@ -65,7 +65,7 @@ def test_the_school_event_has_a_reader_and_what_it_cannot_read_is_refused_when_b
 
 
 @pytest.mark.parametrize("kind", NESTED)
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_a_record_reads_as_fastavro_reads_it(kind: str, data: st.DataObject) -> None:
     framed = codec.encode(kind, data.draw(records_of(SHIPPED.latest(kind).schema)))
@@ -77,7 +77,7 @@ def test_a_record_reads_as_fastavro_reads_it(kind: str, data: st.DataObject) -> 
 
 
 @pytest.mark.parametrize("kind", NESTED)
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_damaged_bytes_are_read_alike_or_left_to_fastavro(kind: str, data: st.DataObject) -> None:
     framed = damaged_frame(kind, data)

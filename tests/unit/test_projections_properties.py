@@ -42,7 +42,7 @@ def interleavings(draw):
     return merged
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(interleavings())
 def test_any_interleaving_of_the_partitions_folds_to_the_same_views(stream):
     single = PartitionViews()
@@ -69,7 +69,7 @@ def with_resent_batches(draw):
     return partitions
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(with_resent_batches())
 def test_records_sent_again_change_no_view(partitions):
     assert queries.snapshot(fold_parts(partitions)) == EXPECTED

@@ -155,7 +155,7 @@ def assert_the_shortcut_agrees(raw: Any) -> SchoolEvent | None:
     return quick
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1500)
 @given(raw_events())
 @example({"id": "e", "type": "user.updated", "school": "s", "user": "u", "occurred_at": "2027-03-01t09:00:00.9999999z",
           "data": {"fields": {"big": 2**70, "b": True, "f": 1.0, "n": None}, "_p": [1, (2, 3)]}})

@@ -70,7 +70,7 @@ KEYS = st.binary(min_size=1, max_size=3)
 WRITES = st.lists(st.tuples(KEYS, st.one_of(st.none(), st.binary(max_size=2))), max_size=30)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(stored=WRITES, pending=WRITES, start=KEYS, stop=KEYS, limit=st.integers(0, 40))
 def test_index_ranges_merge_the_batch_with_the_store_in_key_order(tmp_path_factory, stored, pending, start, stop, limit):
     store = PartitionStore(tmp_path_factory.mktemp("index"), 0)

@@ -32,7 +32,7 @@ from engine.validation import validate_automation, validate_document
 
 SCHEMA = automation_json_schema()
 SCHEMA_VALIDATOR = Draft202012Validator(SCHEMA)
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 
 # ---------------------------------------------------------------- arbitrary and junk documents
 

@@ -45,7 +45,7 @@ TRICKY_KEYS = [
     "America/Santiago", "Pacific/Apia", "Pacific/Chatham", "Asia/Kathmandu",
     "America/St_Johns", "Africa/Casablanca", "UTC",
 ]
-QUICK = settings(max_examples=120, deadline=None)
+QUICK = settings(max_examples=120)
 
 
 # ---------------------------------------------------------------- the reference
@@ -451,7 +451,7 @@ steps = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(
     steps,
     st.dictionaries(st.sampled_from(["f", "g"]), field_values),
