@@ -37,6 +37,8 @@ def _long(data: bytes, pos: int) -> tuple[int, int]:
         pos += 1
         n |= (byte & 0x7F) << shift
         shift += 7
+    if n >> 64:  # a tenth byte past the 64 bits of a long: fastavro wraps it, so it says what it is
+        raise _Invalid
     return (n >> 1) ^ -(n & 1), pos
 
 
