@@ -385,7 +385,8 @@ class StreamTask:
         # The group's metadata as this batch begins, the generation its records and its owned
         # partitions belong to. Taken later, a worker frozen mid-batch (a zombie) would send the
         # metadata librdkafka has since reset in the background on its session's timeout (no member,
-        # no generation), which a broker takes for a group that only stores offsets, and commit.
+        # no generation), which a broker takes for a group that only stores offsets, and commit
+        # (tests/integration/test_transactional_fencing.py).
         membership = consumer.consumer_group_metadata(), consumer.memberid()
         try:
             for (processor, partition), items in inputs.items():
