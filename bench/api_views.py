@@ -200,6 +200,8 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="with --store: print each question's query plans")
     parser.add_argument("--compare-fold", action="store_true",
                         help="with --copies: fold as many runs into a fresh store too, and compare answers and read times")
+    parser.add_argument("--per-row-indexes", action="store_true",
+                        help="with --copies: multiply as before the bulk build (every index kept up row by row): its baseline")
     parser.add_argument("--build-only", action="store_true",
                         help="with --store, --url and one --copies: build the store there and keep it, no reads "
                              "(a store this bench built before grows from the copies it holds)")
@@ -229,7 +231,8 @@ def main() -> None:
 
         for total in args.runs:
             measure_store(args.store, args.url, total, welcome_run, PARTITIONS, sorted(args.copies), args.schools,
-                          baseline=not args.no_baseline, explain=args.explain, compare=args.compare_fold)
+                          baseline=not args.no_baseline, explain=args.explain, compare=args.compare_fold,
+                          bulk=not args.per_row_indexes)
         return
     for total in args.runs:
         one_automation(total)

@@ -21,14 +21,17 @@ Owns the build's session and the store's secondary structures around the copies:
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
 import signal
 import sys
 import time
+from pathlib import Path
 
 from sqlalchemy.engine import Connection
 
-GB = 1e9
+GB = 2**30  # as `df -h` counts them
 
 
 def bulk_session(conn: Connection) -> None:
@@ -38,6 +41,8 @@ def bulk_session(conn: Connection) -> None:
         return
     conn.exec_driver_sql("SET synchronous_commit = off")
     conn.exec_driver_sql("SET maintenance_work_mem = '1GB'")
+    # One process builds each index: its CPU is the backend's, which `CpuClock` reads.
+    conn.exec_driver_sql("SET max_parallel_maintenance_workers = 0")
 
 
 def _definitions(conn: Connection, tables: tuple[str, ...]) -> list[tuple[str, str, str]]:
@@ -125,3 +130,23 @@ class StopSignal:
     def restore(self) -> None:
         for sig, handler in self._before.items():
             signal.signal(sig, handler)
+
+
+class CpuClock:
+    """CPU seconds (user + system) this process and, on PostgreSQL, its connection's server
+    process (read from /proc: the server runs on this box) spent since the clock started."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() if conn.dialect.name == "postgresql" else None
+        self.started = self._now()
+
+    def _now(self) -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        spent = usage.ru_utime + usage.ru_stime
+        if self.backend is not None:
+            fields = Path(f"/proc/{self.backend}/stat").read_text().rsplit(")", 1)[1].split()
+            spent += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        return spent
+
+    def seconds(self) -> float:
+        return self._now() - self.started

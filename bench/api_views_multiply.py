@@ -26,7 +26,7 @@ import time
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from bench.api_views_bulk import StopSignal, as_served, bulk_session, create_indexes, drop_indexes, free_gb
+from bench.api_views_bulk import CpuClock, StopSignal, as_served, bulk_session, create_indexes, drop_indexes, free_gb
 
 PER_STATEMENT = 5  # copies a transaction: progress between them, and a bounded journal
 RUN_TABLES = ("runs", "run_steps", "run_history", "exit_checks", "not_started", "learner_finished", "live_runs", "step_waiting")
@@ -143,16 +143,21 @@ def built_copies(conn: Connection) -> tuple[int, int, int] | None:
     return tuple(row) if row else None
 
 
-def multiply(engine, have: int, want: int, schools: int = 1, keep_free_gb: float = 0.0) -> tuple[float, int]:
+def multiply(engine, have: int, want: int, schools: int = 1, keep_free_gb: float = 0.0, bulk: bool = True) -> tuple[float, int]:
     """Grows a store holding `have` copies of its template (1: just folded) to `want`, or fewer
     when the disk would keep less than `keep_free_gb` or a signal asks it to stop between two
-    batches of copies; (seconds, the copies it holds)."""
+    batches of copies; (seconds, the copies it holds). `bulk=False`: the build before
+    `bench/api_views_bulk.py` (every index kept up row by row), the baseline of its figures."""
     began = time.perf_counter()
     engine.dispose()  # SQLite leaves WAL for the build only with no other connection open
     stop = StopSignal()
     try:
         with engine.connect() as conn:
-            bulk_session(conn)
+            cpu = CpuClock(conn)
+            if bulk:
+                bulk_session(conn)
+            else:
+                conn.exec_driver_sql("PRAGMA synchronous=OFF" if conn.dialect.name == "sqlite" else "SET synchronous_commit = off")
             _attach_template(conn)
             conn.commit()
             with conn.begin():
@@ -162,19 +167,25 @@ def multiply(engine, have: int, want: int, schools: int = 1, keep_free_gb: float
                 if conn.exec_driver_sql("SELECT COUNT(*) FROM tpl.build").scalar_one() == 0:
                     conn.exec_driver_sql(f"INSERT INTO tpl.build VALUES ({runs}, {have}, {schools})")
                 span, seq_span = _spans(conn)
-            with conn.begin():
-                waiting = drop_indexes(conn, COPIED)
-            print(f"  {waiting} secondary indexes and keys of {', '.join(COPIED)} dropped until the copies are written "
-                  f"({free_gb():.1f} GB free)", file=sys.stderr, flush=True)
+            if bulk:
+                with conn.begin():
+                    waiting = drop_indexes(conn, COPIED)
+                print(f"  {waiting} secondary indexes and keys of {', '.join(COPIED)} dropped until the copies are written "
+                      f"({free_gb():.1f} GB free)", file=sys.stderr, flush=True)
             have = _copy(conn, runs, have, want, schools, span, seq_span, keep_free_gb, stop, began)
-            create_indexes(conn, began)
+            if bulk:
+                create_indexes(conn, began)
             with conn.begin():
                 _figures(conn, have, schools, span)
                 conn.exec_driver_sql(f"""UPDATE projector_offsets SET next_offset = (SELECT t.next_offset * {have} FROM
                     tpl.projector_offsets t WHERE t.topic = projector_offsets.topic AND t.part = projector_offsets.part),
                     applied = (SELECT t.applied * {have} FROM tpl.projector_offsets t
                     WHERE t.topic = projector_offsets.topic AND t.part = projector_offsets.part)""")
-            as_served(conn, began)
+            if bulk:
+                as_served(conn, began)
+            print(f"  {'bulk' if bulk else 'indexes kept up row by row'}: {time.perf_counter() - began:.1f} s, CPU "
+                  f"{cpu.seconds():.1f} s ({'this process and its server process' if cpu.backend else 'this process'})",
+                  file=sys.stderr, flush=True)
     finally:
         stop.restore()
     engine.dispose()
@@ -185,12 +196,13 @@ def _copy(conn: Connection, runs: int, have: int, want: int, schools: int, span:
           keep_free_gb: float, stop: StopSignal, began: float) -> int:
     """Writes copies have..want-1, PER_STATEMENT a transaction; the copies the store then holds."""
     inserts = _inserts(conn.dialect.name, schools, span, seq_span)
-    per_copy_gb = 0.0
+    free_at_start, per_copy_gb, written_from = free_gb(), 0.0, have
     for first in range(have, want, PER_STATEMENT):
         last = min(want, first + PER_STATEMENT) - 1
         free = free_gb()
-        # Room for this batch and for the indexes still to build (about as much again as the rows, with the sort's files).
-        needed = per_copy_gb * (last + 1 - first) + per_copy_gb * (last + 1)
+        # Room for this batch and for the indexes still to build: at 10M runs they took 0.15 (SQLite) to
+        # ~0.35 (PostgreSQL, with the primary keys) of the rows' bytes, half of it again for the sort's files.
+        needed = per_copy_gb * (last + 1 - first) + 0.5 * per_copy_gb * (last + 1)
         if stop.asked or (keep_free_gb and free - needed < keep_free_gb):
             why = "a signal" if stop.asked else f"{free:.1f} GB free, ~{needed:.1f} GB needed, {keep_free_gb:.0f} GB to keep"
             print(f"  STOPPED at {have} copies ({have * runs:,} runs) of {want}: {why}", file=sys.stderr, flush=True)
@@ -202,7 +214,7 @@ def _copy(conn: Connection, runs: int, have: int, want: int, schools: int, span:
             conn.exec_driver_sql(f"UPDATE tpl.build SET copies = {last + 1}")
         have = last + 1
         seconds = time.perf_counter() - started
-        per_copy_gb = max(per_copy_gb, (free - free_gb()) / (last + 1 - first))
+        per_copy_gb = (free_at_start - free_gb()) / (have - written_from)  # PostgreSQL's WAL (bounded) included
         print(f"  copies {first}..{last} of {want - 1} written: {have * runs:,} runs, {(last + 1 - first) * runs / seconds:,.0f} "
               f"runs/s ({time.perf_counter() - began:.0f} s; {free_gb():.1f} GB free; load "
               f"{' '.join(open('/proc/loadavg').read().split()[:3])})", file=sys.stderr, flush=True)

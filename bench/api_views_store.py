@@ -33,7 +33,7 @@ def _load() -> str:
 
 
 def measure_store(backend: str, url: str | None, total: int, welcome_run, partitions: int, copies: list[int],
-                  schools: int = 1, baseline: bool = True, explain: bool = False, compare: bool = False) -> None:
+                  schools: int = 1, baseline: bool = True, explain: bool = False, compare: bool = False, bulk: bool = True) -> None:
     from projections.store import ProjectionStore
 
     cluster = None
@@ -58,7 +58,7 @@ def measure_store(backend: str, url: str | None, total: int, welcome_run, partit
 
             print(f"{backend}: multiplying the {total:,} folded runs to {want} copies ({total * want:,} runs; {_load()})",
                   file=sys.stderr, flush=True)
-            seconds, have = multiply(store.engine, have, want, schools)
+            seconds, have = multiply(store.engine, have, want, schools, bulk=bulk)
             print(f"{backend}, {total * have:,} runs ({have} copies of {total:,} folded, {schools} school(s)): built in "
                   f"{seconds:.0f} s ({_load()})", flush=True)
             _read_and_report(store, url, total, have, schools, explain)
