@@ -16,6 +16,11 @@ and its learner `c<k>-<learner>`, in school `s` when k % schools == 0, else
 (fresh 16-byte keys: they are hashes) and keeps the template's record digests
 only (they expire after a partition's last 1,000,000 records, so a fold of
 many more runs holds about as many).
+
+The copies are written with the tables' secondary indexes and PostgreSQL's
+keys dropped, created once after them, in a bulk session, then analyzed as a
+store in service is (`bench/api_views_bulk.py`); `tpl.build` says how many
+copies a store holds, so a kept one (`--build-only`) grows on from there.
 """
 
 from __future__ import annotations
