@@ -9,6 +9,16 @@ to `/ready`, with the server's peak resident set (VmHWM) after a few answers.
 
     AUTOMATIONS_BROKER_PORT=29292 python bench/api_restart.py --store sqlite --runs 20000
     AUTOMATIONS_BROKER_PORT=29292 python bench/api_restart.py --store postgresql --runs 20000
+
+`--url` starts the server on a kept store instead (`bench/api_views.py
+--build-only`'s: millions of runs of the automation `welcome`), with nothing
+produced: the topics are fresh and empty, so the server's fold has nothing to
+read and writes nothing (its offsets are its topic's, none stored), and both
+starts time what opening that store costs: migrate, offsets, first answers.
+The answers asked are the kept store's (its runs list, two learners' views).
+
+    AUTOMATIONS_BROKER_PORT=29292 python bench/api_restart.py --store sqlite \
+        --url sqlite:////work/stores/sqlite/projections.sqlite3
 """
 
 from __future__ import annotations
@@ -54,7 +64,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--runs", type=int, default=20_000)
+    parser.add_argument("--url", help="a kept store (bench/api_views.py --build-only) to start on; nothing is produced")
     args = parser.parse_args()
+    if args.url:
+        args.runs = 0  # the kept store's runs are `run-<n>` too: the same ids folded again would not be new runs
     settings = isolated_settings(crash.PARTITIONS)
     asyncio.run(ensure_topics(settings))
     folder = Path(tempfile.mkdtemp(prefix="bench-restart-"))
@@ -63,7 +76,9 @@ def main() -> None:
         total = crash.produce(settings, args.runs)
         print(f"{total:,} run-status records of {args.runs:,} runs on {settings.topics.run_status} ({load()})", flush=True)
         server = ApiServer(Folding(settings), folder, ["s"])
-        if args.store == "postgresql":
+        if args.url:
+            server.projections_url = args.url
+        elif args.store == "postgresql":
             from tests.postgres import Cluster
 
             cluster = Cluster().start()
@@ -71,12 +86,15 @@ def main() -> None:
         first = timed_start(server)
         server.stop()
         second = timed_start(server)
+        automation, learners = ("welcome", ["learner-10", "c7-learner-10"]) if args.url else ("a1", ["learner-10"])
         for _ in range(20):
-            server.school("s", "GET", "/automations/a1/runs?limit=50")
-            server.school("s", "GET", "/automations/a1/steps")
-            server.school("s", "GET", "/learners/learner-10/runs")
+            answered = [server.school("s", "GET", f"/automations/{automation}/runs?limit=50")[0],
+                        server.school("s", "GET", f"/automations/{automation}/steps")[0]]
+            answered += [server.school("s", "GET", f"/learners/{learner}/runs")[0] for learner in learners]
+        print(f"  the last answers' statuses (runs list, steps, learners): {answered}", flush=True)
         _, progress = server.operator("GET", "/operator/projections")
-        print(f"{args.store}: first start (fold from offset 0) to /ready {first:.1f} s; restart to /ready {second:.1f} s; "
+        started = "first start on the kept store" if args.url else "first start (fold from offset 0)"
+        print(f"{args.store}: {started} to /ready {first:.1f} s; restart to /ready {second:.1f} s; "
               f"server peak resident set {peak_mb(server.process.pid):.0f} MB; records applied {progress['records_applied']:,} "
               f"of {total:,} ({load()})", flush=True)
         server.stop()

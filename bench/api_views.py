@@ -39,6 +39,16 @@ the database to each number of copies in turn, `bench/api_views_multiply.py`;
 
     python bench/api_views.py --store sqlite --runs 1000000 --no-baseline
     python bench/api_views.py --store postgresql --runs 100000 --no-baseline --copies 10 100
+
+A store built once and kept (`--build-only`: the fold and the copies, no reads;
+stopped by SIGTERM or a disk about to keep less than `--keep-free-gb`, it still
+ends with its indexes and statistics, and the same command grows it on later),
+then read as often as wanted (`--read-only`, a fresh reader process each time;
+`bench/api_restart.py --url` times the real API server's restart on it):
+
+    python bench/api_views.py --store sqlite --url sqlite:////work/stores/sqlite/projections.sqlite3 \
+        --runs 100000 --copies 100 --build-only
+    python bench/api_views.py --store sqlite --url sqlite:////work/stores/sqlite/projections.sqlite3 --read-only --explain
 """
 
 from __future__ import annotations
@@ -190,7 +200,30 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="with --store: print each question's query plans")
     parser.add_argument("--compare-fold", action="store_true",
                         help="with --copies: fold as many runs into a fresh store too, and compare answers and read times")
+    parser.add_argument("--per-row-indexes", action="store_true",
+                        help="with --copies: multiply as before the bulk build (every index kept up row by row): its baseline")
+    parser.add_argument("--build-only", action="store_true",
+                        help="with --store, --url and one --copies: build the store there and keep it, no reads "
+                             "(a store this bench built before grows from the copies it holds)")
+    parser.add_argument("--keep-free-gb", type=float, default=12.0,
+                        help="with --build-only: stop copying before the disk would keep less than this")
+    parser.add_argument("--read-only", action="store_true",
+                        help="with --store and --url: only the reader, against a store --build-only kept")
+    parser.add_argument("--asked", type=int, default=300, help="with --read-only: times each read is asked")
     args = parser.parse_args()
+    if (args.build_only or args.read_only) and not (args.store and args.url):
+        parser.error("--build-only and --read-only need --store and --url")
+    if args.build_only:
+        from bench.api_views_store import build_kept
+
+        build_kept(args.store, args.url, args.runs[0], welcome_run, PARTITIONS, max(args.copies or [1]), args.schools,
+                   args.keep_free_gb)
+        return
+    if args.read_only:
+        from bench.api_views_store import read_kept
+
+        read_kept(args.url, args.explain, args.asked)
+        return
     global FREEZE
     FREEZE = not args.no_freeze
     if args.store:
@@ -198,7 +231,8 @@ def main() -> None:
 
         for total in args.runs:
             measure_store(args.store, args.url, total, welcome_run, PARTITIONS, sorted(args.copies), args.schools,
-                          baseline=not args.no_baseline, explain=args.explain, compare=args.compare_fold)
+                          baseline=not args.no_baseline, explain=args.explain, compare=args.compare_fold,
+                          bulk=not args.per_row_indexes)
         return
     for total in args.runs:
         one_automation(total)

@@ -16,6 +16,11 @@ and its learner `c<k>-<learner>`, in school `s` when k % schools == 0, else
 (fresh 16-byte keys: they are hashes) and keeps the template's record digests
 only (they expire after a partition's last 1,000,000 records, so a fold of
 many more runs holds about as many).
+
+The copies are written with the tables' secondary indexes and PostgreSQL's
+keys dropped, created once after them, in a bulk session, then analyzed as a
+store in service is (`bench/api_views_bulk.py`); `tpl.build` says how many
+copies a store holds, so a kept one (`--build-only`) grows on from there.
 """
 
 from __future__ import annotations
@@ -26,16 +31,19 @@ import time
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-PER_STATEMENT = 5  # copies a statement: progress between them, and a bounded transaction
+from bench.api_views_bulk import CpuClock, StopSignal, as_served, bulk_session, create_indexes, drop_indexes, free_gb
+
+PER_STATEMENT = 5  # copies a transaction: progress between them, and a bounded journal
 RUN_TABLES = ("runs", "run_steps", "run_history", "exit_checks", "not_started", "learner_finished", "live_runs", "step_waiting")
 FIGURES = ("automation_stats", "automation_status_counts", "step_stats", "step_outcomes")
 TEMPLATE = (*RUN_TABLES, "fold_keys", *FIGURES, "projector_offsets")
+COPIED = (*RUN_TABLES, "fold_keys")
 
 
 def _copies_sql(dialect: str, first: int, last: int) -> str:
     """Rows `k` of the copies first..last."""
     if dialect == "postgresql":
-        return f"generate_series({first}, {last}) AS copies(k)"
+        return f"generate_series(CAST({first} AS BIGINT), {last}) AS copies(k)"  # k * span: past int4 at small spans
     return f"(WITH RECURSIVE series(k) AS (SELECT {first} UNION ALL SELECT k + 1 FROM series WHERE k < {last}) SELECT k FROM series) AS copies"
 
 
@@ -129,34 +137,93 @@ def _spans(conn: Connection) -> tuple[int, int]:
     return high - low + 1_000_000, seq_span
 
 
-def multiply(engine, have: int, want: int, schools: int = 1) -> float:
-    """Grows a store holding `have` copies of its template (1: just folded) to `want`; seconds."""
+def built_copies(conn: Connection) -> tuple[int, int, int] | None:
+    """(runs a copy, copies written, schools) of a store this module multiplied, or None."""
+    _attach_template(conn)
+    try:
+        row = conn.exec_driver_sql("SELECT runs, copies, schools FROM tpl.build").one_or_none()
+    except Exception:  # noqa: BLE001 - no such table: never multiplied
+        conn.rollback()
+        return None
+    return tuple(row) if row else None
+
+
+def multiply(engine, have: int, want: int, schools: int = 1, keep_free_gb: float = 0.0, bulk: bool = True) -> tuple[float, int]:
+    """Grows a store holding `have` copies of its template (1: just folded) to `want`, or fewer
+    when the disk would keep less than `keep_free_gb` or a signal asks it to stop between two
+    batches of copies; (seconds, the copies it holds). `bulk=False`: the build before
+    `bench/api_views_bulk.py` (every index kept up row by row), the baseline of its figures."""
     began = time.perf_counter()
-    with engine.connect() as conn:
-        dialect = conn.dialect.name
-        if dialect == "sqlite":
-            conn.exec_driver_sql("PRAGMA synchronous=OFF")  # a bench's build: a crash loses only it
-        else:
-            conn.exec_driver_sql("SET synchronous_commit = off")
-        _attach_template(conn)
-        conn.commit()
-        with conn.begin():
-            _keep_template(conn)
-            span, seq_span = _spans(conn)
-        inserts = _inserts(dialect, schools, span, seq_span)
-        for first in range(have, want, PER_STATEMENT):
-            last = min(want, first + PER_STATEMENT) - 1
+    engine.dispose()  # SQLite leaves WAL for the build only with no other connection open
+    stop = StopSignal()
+    try:
+        with engine.connect() as conn:
+            cpu = CpuClock(conn)
+            if bulk:
+                bulk_session(conn)
+            else:
+                conn.exec_driver_sql("PRAGMA synchronous=OFF" if conn.dialect.name == "sqlite" else "SET synchronous_commit = off")
+            _attach_template(conn)
+            conn.commit()
             with conn.begin():
-                for table, statement in inserts.items():
-                    conn.exec_driver_sql(statement.format(copies=_copies_sql(dialect, first, last)))
-            print(f"  copies {first}..{last} of {want - 1} written ({time.perf_counter() - began:.0f} s)", file=sys.stderr, flush=True)
+                _keep_template(conn)
+                runs = conn.exec_driver_sql("SELECT COUNT(*) FROM tpl.runs").scalar_one()
+                conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS tpl.build (runs BIGINT, copies INTEGER, schools INTEGER)")
+                if conn.exec_driver_sql("SELECT COUNT(*) FROM tpl.build").scalar_one() == 0:
+                    conn.exec_driver_sql(f"INSERT INTO tpl.build VALUES ({runs}, {have}, {schools})")
+                span, seq_span = _spans(conn)
+            if bulk:
+                with conn.begin():
+                    waiting = drop_indexes(conn, COPIED)
+                print(f"  {waiting} secondary indexes and keys of {', '.join(COPIED)} dropped until the copies are written "
+                      f"({free_gb():.1f} GB free)", file=sys.stderr, flush=True)
+            have = _copy(conn, runs, have, want, schools, span, seq_span, keep_free_gb, stop, began)
+            if bulk:
+                create_indexes(conn, began)
+            with conn.begin():
+                _figures(conn, have, schools, span)
+                conn.exec_driver_sql(f"""UPDATE projector_offsets SET next_offset = (SELECT t.next_offset * {have} FROM
+                    tpl.projector_offsets t WHERE t.topic = projector_offsets.topic AND t.part = projector_offsets.part),
+                    applied = (SELECT t.applied * {have} FROM tpl.projector_offsets t
+                    WHERE t.topic = projector_offsets.topic AND t.part = projector_offsets.part)""")
+            if bulk:
+                as_served(conn, began)
+            print(f"  {'bulk' if bulk else 'indexes kept up row by row'}: {time.perf_counter() - began:.1f} s, CPU "
+                  f"{cpu.seconds():.1f} s ({'this process and its server process' if cpu.backend else 'this process'})",
+                  file=sys.stderr, flush=True)
+    finally:
+        stop.restore()
+    engine.dispose()
+    return time.perf_counter() - began, have
+
+
+def _copy(conn: Connection, runs: int, have: int, want: int, schools: int, span: int, seq_span: int,
+          keep_free_gb: float, stop: StopSignal, began: float) -> int:
+    """Writes copies have..want-1, PER_STATEMENT a transaction; the copies the store then holds."""
+    inserts = _inserts(conn.dialect.name, schools, span, seq_span)
+    free_at_start, per_copy_gb, written_from = free_gb(), 0.0, have
+    for first in range(have, want, PER_STATEMENT):
+        last = min(want, first + PER_STATEMENT) - 1
+        free = free_gb()
+        # Room for this batch and for the indexes still to build: at 10M runs they took 0.15 (SQLite) to
+        # ~0.35 (PostgreSQL, with the primary keys) of the rows' bytes, half of it again for the sort's files.
+        needed = per_copy_gb * (last + 1 - first) + 0.5 * per_copy_gb * (last + 1)
+        if stop.asked or (keep_free_gb and free - needed < keep_free_gb):
+            why = "a signal" if stop.asked else f"{free:.1f} GB free, ~{needed:.1f} GB needed, {keep_free_gb:.0f} GB to keep"
+            print(f"  STOPPED at {have} copies ({have * runs:,} runs) of {want}: {why}", file=sys.stderr, flush=True)
+            break
+        started = time.perf_counter()
         with conn.begin():
-            _figures(conn, want, schools, span)
-            conn.exec_driver_sql(f"""UPDATE projector_offsets SET next_offset = (SELECT t.next_offset * {want} FROM
-                tpl.projector_offsets t WHERE t.topic = projector_offsets.topic AND t.part = projector_offsets.part),
-                applied = (SELECT t.applied * {want} FROM tpl.projector_offsets t
-                WHERE t.topic = projector_offsets.topic AND t.part = projector_offsets.part)""")
-    return time.perf_counter() - began
+            for statement in inserts.values():
+                conn.exec_driver_sql(statement.format(copies=_copies_sql(conn.dialect.name, first, last)))
+            conn.exec_driver_sql(f"UPDATE tpl.build SET copies = {last + 1}")
+        have = last + 1
+        seconds = time.perf_counter() - started
+        per_copy_gb = (free_at_start - free_gb()) / (have - written_from)  # PostgreSQL's WAL (bounded) included
+        print(f"  copies {first}..{last} of {want - 1} written: {have * runs:,} runs, {(last + 1 - first) * runs / seconds:,.0f} "
+              f"runs/s ({time.perf_counter() - began:.0f} s; {free_gb():.1f} GB free; load "
+              f"{' '.join(open('/proc/loadavg').read().split()[:3])})", file=sys.stderr, flush=True)
+    return have
 
 
 def template_bytes(conn: Connection) -> int:

@@ -1,6 +1,6 @@
 """`bench/api_views.py --store`'s reader: what a restarted API server does with the store, timed.
 
-Run as its own process (`python -m bench.api_views_reader URL RUNS COPIES SCHOOLS`) so its
+Run as its own process (`python -m bench.api_views_reader URL RUNS COPIES SCHOOLS [--asked N] [--explain]`) so its
 resident set is its own: it opens the store as the API server does at start
 (migrate, read the offsets, answer once: the time to ready), then asks every
 question the API answers of the runs, each `asked` times round robin, through
@@ -137,4 +137,5 @@ def read(url: str, total: int, copies: int, schools: int, asked: int = ASKED, sh
 
 if __name__ == "__main__":
     url, total, copies, schools = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    print(json.dumps(read(url, total, copies, schools, show_plans="--explain" in sys.argv)))
+    asked = int(sys.argv[sys.argv.index("--asked") + 1]) if "--asked" in sys.argv else ASKED
+    print(json.dumps(read(url, total, copies, schools, asked, show_plans="--explain" in sys.argv)))

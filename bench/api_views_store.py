@@ -33,7 +33,7 @@ def _load() -> str:
 
 
 def measure_store(backend: str, url: str | None, total: int, welcome_run, partitions: int, copies: list[int],
-                  schools: int = 1, baseline: bool = True, explain: bool = False, compare: bool = False) -> None:
+                  schools: int = 1, baseline: bool = True, explain: bool = False, compare: bool = False, bulk: bool = True) -> None:
     from projections.store import ProjectionStore
 
     cluster = None
@@ -58,19 +58,60 @@ def measure_store(backend: str, url: str | None, total: int, welcome_run, partit
 
             print(f"{backend}: multiplying the {total:,} folded runs to {want} copies ({total * want:,} runs; {_load()})",
                   file=sys.stderr, flush=True)
-            seconds = multiply(store.engine, have, want, schools)
-            have = want
-            print(f"{backend}, {total * want:,} runs ({want} copies of {total:,} folded, {schools} school(s)): built in "
+            seconds, have = multiply(store.engine, have, want, schools, bulk=bulk)
+            print(f"{backend}, {total * have:,} runs ({have} copies of {total:,} folded, {schools} school(s)): built in "
                   f"{seconds:.0f} s ({_load()})", flush=True)
-            _read_and_report(store, url, total, want, schools, explain)
+            _read_and_report(store, url, total, have, schools, explain)
             if compare:
-                _compare_with_fold(backend, store, total * want, welcome_run, partitions, explain)
+                _compare_with_fold(backend, store, total * have, welcome_run, partitions, explain)
         store.close()
     finally:
         if cluster is not None:
             cluster.stop()
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def build_kept(backend: str, url: str, total: int, welcome_run, partitions: int, copies: int, schools: int,
+               keep_free_gb: float) -> None:
+    """`--build-only`: folds `total` runs into the store at `url` and multiplies them to `copies`,
+    and keeps it; a store this bench built before is grown from the copies it holds."""
+    from bench.api_views_multiply import built_copies, multiply
+    from projections.store import ProjectionStore
+
+    began = time.perf_counter()
+    store = ProjectionStore(url)
+    store.migrate()
+    with store.connect() as conn:
+        built = built_copies(conn)
+    if built is None:
+        _fold(store, backend, total, welcome_run, partitions, baseline=False)
+        have = 1
+    else:
+        total, have, schools = built
+        print(f"{backend}: the store holds {have} copies of {total:,} runs; growing it to {copies} ({_load()})",
+              file=sys.stderr, flush=True)
+    seconds, have = multiply(store.engine, have, copies, schools, keep_free_gb)
+    print(f"{backend}, {total * have:,} runs ({have} copies of {total:,} folded, {schools} school(s)): multiplied in "
+          f"{seconds:.0f} s, {time.perf_counter() - began:.0f} s in all; kept at {url} ({_load()})", flush=True)
+    print(f"  on disk: {_size(store, url)}", flush=True)
+    store.close()
+
+
+def read_kept(url: str, explain: bool, asked: int) -> None:
+    """`--read-only`: the reader (a fresh process) against a store `build_kept` left."""
+    from bench.api_views_multiply import built_copies
+    from projections.store import ProjectionStore
+
+    store = ProjectionStore(url)
+    with store.connect() as conn:
+        built = built_copies(conn)
+    if built is None:
+        raise SystemExit(f"{url}: not a store bench/api_views.py --build-only built")
+    total, copies, schools = built
+    print(f"{total * copies:,} runs ({copies} copies of {total:,}, {schools} school(s)) at {url} ({_load()})", flush=True)
+    _read_and_report(store, url, total, copies, schools, explain, asked)
+    store.close()
 
 
 def _fold(store, backend: str, total: int, welcome_run, partitions: int, baseline: bool) -> None:
@@ -130,9 +171,9 @@ def _fold(store, backend: str, total: int, welcome_run, partitions: int, baselin
           f"{store.seen_kept:,} records a partition)", flush=True)
 
 
-def _read_and_report(store, url: str, total: int, copies: int, schools: int, explain: bool) -> None:
+def _read_and_report(store, url: str, total: int, copies: int, schools: int, explain: bool, asked: int = 300) -> None:
     print(f"  on disk: {_size(store, url)}", flush=True)
-    answer = _reader(url, total, copies, schools, explain)
+    answer = _reader(url, total, copies, schools, explain, asked)
     _report(answer, "as built")
     stale = [name for name, figures in answer["statistics"].items()
              if not figures["analyzed"] or figures["changed_since_analyze"] > figures["live_rows"] / 10]
@@ -140,11 +181,11 @@ def _read_and_report(store, url: str, total: int, copies: int, schools: int, exp
         began = time.perf_counter()
         store.analyze()
         print(f"  ANALYZE ({', '.join(sorted(stale))} had no fresh statistics): {time.perf_counter() - began:.1f} s", flush=True)
-        _report(_reader(url, total, copies, schools, explain), "after ANALYZE")
+        _report(_reader(url, total, copies, schools, explain, asked), "after ANALYZE")
 
 
-def _reader(url: str, total: int, copies: int, schools: int, explain: bool) -> dict:
-    command = [sys.executable, "-m", "bench.api_views_reader", url, str(total), str(copies), str(schools)]
+def _reader(url: str, total: int, copies: int, schools: int, explain: bool, asked: int = 300) -> dict:
+    command = [sys.executable, "-m", "bench.api_views_reader", url, str(total), str(copies), str(schools), "--asked", str(asked)]
     reader = subprocess.run(command + (["--explain"] if explain else []), cwd=ROOT, stdout=subprocess.PIPE, text=True,
                             check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     return json.loads(reader.stdout)
