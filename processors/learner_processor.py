@@ -82,10 +82,14 @@ class LearnerProcessor:
         self._decoders = {topics.school_events: records.school_event_command, topics.control: records.control_command}
         self._skipped = 0
         self._moved_logged: set[str] = set()
+        # The entries changed since the last save, dumped once each (`_save`): the store's batch
+        # keeps one value per key, so a learner with ten inputs in a batch was encoded ten times.
+        self._unsaved: dict[bytes, entries.LearnerEntry] = {}
 
     # ------------------------------------------------------------ inputs
 
     def process(self, partition: int, inputs: Sequence[Input], store: PartitionStore, emit: Emit) -> None:
+        self._unsaved = {}  # nothing of an aborted batch's
         for item in inputs:
             metrics.count("automations_inputs_total", topic=item.topic)
             if self._misplaced(item, partition, emit):
@@ -102,6 +106,13 @@ class LearnerProcessor:
             if outputs is not None and isinstance(command, HandleSchoolEvent) and wants_receipt(item.headers):
                 receipt = receipt_record(command.event, outputs, self._definitions.catalog, self._clock.now())
                 emit(Output(self._out.receipts, item.key, receipt, partition))
+        self._save(store)
+
+    def _save(self, store: PartitionStore) -> None:
+        """Put each entry changed since the last save into the store's batch, dumped once."""
+        for key, entry in self._unsaved.items():
+            store.put(key, entries.dump(entry), entry)
+        self._unsaved = {}
 
     def _misplaced(self, item: Input, partition: int, emit: Emit) -> bool:
         """Move a record its producer put in another partition than its key's (librdkafka's and
@@ -135,6 +146,7 @@ class LearnerProcessor:
         if not self._definitions.wait_for_version_blocking(command.automation_id, version):
             log.warning("%s: definitions version %d of %s not seen within 30s; applying with what is loaded",
                         item.position, version, command.automation_id)
+        self._save(store)  # the learners this batch made are among the store's keys
         for key in store.keys(f"{school}:".encode()):
             user = key.decode().split(":", 1)[1]
             self._apply(command, school, user, partition, item, store, emit)
@@ -149,7 +161,7 @@ class LearnerProcessor:
             return None
         outputs = self._decide(entry, key, command, item.position, partition, store, emit)
         entry.marks.decided(item.position, item.timestamp_ms)
-        store.put(key, entries.dump(entry), entry)
+        self._unsaved[key] = entry
         return outputs
 
     def _skipped_as_decided(self, position: str) -> None:
@@ -162,6 +174,9 @@ class LearnerProcessor:
     # ------------------------------------------------------------ deciding
 
     def _entry(self, store: PartitionStore, key: bytes, school: str, user: str) -> entries.LearnerEntry:
+        entry = self._unsaved.get(key)
+        if entry is not None:  # the decoded cache may have let it go; the store holds an older value
+            return entry
         entry = store.cached(key)
         if entry is None:
             entry = entries.load(store.get(key), school, user)
@@ -224,6 +239,7 @@ class LearnerProcessor:
         """Fire up to `timers_per_batch` (and `limit`) due timers of this partition, in due order."""
         now = self._clock.now()
         most = self._timers_per_batch if limit is None else min(limit, self._timers_per_batch)
+        self._unsaved = {}
         due = store.index_range(b"", b"%015d|\xff" % _ms(now), most)
         position = f"{self._out.delays}/{partition}/-1"  # a timer is no Kafka input: it has no offset
         fired = 0
@@ -240,13 +256,14 @@ class LearnerProcessor:
                 timer = records.timer_from_record(decode("timer", pending.record))
             except DecodeError as error:  # only a store written by another version could hold one
                 log.error("timer %s of %s unreadable (%s); dropped", timer_id, learner, error.reason)
-                store.put(learner, entries.dump(entry), entry)
+                self._unsaved[learner] = entry
                 continue
             self._decide(entry, learner, FireTimer(timer=timer), position, partition, store, emit)
-            store.put(learner, entries.dump(entry), entry)
+            self._unsaved[learner] = entry
             fired += 1
             lateness = (now - timer.due_at).total_seconds()
             metrics.observe("automations_timer_lateness_seconds", max(lateness, 0.0))
+        self._save(store)
         if fired:
             metrics.count("automations_timers_fired_total", fired)
         return fired
