@@ -104,7 +104,8 @@ class LearnerProcessor:
                 continue
             outputs = self._apply(command, school, user, partition, item, store, emit)
             if outputs is not None and isinstance(command, HandleSchoolEvent) and wants_receipt(item.headers):
-                receipt = receipt_record(command.event, outputs, self._definitions.catalog, self._clock.now())
+                sent = [(audience, value) for audience, value, _ in outputs]
+                receipt = receipt_record(command.event, sent, self._definitions.catalog, self._clock.now())
                 emit(Output(self._out.receipts, item.key, receipt, partition))
         self._save(store)
 
@@ -152,7 +153,7 @@ class LearnerProcessor:
             self._apply(command, school, user, partition, item, store, emit)
 
     def _apply(self, command, school: str, user: str, partition: int, item: Input, store: PartitionStore,
-               emit: Emit) -> list[tuple[str, bytes]] | None:
+               emit: Emit) -> list[tuple[str, bytes, bytes | None]] | None:
         """Decide one command for one learner; returns its outputs (None: decided before)."""
         key = f"{school}:{user}".encode()
         entry = self._entry(store, key, school, user)
@@ -184,24 +185,25 @@ class LearnerProcessor:
         return entry
 
     def _decide(self, entry: entries.LearnerEntry, key: bytes, command, position: str, partition: int,
-                store: PartitionStore, emit: Emit) -> list[tuple[str, bytes]]:
+                store: PartitionStore, emit: Emit) -> list[tuple[str, bytes, bytes | None]]:
+        """Outputs as (audience, value, the automation-runs key or None)."""
         now = self._clock.now()
         outcome = handle(command, entry.state, self._definitions.catalog, now)
         state = entry.state
-        outputs = records.output_records(outcome.events, state.school, state.user)
+        outputs = records.keyed_output_records(outcome.events, state.school, state.user)
         self._keep_timers(entry, key, outcome.events, outputs, store)
         if isinstance(command, FireTimer):
             # The timers' log: the timer is done (the engine no-ops a stale one).
-            outputs.append(("delays", records.timer_record("fired", command.timer, fired_at=now)))
+            outputs.append(("delays", records.timer_record("fired", command.timer, fired_at=now), None))
         if outcome.rejected is not None:
             reason = outcome.rejected.reason
-            outputs.append(("dead_letter", self._rejection(reason, position, state.key, now)))
+            outputs.append(("dead_letter", self._rejection(reason, position, state.key, now), None))
             metrics.count("automations_dead_letters_total", source_topic=position.rsplit("/", 2)[0])
         entry.state = outcome.state
         topics = self._out
-        for audience, value in outputs:
+        for audience, value, runs_key in outputs:
             if audience == "automation_runs":
-                emit(Output(topics.automation_runs, records.automation_runs_key(value), value))
+                emit(Output(topics.automation_runs, runs_key, value))
             else:
                 emit(Output(getattr(topics, audience), key, value, partition))
         return outputs
@@ -216,7 +218,7 @@ class LearnerProcessor:
     def _keep_timers(self, entry: entries.LearnerEntry, key: bytes, events, outputs, store: PartitionStore) -> None:
         """Follow the engine's timer events in the learner's pending timers and the due-time index."""
         # output_records wrote one delays record per timer event, in the events' order.
-        scheduled = iter([value for audience, value in outputs if audience == "delays"])
+        scheduled = iter([value for audience, value, _ in outputs if audience == "delays"])
         for event in events:
             kind = event.type
             if kind == "timer_scheduled":
