@@ -90,8 +90,8 @@ class LearnerProcessor:
 
     def process(self, partition: int, inputs: Sequence[Input], store: PartitionStore, emit: Emit) -> None:
         self._unsaved = {}  # nothing of an aborted batch's
+        self._count_inputs(inputs)
         for item in inputs:
-            metrics.count("automations_inputs_total", topic=item.topic)
             if self._misplaced(item, partition, emit):
                 continue
             try:
@@ -108,6 +108,16 @@ class LearnerProcessor:
                 receipt = receipt_record(command.event, sent, self._definitions.catalog, self._clock.now())
                 emit(Output(self._out.receipts, item.key, receipt, partition))
         self._save(store)
+
+    @staticmethod
+    def _count_inputs(inputs: Sequence[Input]) -> None:
+        """The inputs counted per topic, one counter call per topic and batch (a labelled
+        counter's `inc` per input cost ~3% of an input's CPU)."""
+        per_topic: dict[str, int] = {}
+        for item in inputs:
+            per_topic[item.topic] = per_topic.get(item.topic, 0) + 1
+        for topic, inputs_of_topic in per_topic.items():
+            metrics.count("automations_inputs_total", inputs_of_topic, topic=topic)
 
     def _save(self, store: PartitionStore) -> None:
         """Put each entry changed since the last save into the store's batch, dumped once."""
