@@ -53,6 +53,9 @@ def _plain(item: Any) -> Any:
     return item
 
 
+plain = _plain  # the plain view of anything a value holds: nested values as dicts, as `as_dict` makes them
+
+
 def as_json(value: Value) -> dict[str, Any]:
     """`as_dict`, JSON-ready: what the value reads as in a JSON document."""
     return msgspec.to_builtins(value)

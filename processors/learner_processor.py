@@ -82,12 +82,16 @@ class LearnerProcessor:
         self._decoders = {topics.school_events: records.school_event_command, topics.control: records.control_command}
         self._skipped = 0
         self._moved_logged: set[str] = set()
+        # The entries changed since the last save, dumped once each (`_save`): the store's batch
+        # keeps one value per key, so a learner with ten inputs in a batch was encoded ten times.
+        self._unsaved: dict[bytes, entries.LearnerEntry] = {}
 
     # ------------------------------------------------------------ inputs
 
     def process(self, partition: int, inputs: Sequence[Input], store: PartitionStore, emit: Emit) -> None:
+        self._unsaved = {}  # nothing of an aborted batch's
+        self._count_inputs(inputs)
         for item in inputs:
-            metrics.count("automations_inputs_total", topic=item.topic)
             if self._misplaced(item, partition, emit):
                 continue
             try:
@@ -100,8 +104,26 @@ class LearnerProcessor:
                 continue
             outputs = self._apply(command, school, user, partition, item, store, emit)
             if outputs is not None and isinstance(command, HandleSchoolEvent) and wants_receipt(item.headers):
-                receipt = receipt_record(command.event, outputs, self._definitions.catalog, self._clock.now())
+                sent = [(audience, value) for audience, value, _ in outputs]
+                receipt = receipt_record(command.event, sent, self._definitions.catalog, self._clock.now())
                 emit(Output(self._out.receipts, item.key, receipt, partition))
+        self._save(store)
+
+    @staticmethod
+    def _count_inputs(inputs: Sequence[Input]) -> None:
+        """The inputs counted per topic, one counter call per topic and batch (a labelled
+        counter's `inc` per input cost ~3% of an input's CPU)."""
+        per_topic: dict[str, int] = {}
+        for item in inputs:
+            per_topic[item.topic] = per_topic.get(item.topic, 0) + 1
+        for topic, inputs_of_topic in per_topic.items():
+            metrics.count("automations_inputs_total", inputs_of_topic, topic=topic)
+
+    def _save(self, store: PartitionStore) -> None:
+        """Put each entry changed since the last save into the store's batch, dumped once."""
+        for key, entry in self._unsaved.items():
+            store.put(key, entries.dump(entry), entry)
+        self._unsaved = {}
 
     def _misplaced(self, item: Input, partition: int, emit: Emit) -> bool:
         """Move a record its producer put in another partition than its key's (librdkafka's and
@@ -135,12 +157,13 @@ class LearnerProcessor:
         if not self._definitions.wait_for_version_blocking(command.automation_id, version):
             log.warning("%s: definitions version %d of %s not seen within 30s; applying with what is loaded",
                         item.position, version, command.automation_id)
+        self._save(store)  # the learners this batch made are among the store's keys
         for key in store.keys(f"{school}:".encode()):
             user = key.decode().split(":", 1)[1]
             self._apply(command, school, user, partition, item, store, emit)
 
     def _apply(self, command, school: str, user: str, partition: int, item: Input, store: PartitionStore,
-               emit: Emit) -> list[tuple[str, bytes]] | None:
+               emit: Emit) -> list[tuple[str, bytes, bytes | None]] | None:
         """Decide one command for one learner; returns its outputs (None: decided before)."""
         key = f"{school}:{user}".encode()
         entry = self._entry(store, key, school, user)
@@ -149,7 +172,7 @@ class LearnerProcessor:
             return None
         outputs = self._decide(entry, key, command, item.position, partition, store, emit)
         entry.marks.decided(item.position, item.timestamp_ms)
-        store.put(key, entries.dump(entry), entry)
+        self._unsaved[key] = entry
         return outputs
 
     def _skipped_as_decided(self, position: str) -> None:
@@ -162,6 +185,9 @@ class LearnerProcessor:
     # ------------------------------------------------------------ deciding
 
     def _entry(self, store: PartitionStore, key: bytes, school: str, user: str) -> entries.LearnerEntry:
+        entry = self._unsaved.get(key)
+        if entry is not None:  # the decoded cache may have let it go; the store holds an older value
+            return entry
         entry = store.cached(key)
         if entry is None:
             entry = entries.load(store.get(key), school, user)
@@ -169,24 +195,25 @@ class LearnerProcessor:
         return entry
 
     def _decide(self, entry: entries.LearnerEntry, key: bytes, command, position: str, partition: int,
-                store: PartitionStore, emit: Emit) -> list[tuple[str, bytes]]:
+                store: PartitionStore, emit: Emit) -> list[tuple[str, bytes, bytes | None]]:
+        """Outputs as (audience, value, the automation-runs key or None)."""
         now = self._clock.now()
         outcome = handle(command, entry.state, self._definitions.catalog, now)
         state = entry.state
-        outputs = records.output_records(outcome.events, state.school, state.user)
+        outputs = records.keyed_output_records(outcome.events, state.school, state.user)
         self._keep_timers(entry, key, outcome.events, outputs, store)
         if isinstance(command, FireTimer):
             # The timers' log: the timer is done (the engine no-ops a stale one).
-            outputs.append(("delays", records.timer_record("fired", command.timer, fired_at=now)))
+            outputs.append(("delays", records.timer_record("fired", command.timer, fired_at=now), None))
         if outcome.rejected is not None:
             reason = outcome.rejected.reason
-            outputs.append(("dead_letter", self._rejection(reason, position, state.key, now)))
+            outputs.append(("dead_letter", self._rejection(reason, position, state.key, now), None))
             metrics.count("automations_dead_letters_total", source_topic=position.rsplit("/", 2)[0])
         entry.state = outcome.state
         topics = self._out
-        for audience, value in outputs:
+        for audience, value, runs_key in outputs:
             if audience == "automation_runs":
-                emit(Output(topics.automation_runs, records.automation_runs_key(value), value))
+                emit(Output(topics.automation_runs, runs_key, value))
             else:
                 emit(Output(getattr(topics, audience), key, value, partition))
         return outputs
@@ -201,7 +228,7 @@ class LearnerProcessor:
     def _keep_timers(self, entry: entries.LearnerEntry, key: bytes, events, outputs, store: PartitionStore) -> None:
         """Follow the engine's timer events in the learner's pending timers and the due-time index."""
         # output_records wrote one delays record per timer event, in the events' order.
-        scheduled = iter([value for audience, value in outputs if audience == "delays"])
+        scheduled = iter([value for audience, value, _ in outputs if audience == "delays"])
         for event in events:
             kind = event.type
             if kind == "timer_scheduled":
@@ -224,6 +251,7 @@ class LearnerProcessor:
         """Fire up to `timers_per_batch` (and `limit`) due timers of this partition, in due order."""
         now = self._clock.now()
         most = self._timers_per_batch if limit is None else min(limit, self._timers_per_batch)
+        self._unsaved = {}
         due = store.index_range(b"", b"%015d|\xff" % _ms(now), most)
         position = f"{self._out.delays}/{partition}/-1"  # a timer is no Kafka input: it has no offset
         fired = 0
@@ -240,13 +268,14 @@ class LearnerProcessor:
                 timer = records.timer_from_record(decode("timer", pending.record))
             except DecodeError as error:  # only a store written by another version could hold one
                 log.error("timer %s of %s unreadable (%s); dropped", timer_id, learner, error.reason)
-                store.put(learner, entries.dump(entry), entry)
+                self._unsaved[learner] = entry
                 continue
             self._decide(entry, learner, FireTimer(timer=timer), position, partition, store, emit)
-            store.put(learner, entries.dump(entry), entry)
+            self._unsaved[learner] = entry
             fired += 1
             lateness = (now - timer.due_at).total_seconds()
             metrics.observe("automations_timer_lateness_seconds", max(lateness, 0.0))
+        self._save(store)
         if fired:
             metrics.count("automations_timers_fired_total", fired)
         return fired

@@ -23,7 +23,7 @@ from engine.commands import (
 )
 from engine.events import route
 from engine.school_events import EventRejected
-from engine.values import as_dict
+from engine.values import Value, as_dict, plain
 from schemas.codec import DecodeError, decode, encode
 from schemas.school_events import parse_json_line, school_event_from_avro
 
@@ -214,41 +214,69 @@ def _action_record(event) -> bytes:
     return encode("action", action)
 
 
+def _json_default(item: Any) -> Any:
+    """What `json.dumps` makes of a value it does not know: a nested engine value as `as_dict`
+    gives it (as the plain view would have held it), anything else as its text."""
+    return as_dict(item) if isinstance(item, Value) else str(item)
+
+
 def _json(value: Any) -> str | None:
-    return json.dumps(value, sort_keys=True, default=str) if value else None
+    return json.dumps(value, sort_keys=True, default=_json_default) if value else None
+
+
+# The run-status record's optional fields, in the record's order.
+_RUN_STATUS_OPTIONAL = (
+    "automation_version",
+    "run_id",
+    "status",
+    "step_id",
+    "step_type",
+    "outcome",
+    "trigger_id",
+    "trigger_event_id",
+    "exit_id",
+    "error",
+    "reason",
+    "replay_of",
+    "event_id",
+    "matched",
+)
+_PLAIN_SCALARS = (str, int, bool, float)
+# Per event class: which of the optional fields it has (filled on first use).
+_optional_fields: dict[type, tuple[str, ...]] = {}
 
 
 def run_status_dict(event, school: str, user: str) -> dict[str, Any]:
-    """The flat run-status record analysts read; fields that do not apply stay null."""
-    data = as_dict(event)
+    """The flat run-status record analysts read; fields that do not apply stay null.
+
+    The event's fields as its plain view (`as_dict`) holds them, read one by one: the
+    detail and the trace, the only nested ones, go to JSON text without a plain copy
+    first (`_json_default` makes a nested value what the copy held). A worker writes one
+    such record for every third input; tests/unit/test_run_status_record.py holds it
+    equal to the record built from `as_dict`."""
+    kind = event.__class__
+    names = _optional_fields.get(kind)
+    if names is None:
+        names = _optional_fields[kind] = tuple(n for n in _RUN_STATUS_OPTIONAL if n in kind.__struct_fields__)
+    automation_id = getattr(event, "automation_id", "")
     record: dict[str, Any] = {
         "kind": event.type,
         "school": school,
         "user": user,
-        "automation_id": data.get("automation_id", ""),
+        "automation_id": automation_id if automation_id.__class__ is str else plain(automation_id),
         "at": _utc(event.at),
     }
-    for name in (
-        "automation_version",
-        "run_id",
-        "status",
-        "step_id",
-        "step_type",
-        "outcome",
-        "trigger_id",
-        "trigger_event_id",
-        "exit_id",
-        "error",
-        "reason",
-        "replay_of",
-        "event_id",
-        "matched",
-    ):
-        if data.get(name) is not None:
-            record[name] = data[name]
-    if isinstance(data.get("detail"), dict):
-        record["detail"] = _json(data["detail"])
-    record["trace_json"] = _json(data.get("trace"))
+    for name in names:
+        value = getattr(event, name)
+        if value is not None:
+            record[name] = value if value.__class__ in _PLAIN_SCALARS else plain(value)
+    detail = getattr(event, "detail", None)
+    if isinstance(detail, Value):
+        detail = as_dict(detail)
+    if isinstance(detail, dict):
+        record["detail"] = _json(detail)
+    trace = getattr(event, "trace", None)
+    record["trace_json"] = _json(as_dict(trace) if isinstance(trace, Value) else trace)
     return record
 
 
@@ -276,20 +304,26 @@ def output_records(events, school: str, user: str) -> list[tuple[str, bytes]]:
     A run start or end goes to the run-status topic and, the same record, to the
     automation-runs topic (keyed by automation, see `automation_runs_key`), where
     the finishing agent counts the runs live per automation."""
-    out: list[tuple[str, bytes]] = []
+    return [(audience, value) for audience, value, _ in keyed_output_records(events, school, user)]
+
+
+def keyed_output_records(events, school: str, user: str) -> list[tuple[str, bytes, bytes | None]]:
+    """`output_records`, each automation-runs record with its key (`automation_runs_key` of
+    its bytes, taken from the record before it was encoded), the others with None."""
+    out: list[tuple[str, bytes, bytes | None]] = []
     for event in events:
         audience = route(event)
         if audience == "actions":
-            out.append((audience, _action_record(event)))
+            out.append((audience, _action_record(event), None))
         elif audience == "delays":
             if event.type == "timer_scheduled":
-                out.append((audience, timer_record("scheduled", event.timer)))
+                out.append((audience, timer_record("scheduled", event.timer), None))
             else:
-                out.append((audience, _cancelled_timer_record(event)))
+                out.append((audience, _cancelled_timer_record(event), None))
         elif audience == "run_status":
             record = run_status_dict(event, school, user)
             value = encode("run_status", record)
-            out.append((audience, value))
+            out.append((audience, value, None))
             if membership_change(record):
-                out.append(("automation_runs", value))
+                out.append(("automation_runs", value, f"{record['school']}:{record['automation_id']}".encode()))
     return out
