@@ -60,7 +60,7 @@ from rich.table import Table  # noqa: E402
 
 from bench.pipeline_kafka import create_topic, delete_topics_with_prefix  # noqa: E402
 from bench.pipeline_phases import (  # noqa: E402
-    Bench, measure_ingest, measure_latency, measure_passthrough, measure_throughput,
+    Bench, checkout_command, measure_ingest, measure_latency, measure_passthrough, measure_throughput,
 )
 from bench.pipeline_restart import measure_restart  # noqa: E402
 from bench.pipeline_scale import measure_two_workers  # noqa: E402
@@ -94,11 +94,9 @@ class BenchWorker(Worker):
 
     def start(self, timeout: float = 90.0) -> "BenchWorker":
         asyncio.run(ensure_topics(self.settings))
+        argv, root = checkout_command("worker", "--loglevel", self.loglevel)
         with open(self.log_path, "a") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, str(ROOT / "cli.py"), "worker", "--loglevel", self.loglevel],
-                env=self.env(), stdout=log, stderr=log, cwd=ROOT, start_new_session=True,
-            )
+            self.process = subprocess.Popen(argv, env=self.env(), stdout=log, stderr=log, cwd=root, start_new_session=True)
         self.wait_ready(timeout)
         return self
 
@@ -154,7 +152,9 @@ def run(args: argparse.Namespace, console: Console, folder: Path) -> dict:
     second = BenchWorker(settings, folder / "worker-2", folder / "worker-2.log",
                          extra_env={"AUTOMATIONS_INSTANCE_ID": f"{first_id}-second"} if first_id else None)
     figures: dict = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "topic_prefix": name,
-                     "commit": _git("rev-parse", "--short", "HEAD"), "uncommitted": _git("status", "--porcelain", "--", "engine", "processors", "schemas"),
+                     "commit": _git("rev-parse", "--short", "HEAD"),
+                     "worker_root": str(checkout_command()[1]),
+                     "uncommitted": _git("status", "--porcelain", "--", "engine", "processors", "schemas"),
                      "load_at_start": os.getloadavg(), "cpus": os.cpu_count(), "args": {k: str(v) for k, v in vars(args).items()}}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
@@ -189,7 +189,7 @@ def run(args: argparse.Namespace, console: Console, folder: Path) -> dict:
 
 def _git(*args: str) -> str:
     """What git says about the code this run measured (empty outside a repository)."""
-    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(["git", *args], cwd=checkout_command()[1], capture_output=True, text=True)
     return done.stdout.strip()
 
 

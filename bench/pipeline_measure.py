@@ -35,6 +35,30 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """A live process's CPU seconds by kind of thread: its main thread (a Faust worker's event
+    loop), librdkafka's own threads (named `rdk:...`), and its other threads (the stream task's)."""
+    spent: dict[str, float] = {"main": 0.0, "librdkafka": 0.0, "other": 0.0}
+    for task in os.scandir(f"/proc/{pid}/task"):
+        try:
+            text = open(f"{task.path}/stat").read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        kind = "main" if task.name == str(pid) else "librdkafka" if name.startswith("rdk:") else "other"
+        spent[kind] += (int(fields[11]) + int(fields[12])) / _TICKS
+    return spent
+
+
+def broker_pid() -> int | None:
+    """The local broker's JVM (broker.kafka's), when this machine runs it: its CPU is part of
+    what a phase costs the machine."""
+    from broker import kafka
+
+    return kafka.status().pid
+
+
 def rss_mib(pid: int) -> float:
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):

@@ -11,6 +11,9 @@ compete for the machine. The worker's CPU is read from /proc/<pid>/stat.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -21,13 +24,42 @@ import aiohttp
 
 from bench import pipeline_passthrough
 from bench.pipeline_kafka import GroupProgress, Tail, produce_all, send_steadily
-from bench.pipeline_measure import Window, spread_ms
+from bench.pipeline_measure import Window, broker_pid, spread_ms, thread_cpu_seconds
 from bench.pipeline_workload import SCHOOL, SYNC_TAG, mix_events, tagged, with_pings
 from engine.values import as_json
 from processors.config import Settings
-from processors.kafka_io import start_producer
 from tests.integration.api_harness import ApiServer
-from tests.integration.harness import Worker
+from tests.integration.harness import ROOT, Worker
+
+
+def checkout_command(*args: str) -> tuple[list[str], Path]:
+    """`cli.py *args` of the checkout under test, and its folder: this one, or the one named by
+    AUTOMATIONS_BENCH_WORKER_ROOT (with its own .venv), so that a baseline's worker and API run
+    under this harness and a pair of runs compares them and nothing else."""
+    other = os.environ.get("AUTOMATIONS_BENCH_WORKER_ROOT")
+    root = Path(other).resolve() if other else ROOT
+    python = root / ".venv" / "bin" / "python" if other else Path(sys.executable)
+    return [str(python), str(root / "cli.py"), *args], root
+
+
+class BenchApiServer(ApiServer):
+    """The test harness's API server, from the checkout under test."""
+
+    def start(self, timeout: float = 60.0) -> "BenchApiServer":
+        argv, root = checkout_command("api")
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen(argv, env=self.env(), stdout=log, stderr=log, cwd=root, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"API exited with {self.process.returncode}: {self.log_tail()}")
+            try:
+                if self.call("GET", "/ready")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"API not ready in {timeout}s: {self.log_tail()}")
 
 
 @dataclass
@@ -157,15 +189,15 @@ async def ping_latencies(settings: Settings, records: list[tuple[str, bytes]], p
         if index in pings:
             sent[f"{SCHOOL}:{pings[index]}"] = at
 
-    tail = await Tail(settings, [settings.topics.actions], on_action).start()
-    producer = await start_producer(settings)
+    # Only the pings' emails are decoded: their keys share the school and the pings' prefix.
+    prefix = f"{SCHOOL}:{os.path.commonprefix(list(pings.values()))}"
+    tail = await Tail(settings, [settings.topics.actions], on_action, key_prefix=prefix).start()
     try:
-        achieved = await send_steadily(producer, settings.topics.school_events, records, rate, on_sent)
+        achieved = await send_steadily(settings, settings.topics.school_events, records, rate, on_sent)
         deadline = time.monotonic() + grace
         while len(seen) < len(pings) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
     finally:
-        await producer.stop()
         await tail.stop()
     in_order = [seen[u][0] - sent[u] for u in sorted(seen, key=sent.get)]
     half = len(in_order) // 2
@@ -185,18 +217,39 @@ def measure_latency(bench: Bench, rate: float, seconds: float, learners: int) ->
         records = mix_events(count, learners, at, seed=2, prefix=f"latency-{name}")
         pings = with_pings(records, every, f"lat-{name}", at)
         window = Window(bench.worker.process.pid).start()
+        others = {who: Window(pid).start() for who, pid in (("broker", broker_pid()), ("bench", os.getpid())) if pid}
+        threads_began = thread_cpu_seconds(bench.worker.process.pid)
+        batches_began = _batches(bench.worker)
         result = asyncio.run(ping_latencies(bench.settings, records, pings, at_rate,
                                             bench.task(f"latency, {name} at {at_rate:,.0f}/s", len(pings))))
         usage = window.finish()
+        shares = {who: other.finish()["cpu_share"] for who, other in others.items()}
+        batches, batch_seconds = (now - then for now, then in zip(_batches(bench.worker), batches_began))
+        threads = {kind: (spent - threads_began[kind]) / usage["wall_s"]
+                   for kind, spent in thread_cpu_seconds(bench.worker.process.pid).items()}
         asyncio.run(until_worker_idle(bench))
         figures |= {f"latency_{name}_{k}": v for k, v in result.items()}
         figures |= {f"latency_{name}_cpu_share": usage["cpu_share"], f"latency_{name}_machine_busy_cores": usage["machine_busy_cores"]}
+        figures |= {f"latency_{name}_{who}_cpu_share": share for who, share in shares.items()}
+        figures |= {f"latency_{name}_worker_{kind}_thread_cpu_share": share for kind, share in threads.items()}
+        figures |= {f"latency_{name}_batches_per_s": batches / usage["wall_s"],
+                    f"latency_{name}_batch_ms": batch_seconds / max(batches, 1) * 1000}
         bench.say(f"latency, {name} at {result['rate']:,.0f} events/s: {result['answered']}/{result['sent']} pings answered; "
                   f"p50 {result['p50_ms']:,.0f} ms, p99 {result['p99_ms']:,.0f} ms, max {result['max_ms']:,.0f} ms, "
                   f"p50 of the first / second half {result['first_half_p50_ms']:,.0f} / {result['second_half_p50_ms']:,.0f} ms "
                   f"(by the action's timestamp: p50 {result['stamped_p50_ms']:,.0f}, p99 {result['stamped_p99_ms']:,.0f} ms); "
-                  f"worker CPU {usage['cpu_share']:.0%}")
+                  f"CPU: worker {usage['cpu_share']:.0%}, broker {shares.get('broker', float('nan')):.0%}, this process "
+                  f"{shares.get('bench', float('nan')):.0%} of a core (the worker's event loop {threads['main']:.0%}, librdkafka "
+                  f"{threads['librdkafka']:.0%}, other threads {threads['other']:.0%}); machine busy {usage['machine_busy_cores']:.2f} cores; "
+                  f"{batches / usage['wall_s']:,.0f} transactions/s of {batch_seconds / max(batches, 1) * 1000:.1f} ms on average")
     return figures
+
+
+def _batches(worker: Worker) -> tuple[float, float]:
+    """The stream task's committed batches so far and the seconds they took (its /metrics/)."""
+    found = worker.metrics()
+    return (sum(v for (name, _), v in found.items() if name == "automations_batch_seconds_count"),
+            sum(v for (name, _), v in found.items() if name == "automations_batch_seconds_sum"))
 
 
 def measure_ingest(bench: Bench, requests: int) -> dict:
@@ -204,7 +257,7 @@ def measure_ingest(bench: Bench, requests: int) -> dict:
     automation answers with its runs and actions) and, to compare, asynchronous ones."""
     folder = bench.folder / "api"
     folder.mkdir(exist_ok=True)
-    api = ApiServer(bench.worker, folder, [SCHOOL], sync_timeout=30.0)
+    api = BenchApiServer(bench.worker, folder, [SCHOOL], sync_timeout=30.0)
     launched = time.perf_counter()
     api.start(timeout=300.0)
     started = time.perf_counter() - launched

@@ -32,7 +32,6 @@ from bench.pipeline_measure import Window, rss_mib, spread_ms
 from bench.pipeline_phases import Bench, worker_topics
 from bench.pipeline_workload import PING_TAG, SCHOOL, TIMER_SCHOOL, cohort_enrollment, tagged
 from processors.ingest import encode_event
-from processors.kafka_io import start_producer
 from schemas.codec import decode
 
 LIVE_PREFIX = "drain"
@@ -183,8 +182,6 @@ async def _drain(watch: TimerWatch, timers: int, moved_at: float, timeout: float
 
 
 async def _live_pings(settings, rate: float, stop: asyncio.Event, sent: dict[int, float]) -> None:
-    producer = await start_producer(settings)
-
     def records():
         n = 0
         while not stop.is_set():
@@ -192,10 +189,7 @@ async def _live_pings(settings, rate: float, stop: asyncio.Event, sent: dict[int
             yield encode_event(tagged(f"{user}-e", user, PING_TAG, datetime.now(timezone.utc)))
             n += 1
 
-    try:
-        await send_steadily(producer, settings.topics.school_events, records(), rate, sent.__setitem__)
-    finally:
-        await producer.stop()
+    await send_steadily(settings, settings.topics.school_events, records(), rate, sent.__setitem__)
 
 
 async def _until(done, timeout: float, fail: bool = True) -> None:
