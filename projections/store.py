@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from projections import schema as t
 from projections.record_digests import RecordDigests
 from projections.sql_fold import BatchFold
-from projections.upsert import insert_new
+from projections.upsert import forget_incoming, insert_new
 
 RUN_STATUS = "run-status"
 # The tables the API reads through secondary indexes, whose plans follow their statistics.
@@ -70,7 +70,14 @@ def _engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+    @event.listens_for(engine, "rollback")
+    def _forget_incoming(conn):
+        # A rolled-back transaction takes the temporary tables it made with it (`upsert`).
+        forget_incoming(conn)
+
+    return engine
 
 
 def fold_seen_kept() -> int:
