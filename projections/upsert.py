@@ -21,6 +21,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
 CHUNK = 500  # values per IN (...): well under both databases' parameter limits
+FEW_ROWS = 40  # PostgreSQL: rows written by one INSERT ... VALUES rather than COPY
 
 
 def _mark(conn: Connection) -> str:
@@ -44,6 +45,13 @@ def _send(conn: Connection, table: Table, columns: Sequence[str], values: list[t
         return
     names = ", ".join(columns)
     driver = conn.connection.driver_connection
+    if len(values) <= FEW_ROWS:
+        # A few rows (a batch's figures, its digests' row): one statement, one round trip,
+        # where a COPY takes two and an upsert's COPY into its temporary table three.
+        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        driver.execute(f"INSERT INTO {table.name} ({names}) VALUES {', '.join([row] * len(values))}{conflict}",
+                       [value for row_values in values for value in row_values])
+        return
     target = table.name if not conflict else _incoming(conn, table)
     types = _column_types(conn, table, columns)
     cursor = driver.cursor()
