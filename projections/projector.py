@@ -15,14 +15,32 @@ again and `OffsetMoved` tells the caller to seek there.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 from contextlib import contextmanager
 
 from processors.kafka_io import Record
 from projections.store import RUN_STATUS, OffsetMoved, ProjectionStore
-from schemas.codec import DecodeError, decode
+from schemas.codec import HEADER_LENGTH, MAGIC, SHIPPED, DecodeError, decode
+from schemas.flat_reader import FlatReader
 
 log = logging.getLogger(__name__)
+_LATEST = SHIPPED.latest("run_status")
+_LATEST_HEADER = MAGIC + _LATEST.fingerprint
+_LATEST_READER = FlatReader(json.loads(_LATEST.source))
+
+
+def decode_run_status(value) -> dict:
+    """`decode("run_status", value)`, a record framed with the latest schema read by its
+    compiled reader straight away: the framing's checks (which framing, which writer,
+    which reader) were a third of the decoding's cost, the same for every record the
+    projector folds. Any other framing or writer, and any body the reader does not read
+    exactly, goes through `decode` as before (which also says why it refuses one)."""
+    if type(value) is bytes and value.startswith(_LATEST_HEADER):
+        record = _LATEST_READER.read(value, HEADER_LENGTH)
+        if record is not None:
+            return record
+    return decode("run_status", value)
 
 
 @contextmanager
@@ -63,7 +81,7 @@ class Projector:
         decoded, undecodable = [], 0
         for record in records:
             try:
-                decoded.append((decode("run_status", record.value), record.value))
+                decoded.append((decode_run_status(record.value), record.value))
             except DecodeError as error:
                 undecodable += 1
                 log.warning("run-status %d@%d skipped: %s", record.partition, record.offset, error.reason)

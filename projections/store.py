@@ -24,13 +24,13 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, delete, event, select, text, update
+from sqlalchemy import create_engine, delete, event, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from projections import schema as t
 from projections.record_digests import RecordDigests
 from projections.sql_fold import BatchFold
-from projections.upsert import insert_new
+from projections.upsert import forget_incoming, insert_new
 
 RUN_STATUS = "run-status"
 # The tables the API reads through secondary indexes, whose plans follow their statistics.
@@ -70,7 +70,14 @@ def _engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+    @event.listens_for(engine, "rollback")
+    def _forget_incoming(conn):
+        # A rolled-back transaction takes the temporary tables it made with it (`upsert`).
+        forget_incoming(conn)
+
+    return engine
 
 
 def fold_seen_kept() -> int:
@@ -137,8 +144,9 @@ class ProjectionStore:
             batch.fold(records)
             batch.write(first_seq=read_from, digests_until=next_offset + self.seen_kept)
             RecordDigests.expire(conn, part, next_offset)
-            c = t.offsets.c
-            conn.execute(update(t.offsets).where(c.topic == topic, c.part == part).values(applied=c.applied + batch.applied))
+            mark = _mark(conn)
+            conn.exec_driver_sql(f"UPDATE {t.offsets.name} SET applied = applied + {mark} WHERE topic = {mark} AND part = {mark}",
+                                 (batch.applied, topic, part))
         self._folded += len(records)
         if self._folded >= self._analyze_at:
             self._analyze_at = 2 * self._folded
@@ -189,12 +197,18 @@ class ProjectionStore:
             yield conn
 
 
+def _mark(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
 def _move_offset(conn: Connection, topic: str, part: int, read_from: int, next_offset: int, undecodable: int) -> None:
-    c = t.offsets.c
-    moved = conn.execute(
-        update(t.offsets)
-        .where(c.topic == topic, c.part == part, c.next_offset == read_from)
-        .values(next_offset=next_offset, undecodable=c.undecodable + undecodable)
+    # Plain SQL, as every statement a batch sends: building the expression each batch cost
+    # more than the update itself.
+    mark = _mark(conn)
+    moved = conn.exec_driver_sql(
+        f"UPDATE {t.offsets.name} SET next_offset = {mark}, undecodable = undecodable + {mark}"
+        f" WHERE topic = {mark} AND part = {mark} AND next_offset = {mark}",
+        (next_offset, undecodable, topic, part, read_from),
     )
     if moved.rowcount == 1:
         return
