@@ -55,6 +55,7 @@ def broadcast_for(record: dict):
 
 class BroadcastsProcessor:
     name = ""  # no store
+    may_wait = 0.0
 
     def __init__(self, topics: Topics, partitions: int, clock):
         self.topics = (topics.definitions,)

@@ -70,6 +70,7 @@ _ms = due_millis  # one notion of "the same instant" for the live index and simu
 
 class LearnerProcessor:
     name = "learners"
+    may_wait = 0.0
 
     def __init__(self, topics: Topics, partitions: int, definitions: Definitions, clock: Clock,
                  timers_per_batch: int = 500):

@@ -42,6 +42,10 @@ def has_live_runs(store: PartitionStore, automation_key: bytes) -> bool:
 
 class LiveRunsProcessor:
     name = "live-runs"
+    # Its records are the learner processor's run starts and ends, read back right after their
+    # commit: alone they would take a transaction of their own, and the next school event (the
+    # next synchronous ingest call's) would wait for it. A finishing delete waits as long at most.
+    may_wait = 0.05
 
     def __init__(self, topics: Topics, clock):
         self.topics = (topics.automation_runs,)

@@ -53,6 +53,10 @@ Emit = Callable[[Output], None]
 class Processor(Protocol):
     name: str  # the store's name; its changelog is `<app id>-<name>-changelog` ("" : no store)
     topics: tuple[str, ...]
+    # Seconds a batch of only this processor's records may wait for other records to share its
+    # transaction (0: none): for records the task wrote itself and reads back,
+    # which nobody waits for, while a record that comes meanwhile would wait behind their commit.
+    may_wait: float
 
     def process(self, partition: int, inputs: Sequence[Input], store: PartitionStore | None, emit: Emit) -> None:
         """Apply the inputs (one partition's, in offset order per topic) to the store, emitting outputs."""

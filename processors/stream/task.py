@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from processors.stream import pauses
 from processors.stream.contract import Input, Output, Processor
@@ -138,6 +138,7 @@ class StreamTask:
         self.broker_down_since: float | None = None
         self._probed_at = 0.0
         self._turn = 0
+        self._rebalances = 0  # assignments and revocations so far: a batch's records must not span one
         self._calls = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafka-call")
         self.stats = TaskStats()
 
@@ -283,11 +284,51 @@ class StreamTask:
 
     def _next_batch(self, consumer: Consumer) -> list:
         """The records there are, up to `max_batch`, as soon as there is one: `consume` alone
-        waits out its whole timeout unless the batch fills (51 ms a batch at 100 records/s)."""
+        waits out its whole timeout unless the batch fills (51 ms a batch at 100 records/s).
+        A batch of only records that may wait (`Processor.may_wait`: this task's own outputs
+        read back) waits that long for others, so that both share one transaction: a record
+        that comes meanwhile does not wait behind a transaction of their own."""
         first = consumer.poll(self.config.poll_timeout)
         if first is None:
             return []
-        return [first, *consumer.consume(self.config.max_batch - 1, timeout=0)]
+        rebalances = self._rebalances  # `first` belongs to the assignment its poll left
+        most = self.config.max_batch
+        messages = [first, *consumer.consume(most - 1, timeout=0)] if most > 1 else [first]
+        wait = self._patience(messages)
+        if wait > 0:
+            deadline = time.monotonic() + wait
+            while len(messages) < most and (left := deadline - time.monotonic()) > 0:
+                more = consumer.poll(left)
+                if more is None:
+                    break
+                messages.append(more)
+                if len(messages) < most:
+                    messages += consumer.consume(most - len(messages), timeout=0)
+                if self._patience(messages) == 0:
+                    break
+        if self._rebalances != rebalances:
+            # Records handed over before a rebalance are of the assignment it ended: a revoked
+            # partition's are another worker's now, and one assigned again starts over from its
+            # committed offset. Nothing is processed; every partition they came from is read again.
+            self._read_again(consumer, messages)
+            return []
+        return messages
+
+    def _patience(self, messages: list) -> float:
+        """How long these records may wait for others: 0 unless every one may."""
+        waits = [getattr(self._by_topic.get(message.topic()), "may_wait", 0.0)
+                 for message in messages if message.error() is None]
+        return min(waits) if waits else 0.0
+
+    def _read_again(self, consumer: Consumer, messages: list) -> None:
+        for topic, partition in {(m.topic(), m.partition()) for m in messages if m.error() is None}:
+            if (topic, partition) not in self.owned:
+                continue
+            back = self.committed.get((topic, partition), OFFSET_BEGINNING)  # no commit yet: auto.offset.reset
+            try:
+                consumer.seek(TopicPartition(topic, partition, back))
+            except KafkaException as seek_error:
+                raise Fatal(f"cannot rewind {topic}[{partition}]: {seek_error}") from seek_error
 
     def _until_done(self, call: Callable[[], None], give_up_after: float | None = None) -> None:
         """Retry a call the broker must answer until it does, the task stops, or (if given)
@@ -323,6 +364,7 @@ class StreamTask:
     # ------------------------------------------------------------ rebalances
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition], restorer: Consumer) -> None:
+        self._rebalances += 1
         wanted = sorted({(processor.name, tp.partition) for tp in partitions
                          if (processor := self._by_topic.get(tp.topic)) is not None and processor.name})
         self.restoring = frozenset(wanted)
@@ -351,6 +393,7 @@ class StreamTask:
         self.committed = {**self.committed, **{(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}}
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._rebalances += 1
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self.owned = self.owned - gone
         self.committed = {tp: offset for tp, offset in self.committed.items() if tp not in gone}
