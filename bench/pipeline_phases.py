@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -45,21 +44,8 @@ def checkout_command(*args: str) -> tuple[list[str], Path]:
 class BenchApiServer(ApiServer):
     """The test harness's API server, from the checkout under test."""
 
-    def start(self, timeout: float = 60.0) -> "BenchApiServer":
-        argv, root = checkout_command("api")
-        log = open(self.log_path, "a")
-        self.process = subprocess.Popen(argv, env=self.env(), stdout=log, stderr=log, cwd=root, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"API exited with {self.process.returncode}: {self.log_tail()}")
-            try:
-                if self.call("GET", "/ready")[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"API not ready in {timeout}s: {self.log_tail()}")
+    def command(self) -> tuple[list[str], Path]:
+        return checkout_command("api")
 
 
 @dataclass

@@ -57,12 +57,14 @@ class ApiServer:
             "AUTOMATIONS_PROJECTIONS_URL": self.projections_url,
         }
 
+    def command(self) -> tuple[list[str], Path]:
+        """The server's command line and the folder it runs in (a benchmark may run another checkout's)."""
+        return [sys.executable, str(ROOT / "cli.py"), "api"], ROOT
+
     def start(self, timeout: float = 60.0) -> "ApiServer":
+        argv, folder = self.command()
         log = open(self.log_path, "a")
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "cli.py"), "api"],
-            env=self.env(), stdout=log, stderr=log, cwd=ROOT, start_new_session=True,
-        )
+        self.process = subprocess.Popen(argv, env=self.env(), stdout=log, stderr=log, cwd=folder, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
