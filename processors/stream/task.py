@@ -118,6 +118,7 @@ class StreamTask:
         self.config = config
         self.processors = list(processors)
         self._by_topic = {topic: processor for processor in self.processors for topic in processor.topics}
+        self._may_wait = {topic: processor.may_wait for topic, processor in self._by_topic.items()}
         self._stores: dict[tuple[str, int], PartitionStore] = {}
         self._cache = DecodedCache(config.cached_entries)
         self._on_failure = on_failure
@@ -309,26 +310,34 @@ class StreamTask:
         if self._rebalances != rebalances:
             # Records handed over before a rebalance are of the assignment it ended: a revoked
             # partition's are another worker's now, and one assigned again starts over from its
-            # committed offset. Nothing is processed; every partition they came from is read again.
-            self._read_again(consumer, messages)
+            # committed offset. Nothing is processed; every partition they came from is read again
+            # (from the beginning where nothing is committed yet: auto.offset.reset).
+            self._rewind(consumer, {(m.topic(), m.partition()): OFFSET_BEGINNING for m in messages if m.error() is None})
             return []
         return messages
 
     def _patience(self, messages: list) -> float:
-        """How long these records may wait for others: 0 unless every one may."""
-        waits = [getattr(self._by_topic.get(message.topic()), "may_wait", 0.0)
-                 for message in messages if message.error() is None]
-        return min(waits) if waits else 0.0
+        """How long these records may wait for others: 0 unless every one may (a batch of
+        school events stops at its first record)."""
+        wait = None
+        for message in messages:
+            if message.error() is None:
+                may_wait = self._may_wait.get(message.topic(), 0.0)
+                if not may_wait:
+                    return 0.0
+                wait = may_wait if wait is None else min(wait, may_wait)
+        return wait or 0.0
 
-    def _read_again(self, consumer: Consumer, messages: list) -> None:
-        for topic, partition in {(m.topic(), m.partition()) for m in messages if m.error() is None}:
-            if (topic, partition) not in self.owned:
-                continue
-            back = self.committed.get((topic, partition), OFFSET_BEGINNING)  # no commit yet: auto.offset.reset
-            try:
-                consumer.seek(TopicPartition(topic, partition, back))
-            except KafkaException as seek_error:
-                raise Fatal(f"cannot rewind {topic}[{partition}]: {seek_error}") from seek_error
+    def _rewind(self, consumer: Consumer, uncommitted: dict[tuple[str, int], int]) -> None:
+        """Seek each of these partitions the task still owns back to its last commit (without
+        one, to the offset given), so that its records are read again."""
+        for (topic, partition), offset in uncommitted.items():
+            if (topic, partition) in self.owned:
+                back = self.committed.get((topic, partition), offset)
+                try:
+                    consumer.seek(TopicPartition(topic, partition, back))
+                except KafkaException as seek_error:
+                    raise Fatal(f"cannot rewind {topic}[{partition}]: {seek_error}") from seek_error
 
     def _until_done(self, call: Callable[[], None], give_up_after: float | None = None) -> None:
         """Retry a call the broker must answer until it does, the task stops, or (if given)
@@ -561,13 +570,7 @@ class StreamTask:
             except KafkaException as abort_error:
                 raise Fatal(f"abort failed: {abort_error}") from abort_error
         self.stats.aborts += 1
-        for (topic, partition), offset in first.items():
-            if (topic, partition) in self.owned:
-                back = self.committed.get((topic, partition), offset)
-                try:
-                    consumer.seek(TopicPartition(topic, partition, back))
-                except KafkaException as seek_error:
-                    raise Fatal(f"cannot rewind {topic}[{partition}]: {seek_error}") from seek_error
+        self._rewind(consumer, first)
         if kafka_error is not None:
             log.warning("batch aborted (%s); its records are processed again", kafka_error.str())
 
