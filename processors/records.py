@@ -294,7 +294,10 @@ def membership_change(record: dict) -> bool:
 
 def automation_runs_key(value: bytes) -> bytes:
     """The automation-runs topic's key of a run-status record: `school:automation`."""
-    record = decode("run_status", value)
+    return _automation_runs_key(decode("run_status", value))
+
+
+def _automation_runs_key(record: dict) -> bytes:
     return f"{record['school']}:{record['automation_id']}".encode()
 
 
@@ -325,5 +328,5 @@ def keyed_output_records(events, school: str, user: str) -> list[tuple[str, byte
             value = encode("run_status", record)
             out.append((audience, value, None))
             if membership_change(record):
-                out.append(("automation_runs", value, f"{record['school']}:{record['automation_id']}".encode()))
+                out.append(("automation_runs", value, _automation_runs_key(record)))
     return out
