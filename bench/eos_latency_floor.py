@@ -24,19 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+from confluent_kafka import TopicPartition  # noqa: E402
 
 from bench.pipeline_kafka import Tail, create_topic, delete_topics_with_prefix, send_steadily  # noqa: E402
 from bench.pipeline_measure import Window, broker_pid, spread_ms  # noqa: E402
+from bench.pipeline_passthrough import clients  # noqa: E402
 from processors.config import Settings  # noqa: E402
-from processors.stream.task import RETRY_BACKOFF_MS  # noqa: E402
 
 
 def copier(bootstrap: str, source: str, sink: str, stop: threading.Event, transactions: list[int]) -> None:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{sink}-group", "enable.auto.commit": False,
-                         "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
-    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"{sink}-copier", "enable.idempotence": True,
-                         "acks": "all", "linger.ms": 2, "retry.backoff.ms": RETRY_BACKOFF_MS, "partitioner": "murmur2_random"})
+    consumer, producer = clients(bootstrap, f"{sink}-group", transactional=True)
     producer.init_transactions(30)
     consumer.subscribe([source])
     try:

@@ -25,7 +25,9 @@ from processors.stream.task import RETRY_BACKOFF_MS
 Progress = Callable[[int], None]
 
 
-def _clients(bootstrap: str, group: str, transactional: bool) -> tuple[Consumer, Producer]:
+def clients(bootstrap: str, group: str, transactional: bool) -> tuple[Consumer, Producer]:
+    """A copier's consumer (of `group`) and producer, with the stream task's producer settings;
+    transactional: a transaction per batch, read_committed."""
     producer_config = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 2,
                        "retry.backoff.ms": RETRY_BACKOFF_MS}
     if transactional:
@@ -42,7 +44,7 @@ def copy(bootstrap: str, source: str, sink: str, total: int, advance: Progress, 
     """Copy `total` records of `source` to `sink`; returns the seconds from the first
     record fetched to the last one acknowledged (and its offsets committed)."""
     group = f"{sink}-group"
-    consumer, producer = _clients(bootstrap, group, exactly_once)
+    consumer, producer = clients(bootstrap, group, exactly_once)
     if exactly_once:
         producer.init_transactions(30)
     consumer.subscribe([source])
