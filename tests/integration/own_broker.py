@@ -6,6 +6,7 @@ go away under the other tests.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.integration.harness import ROOT, free_broker_port
 
@@ -42,14 +44,35 @@ class OwnBroker:
 
     @contextmanager
     def frozen(self):
+        """SIGSTOP the broker for the block; after SIGCONT, wait until it serves again. A
+        KRaft node frozen past its session is fenced by its own controller when it thaws,
+        and answers metadata with no broker in it until its next heartbeat."""
         pid = self.pid()
         os.kill(pid, signal.SIGSTOP)
         try:
             yield
         finally:
             os.kill(pid, signal.SIGCONT)
+            self.wait_serving()
+
+    def wait_serving(self, timeout: float = 60) -> None:
+        seconds_until(lambda: lists_a_broker(f"127.0.0.1:{self.port}"), timeout, every=0.2)
 
 
+def lists_a_broker(bootstrap: str) -> bool:
+    """True when a metadata request names at least one live broker."""
+
+    async def ask() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        try:
+            await admin.start()
+            return bool((await admin.describe_cluster())["brokers"])
+        except Exception:  # noqa: BLE001 - any failure means not serving yet
+            return False
+        finally:
+            await admin.close()
+
+    return asyncio.run(ask())
 
 
 @pytest.fixture(scope="module")
