@@ -139,6 +139,7 @@ class Shortcut:
         self._earliest, self._latest = earliest, latest
         self._data_fits = data_fits
         self._zones: dict[int, TzInfo] = {}
+        self._zones_by_suffix: dict[str, TzInfo] = {}  # "Z" or "+hh:mm" -> its zone
 
     def accepted(self, raw: Any) -> Any:
         """The `SchoolEvent` the contract makes of `raw`, or None: ask the contract."""
@@ -168,8 +169,36 @@ class Shortcut:
                            occurred_at=occurred_at, data=data, cause=_NO_CAUSE)
 
     def _instant(self, text: Any) -> datetime | None:
-        if type(text) is not str:
+        if type(text) is not str or _DATE_TIME.fullmatch(text) is None:
             return None
+        if text[-1] not in "Zz" and (text[-2:] > "59" or text[-5:-3] > "23"):
+            return None  # an offset's minutes or hours out of range: fromisoformat would carry them over
+        try:
+            # The text is of the pattern's shape, so C's fromisoformat reads it as the fields
+            # would be read one by one (`_instant_by_parts`: fractions cut to microseconds), in a
+            # fraction of the time; pydantic's offset (a TzInfo) is put in by the constructor.
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return self._instant_by_parts(text)
+        if not self._earliest <= parsed < self._latest:
+            return None
+        suffix = "Z" if text[-1] in "Zz" else text[-6:]
+        zone = self._zones_by_suffix.get(suffix)
+        if zone is None:
+            offset = parsed.utcoffset()
+            zone = self._zones_by_suffix[suffix] = self._zone(offset.days * 86400 + offset.seconds)  # type: ignore[union-attr]
+        return datetime(parsed.year, parsed.month, parsed.day, parsed.hour, parsed.minute, parsed.second,
+                        parsed.microsecond, zone)
+
+    def _zone(self, seconds: int) -> TzInfo:
+        zone = self._zones.get(seconds)
+        if zone is None:
+            zone = self._zones[seconds] = TzInfo(seconds)
+        return zone
+
+    def _instant_by_parts(self, text: str) -> datetime | None:
+        """The instant read field by field: what fromisoformat refuses (a day out of its month,
+        an hour of 24...) is refused here too, and anything else is read as the contract reads it."""
         match = _DATE_TIME.fullmatch(text)
         if match is None:
             return None
@@ -183,9 +212,7 @@ class Shortcut:
             seconds = hours * 3600 + minutes * 60
             if sign == "-":
                 seconds = -seconds
-        zone = self._zones.get(seconds)
-        if zone is None:
-            zone = self._zones[seconds] = TzInfo(seconds)
+        zone = self._zone(seconds)
         micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
         try:
             instant = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, zone)

@@ -58,14 +58,22 @@ class DecidedMarks:
         """Whether the input at `topic/partition/offset` was decided before: at or before the
         mark, and no newer than it. An input without a timestamp is never taken for one."""
         source, offset = position.rsplit("/", 1)
+        return self.decided_before_at(source, int(offset), timestamp_ms)
+
+    def decided_before_at(self, source: str, offset: int, timestamp_ms: int | None) -> bool:
+        """`decided_before` of the input at `offset` of `source` (`topic/partition`): the processor
+        asks at every input, so it names the input by its parts instead of a position to split."""
         mark = self._parsed().get(source)
-        return mark is not None and timestamp_ms is not None and int(offset) <= mark[0] and timestamp_ms <= mark[1]
+        return mark is not None and timestamp_ms is not None and offset <= mark[0] and timestamp_ms <= mark[1]
 
     def decided(self, position: str, timestamp_ms: int | None) -> None:
         source, offset = position.rsplit("/", 1)
+        self.decided_at(source, int(offset), timestamp_ms)
+
+    def decided_at(self, source: str, offset: int, timestamp_ms: int | None) -> None:
         marks = self._parsed()
         latest = marks[source][1] if source in marks else -1
-        marks[source] = (int(offset), max(latest, timestamp_ms if timestamp_ms is not None else -1))
+        marks[source] = (offset, max(latest, timestamp_ms if timestamp_ms is not None else -1))
         self._raw = b""
 
     def encoded(self) -> bytes:

@@ -172,6 +172,15 @@ class Registry:
             raise EncodeError(f"{writer.label}: {_describe(error)}") from error
         return body.getvalue()
 
+    def compiled_latest(self, kind: TopicKind) -> tuple[bytes, FlatReader | NestedReader] | None:
+        """The single-object header of `kind`'s latest schema and its compiled reader, if it has one."""
+        history = self._by_kind.get(kind)
+        if not history:
+            return None
+        latest = history[-1]
+        compiled = self._readers.get(latest.fingerprint)
+        return None if compiled is None else (MAGIC + latest.fingerprint, compiled)
+
     def decode(self, kind: TopicKind, data: Any, ids: SchemaIds | None = None) -> dict[str, Any]:
         """Read a framed record of `kind` into the latest schema; bad bytes raise DecodeError.
 
@@ -300,5 +309,18 @@ def encode(topic_kind: TopicKind, record: dict[str, Any]) -> bytes:
     return SHIPPED.encode_confluent(topic_kind, record, ids.writer_id(topic_kind))
 
 
+# Per kind whose latest schema has a compiled reader: its single-object header and the reader.
+_COMPILED_LATEST = {kind: compiled for kind in TOPIC_KINDS if (compiled := SHIPPED.compiled_latest(kind)) is not None}
+
+
 def decode(topic_kind: TopicKind, data: bytes) -> dict[str, Any]:
+    # The usual record, written with the latest schema in single-object encoding, straight to its
+    # compiled reader: what `Registry.decode` would do after checking the framing step by step
+    # (~1 us of the learner processor's 4 us per school event). Anything else, a body the reader
+    # refuses included, takes that way, which says why.
+    compiled = _COMPILED_LATEST.get(topic_kind)
+    if compiled is not None and type(data) is bytes and data.startswith(compiled[0]):
+        record = compiled[1].read(data, HEADER_LENGTH)
+        if record is not None:
+            return record
     return SHIPPED.decode(topic_kind, data, _registry_ids)

@@ -7,9 +7,11 @@ of them, it reads a body into the same value fastavro's `schemaless_reader`
 gives with `return_record_name=True, return_record_name_override=True` (a
 union of several records as `(record full name, dict)`), or None when the body
 is not exactly one well-formed record of the schema: the caller then asks
-fastavro, which says why. Each value is read by a function made for its schema
-(closures, not generated source as `schemas.flat_reader` does for flat
-records: a nested schema's branches would be inlined many times over).
+fastavro, which says why. Each value is read by a function made for its schema:
+closures, except that a record is one generated function with its string and
+long fields read in line (as `schemas.flat_reader` reads a flat record) and
+its other fields, a union's branches among them, called, so that no branch is
+inlined many times over.
 
 Why: the learner processor decodes every school event; fastavro's reader cost
 5 - 6 us of each, most of it per call (bench/framing_cost.py).
@@ -95,14 +97,47 @@ def _named(name: str, read_record: Read) -> Read:
     return read
 
 
-def _record(fields: list[tuple[str, Read]]) -> Read:
-    def read(data: bytes, pos: int) -> tuple[dict, int]:
-        record = {}
-        for name, read_field in fields:
-            record[name], pos = read_field(data, pos)
-        return record, pos
+# A record's string and long fields are read in line, each other field by its function: a
+# call per field cost as much as the field's decoding (the school event has six strings).
+_INLINE_STRING = """
+b = data[pos]
+if b < 0x80:
+    n = (b >> 1) ^ -(b & 1); pos += 1
+else:
+    n, pos = _long(data, pos)
+end = pos + n
+if n < 0 or end > len(data):
+    raise _Invalid
+{v} = data[pos:end].decode(); pos = end
+"""
+_INLINE_LONG = """
+b = data[pos]
+if b < 0x80:
+    {v} = (b >> 1) ^ -(b & 1); pos += 1
+else:
+    {v}, pos = _long(data, pos)
+"""
 
-    return read
+
+def _record(fields: list[tuple[str, Read]]) -> Read:
+    """One generated function reading the fields in order into a dict of the same order."""
+    helpers: dict[str, Any] = {"_long": _long, "_Invalid": _Invalid}
+    lines, names = [], []
+    for index, (name, read_field) in enumerate(fields):
+        value = f"v{index}"
+        if read_field is _string:
+            lines.append(_INLINE_STRING.format(v=value))
+        elif read_field is _long:
+            lines.append(_INLINE_LONG.format(v=value))
+        else:
+            helpers[f"_read_{index}"] = read_field
+            lines.append(f"\n{value}, pos = _read_{index}(data, pos)\n")
+        names.append(f"{name!r}: {value}")
+    body = "".join(lines).strip("\n").split("\n")
+    code = "def read(data, pos):\n" + "".join(f"    {line}\n" for line in body)
+    code += f"    return {{{', '.join(names)}}}, pos\n"
+    exec(compile(code, "<nested reader's record>", "exec"), helpers)
+    return helpers["read"]
 
 
 def _full_name(schema: dict, namespace: str) -> str:

@@ -609,16 +609,17 @@ class _Collector:
 
     def _produce(self, topic, key, value, partition, headers, on_delivery) -> None:
         producer = self._producer
-        options = {}
-        if partition is not None:
-            options["partition"] = partition
-        if headers:
-            options["headers"] = list(headers)
-        if on_delivery is not None:
-            options["on_delivery"] = on_delivery
+        # Positional (topic, value, key, partition, on_delivery): ~0.3 us a record less than the
+        # same options by keyword (bench/produce_calls.py); -1 is librdkafka's "the partitioner picks".
+        where = -1 if partition is None else partition
         while True:
             try:
-                producer.produce(topic, value, key, **options)
+                if headers:
+                    producer.produce(topic, value, key, where, on_delivery, headers=list(headers))
+                elif on_delivery is not None:
+                    producer.produce(topic, value, key, where, on_delivery)
+                else:
+                    producer.produce(topic, value, key, where)
                 return
             except BufferError:
                 producer.poll(0.05)  # the local queue is full: let deliveries drain it

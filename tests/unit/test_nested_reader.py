@@ -86,3 +86,33 @@ def test_damaged_bytes_are_read_alike_or_left_to_fastavro(kind: str, data: st.Da
 
     if read is not None:
         assert _typed(read) == _typed(fastavro_read(kind, bytes(framed[codec.HEADER_LENGTH:])))
+
+
+def _registry_decode(kind: str, framed: bytes):
+    try:
+        return SHIPPED.decode(kind, framed)
+    except codec.DecodeError as error:
+        return f"refused: {error.reason}"
+
+
+def _module_decode(kind: str, framed: bytes):
+    try:
+        return codec.decode(kind, framed)
+    except codec.DecodeError as error:
+        return f"refused: {error.reason}"
+
+
+@pytest.mark.parametrize("kind", sorted(codec._COMPILED_LATEST))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_decode_straight_to_the_compiled_reader_answers_as_the_registry_does(kind: str, data: st.DataObject) -> None:
+    """`codec.decode` hands a record framed with the latest schema to its compiled reader without
+    the registry's framing checks: whole or damaged, the record (or the refusal) is the registry's."""
+    if data.draw(st.booleans(), label="damaged"):
+        framed = damaged_frame(kind, data)
+    else:
+        framed = codec.encode(kind, data.draw(records_of(SHIPPED.latest(kind).schema)))
+
+    read, expected = _module_decode(kind, framed), _registry_decode(kind, framed)
+
+    assert _typed(read) == _typed(expected)

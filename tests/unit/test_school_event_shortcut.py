@@ -189,3 +189,22 @@ def test_the_shortcut_takes_the_common_events(typed_data, subject, occurred_at, 
     if cause is not None:
         raw["cause"] = cause
     assert assert_the_shortcut_agrees(raw) is not None
+
+
+@settings(max_examples=3000)
+@given(_date_times().filter(lambda text: isinstance(text, str)))
+@example("2027-03-01T09:00:00+05:60")
+@example("2027-03-01T09:00:00.9999999-23:59")
+@example("2027-02-29T09:00:00Z")
+@example("2027-03-01t24:00:00z")
+def test_an_instant_read_by_fromisoformat_is_the_one_read_field_by_field(text: str) -> None:
+    """`_instant` reads the date-time with C's fromisoformat where it can; reading it field by field
+    (`_instant_by_parts`, the shortcut's reading before) gives the same instant, offset and zone class,
+    and refuses the same texts."""
+    fast, by_parts = _SHORTCUT._instant(text), _SHORTCUT._instant_by_parts(text)
+    if by_parts is None:
+        assert fast is None, text
+    else:
+        assert fast is not None, text
+        assert (fast, fast.utcoffset(), type(fast.tzinfo)) == (by_parts, by_parts.utcoffset(), type(by_parts.tzinfo))
+        assert fast.replace(tzinfo=None) == by_parts.replace(tzinfo=None)
