@@ -7,9 +7,9 @@ for the learner `<tag>-learner-<i>` in school i % schools, newer than every
 run the store holds) and the rest of one of its waiting runs (a template run
 still waiting, in a random copy: its wait ends, the last email goes out, it is
 fulfilled), on the partition the store holds that learner in. The tag is the
-invocation's start time, so each invocation's new runs are new to the store;
-a waiting run finished by an earlier invocation is finished again, which the
-fold reads and leaves as it is.
+invocation's start time, so each invocation's new runs are new to the store,
+and it seeds the choice of waiting runs: a run an earlier invocation finished
+and chosen again is read by the fold and left as it is (not applied).
 """
 
 from __future__ import annotations
@@ -79,12 +79,13 @@ def _finish_waiting(n: int, copy: int, school: str, span_us: int) -> list[dict]:
     ]
 
 
-def produce_tail(settings, url: str, wanted: int, partitions: int, seed: int = 11) -> tuple[int, str]:
+def produce_tail(settings, url: str, wanted: int, partitions: int) -> tuple[int, str]:
     """Produces `wanted` records on the run-status topic; (records produced, what they are)."""
     runs, copies, schools, span_us, newest_us = _store_shape(url)
-    tag = f"t{int(time.time())}"
+    started = int(time.time())
+    tag = f"t{started}"
     after = timedelta(microseconds=newest_us - int(T0.timestamp() * 1_000_000)) + timedelta(seconds=1)
-    chosen = random.Random(seed)
+    chosen = random.Random(started)  # another invocation finishes other waiting runs
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20, "enable.idempotence": True})
     produced = new_runs = finished = 0
 
