@@ -10,21 +10,30 @@ fulfilled), on the partition the store holds that learner in. The tag is the
 invocation's start time, so each invocation's new runs are new to the store,
 and it seeds the choice of waiting runs: a run an earlier invocation finished
 and chosen again is read by the fold and left as it is (not applied).
+
+Run as a script, it folds such records in process instead (`fold_in_process`:
+no broker, no server), to split the restart's fold cost by shape:
+
+    python bench/api_restart_tail.py sqlite:////work/stores/sqlite/projections.sqlite3 --shape new|finish [--records 20000]
 """
 
 from __future__ import annotations
 
 import random
+import sys
 import time
 import zlib
 from datetime import timedelta
+from pathlib import Path
 
-from confluent_kafka import Producer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api_views import T0, exits, welcome_run
-from bench.api_views_multiply import _spans, built_copies
-from projections.store import ProjectionStore
-from schemas.codec import encode
+from confluent_kafka import Producer  # noqa: E402
+
+from bench.api_views import T0, exits, welcome_run  # noqa: E402
+from bench.api_views_multiply import _spans, built_copies  # noqa: E402
+from projections.store import ProjectionStore  # noqa: E402
+from schemas.codec import encode  # noqa: E402
 
 WAIT = timedelta(days=7)
 
@@ -112,3 +121,70 @@ def produce_tail(settings, url: str, wanted: int, partitions: int) -> tuple[int,
         i += 1
     assert producer.flush(120) == 0
     return produced, f"{new_runs:,} new runs tagged {tag}, {finished:,} waiting runs finished"
+
+
+def fold_in_process(url: str, wanted: int, shape: str, partitions: int = 4, batch: int = 2000) -> None:
+    """The tail's new runs or finished waits folded by `projections.projector.Projector` in this
+    process (no broker, no server), `batch` records a partition a fold as the feeds read them:
+    wall and CPU seconds a record, SQLite's CPU being all this process's. The records stay in the
+    store (new runs tagged `f<time>`); the offsets of the topic named for it are removed after."""
+    import resource
+    from collections import defaultdict
+
+    from processors.kafka_io import Record
+    from projections.projector import Projector
+
+    runs, copies, schools, span_us, newest_us = _store_shape(url)
+    started = int(time.time())
+    tag, chosen = f"f{started}", random.Random(started)
+    after = timedelta(microseconds=newest_us - int(T0.timestamp() * 1_000_000)) + timedelta(seconds=1)
+    by_partition: dict[int, list[dict]] = defaultdict(list)
+    made, i = 0, 0
+    while made < wanted:
+        if shape == "new":
+            learner, records = f"{tag}-learner-{i}", _new_run(i, tag, _school(i, schools), after)
+        else:
+            n = chosen.randrange(runs)
+            while n % 2 == 0 or exits(n):
+                n = chosen.randrange(runs)
+            copy = chosen.randrange(copies)
+            learner, records = f"learner-{n}", _finish_waiting(n, copy, _school(copy, schools), span_us)
+        by_partition[zlib.crc32(learner.encode()) % partitions] += records
+        made += len(records)
+        i += 1
+    topic = f"{tag}.run-status"
+    store = ProjectionStore(url)
+    store.migrate()
+    projector = Projector(store, topic)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before, began = usage.ru_utime + usage.ru_stime, time.perf_counter()
+    for p, records in sorted(by_partition.items()):
+        for start in range(0, len(records), batch):
+            projector.fold(p, [Record(topic, p, start + k, None, encode("run_status", found), 0)
+                               for k, found in enumerate(records[start:start + batch])])
+    wall = time.perf_counter() - began
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before  # the records' encoding included: a few us each
+    with store.connect() as conn:
+        conn.exec_driver_sql(f"DELETE FROM projector_offsets WHERE topic = '{topic}'")
+        conn.commit()
+    store.close()
+    print(f"{made:,} records ({shape}) folded in {wall:.1f} s: {made / wall:,.0f} records/s, {wall / made * 1e6:,.0f} us wall and "
+          f"{cpu / made * 1e6:,.0f} us CPU of this process a record ({' '.join(open('/proc/loadavg').read().split()[:3])})", flush=True)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=fold_in_process.__doc__.split("\n")[0])
+    parser.add_argument("url")
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--shape", choices=["new", "finish"], default="new")
+    parser.add_argument("--row-value-lists", action="store_true",
+                        help="SQLite: composite keys as row-value lists, as before the fold's lookups went through VALUES")
+    args = parser.parse_args()
+    if args.row_value_lists:
+        from projections import upsert
+
+        upsert._listed = lambda one, count, columns: f"({', '.join([one] * count)})"
+    fold_in_process(args.url, args.records, args.shape)
