@@ -5,7 +5,9 @@ dicts) into `projections.PartitionViews`, four partitions, and times the
 queries the API answers. Two shapes that stress different things:
 
 - `automation`: one automation every learner enters (an email, a 7-day wait,
-  an email), half the runs still waiting, beside 999 one-step automations:
+  an email), nearly half the runs still waiting, with entries that started no
+  run (declined, skipped) and exit checks in the shares `welcome_run` says,
+  beside 999 one-step automations:
   the runs list, the automation's row and funnel, the waiting counts and the
   automations page, against the number of runs;
 - `learner`: one learner with very many runs (and five declined entries per
@@ -73,12 +75,18 @@ PARTITIONS = 4
 COLUMNS = ("automation_version", "run_id", "status", "step_id", "step_type", "outcome", "detail", "trigger_id",
            "trigger_event_id", "event_id", "matched", "exit_id", "error", "reason", "replay_of", "trace_json")
 TRACE = '[{"trigger": "t0", "event": "user.registered", "fired": true, "match": "all", "result": true, "conditions": []}]'
+DECLINED_TRACE = ('[{"trigger": "t1", "event": "user.tag_added", "fired": false, "match": "all", "result": false, '
+                  '"conditions": [{"type": "has_tag", "tag": "student", "result": false}]}]')
+EXIT_TRACE = '{"match": "all", "result": %s, "conditions": [{"type": "enrolled_in_course", "course": "intro", "result": %s}]}'
 WELCOME = Automation.model_validate({
     "id": "welcome", "school": "s", "name": "Welcome", "status": "active",
-    "triggers": [{"id": "t0", "event": "user.registered"}],
+    "triggers": [{"id": "t0", "event": "user.registered"},
+                 {"id": "t1", "event": "user.tag_added", "tag": "onboarding",
+                  "conditions": [{"type": "has_tag", "tag": "student"}]}],
     "flow": [{"id": "hello", "type": "send_email", "template": "h"},
              {"id": "pause", "type": "wait_duration", "amount": 7, "unit": "days"},
              {"id": "nudge", "type": "send_email", "template": "n"}],
+    "exits": [{"id": "enrolled", "event": "course.enrolled", "filters": [{"type": "enrolled_in_course", "course": "intro"}]}],
 })
 OTHERS = [Automation.model_validate({
     "id": f"other-{n:03d}", "school": "s", "name": f"other {n}", "status": "active",
@@ -95,6 +103,28 @@ def record(kind: str, user: str, automation_id: str, seconds: float, **columns) 
     return found
 
 
+# The shares of the entries that start no run and of the exit checks, by run number (the reader
+# picks its learners and runs with them). The guide's sources of each: a tag trigger whose
+# condition fails (declined, one learner in five), the same trigger again within 60 s of the
+# start (skipped, one in ten), and the exit condition's event while the run waits (checked in
+# three runs of ten, all of them waiting then: one in twenty runs exits, the others' filters
+# do not hold).
+def declines(n: int) -> bool:
+    return n % 5 == 1
+
+
+def skips(n: int) -> bool:
+    return n % 10 == 3
+
+
+def exits(n: int) -> bool:
+    return n % 20 == 3
+
+
+def exit_checked(n: int) -> bool:
+    return n % 4 == 1 or exits(n)
+
+
 def welcome_run(n: int) -> list[dict]:
     user, run_id = f"learner-{n}", f"run-{n}"
     records = [
@@ -106,6 +136,19 @@ def welcome_run(n: int) -> list[dict]:
                outcome="waiting", detail='{"until": "2027-03-08T00:00:00+00:00"}'),
         record("run_status_changed", user, "welcome", n, run_id=run_id, status="pending", step_id="pause"),
     ]
+    if declines(n):
+        records.append(record("entry_declined", user, "welcome", n + 0.25, trigger_event_id=f"d{n}", trigger_id="t1",
+                              reason="conditions not met", trace_json=DECLINED_TRACE))
+    if skips(n):
+        records.append(record("run_skipped", user, "welcome", n + 0.5, trigger_event_id=f"k{n}", trigger_id="t1",
+                              reason="a run of this automation started less than 60 s ago"))
+    if exit_checked(n):  # odd runs: the ones still waiting
+        matched = exits(n)
+        records.append(record("exit_checked", user, "welcome", n + 0.75, run_id=run_id, exit_id="enrolled",
+                              event_id=f"x{n}", matched=matched, trace_json=EXIT_TRACE % (("true",) * 2 if matched else ("false",) * 2)))
+        if matched:
+            records.append(record("run_status_changed", user, "welcome", n + 0.75, run_id=run_id, status="completed_via_exit",
+                                  step_id="pause", exit_id="enrolled", reason="exit enrolled fired on course.enrolled"))
     if n % 2 == 0:  # half have waited and finished
         records += [
             record("run_status_changed", user, "welcome", n + 1, run_id=run_id, status="executing", step_id="pause"),

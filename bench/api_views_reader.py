@@ -10,7 +10,11 @@ the tables read had statistics. With `--explain` it prints each question's
 statements' plans (EXPLAIN ANALYZE; SQLite: EXPLAIN QUERY PLAN) to stderr.
 
 The runs are the bench's: template run `run-<n>` of learner `learner-<n>`,
-copy k (`bench/api_views_multiply.py`) `c<k>-run-<n>` of `c<k>-learner-<n>`.
+copy k (`bench/api_views_multiply.py`) `c<k>-run-<n>` of `c<k>-learner-<n>`;
+`learner` and `activity` ask of anyone, `learner_not_started` of learners with
+a declined or skipped entry, `activity_exit_checks` of runs with exit checks
+(`bench/api_views.py`'s shares say which). The automation's skipped and declined
+counts are in its row (`funnel`).
 """
 
 from __future__ import annotations
@@ -35,22 +39,28 @@ def _school(copy: int, schools: int) -> str:
 
 def questions(total: int, copies: int, schools: int, seed: int = 7) -> dict:
     """name -> ask(conn): the API's reads of the runs (api/app.py's handlers)."""
-    from bench.api_views import WELCOME
+    from bench.api_views import WELCOME, declines, exit_checked, skips
     from projections import sql_queries as q
 
     chosen = random.Random(seed)
 
-    def someone() -> tuple[str, str]:
+    def someone(having=None) -> tuple[str, str]:
+        """A learner's (or run's) school and name pattern; `having(n)`: one of the template's runs it holds."""
         k, n = chosen.randrange(copies), chosen.randrange(total)
+        while having is not None and not having(n):
+            n = chosen.randrange(total)
         return _school(k, schools), (f"c{k}-" if k else "") + f"{{}}-{n}"
 
-    def learner(conn):
-        school, name = someone()
+    def learner(conn, having=None):
+        school, name = someone(having)
         return q.learner_history(conn, school, name.format("learner"))
 
-    def activity(conn):
-        school, name = someone()
+    def activity(conn, having=None):
+        school, name = someone(having)
         return q.find_run(conn, name.format("run"), school).activity()
+
+    def missed_entries(n: int) -> bool:
+        return declines(n) or skips(n)
 
     return {
         "list": lambda conn: q.runs_of_automation(conn, "s", "welcome", limit=50),
@@ -62,6 +72,10 @@ def questions(total: int, copies: int, schools: int, seed: int = 7) -> dict:
         "steps": lambda conn: (q.waiting_by_step(conn, "s", "welcome"), q.step_funnel(conn, "s", "welcome", WELCOME)),
         "learner": learner,
         "activity": activity,
+        # The views' rows of entries that started no run and of exit checks (`not_started`,
+        # `exit_checks`): a learner with a declined or skipped entry, a run checked for its exit.
+        "learner_not_started": lambda conn: learner(conn, missed_entries),
+        "activity_exit_checks": lambda conn: activity(conn, exit_checked),
     }
 
 

@@ -152,7 +152,7 @@ def _fold(store, backend: str, total: int, welcome_run, partitions: int, baselin
         if len(pending[p]) >= BATCH:
             flush(p)
         if time.monotonic() > report_at:
-            print(f"  {folded:,} of ~{total * 6:,} records folded ({folded / into_store:,.0f}/s; {_load()})", file=sys.stderr, flush=True)
+            print(f"  {folded:,} of ~{total * 6.65:,.0f} records folded ({folded / into_store:,.0f}/s; {_load()})", file=sys.stderr, flush=True)
             report_at = time.monotonic() + PROGRESS_EVERY
     for p in range(partitions):
         if pending[p]:
@@ -224,10 +224,13 @@ def _figures_of(store) -> dict:
         row, funnel = q.automation_row(conn, WELCOME), q.step_funnel(conn, "s", "welcome", WELCOME)
         waiting = q.waiting_by_step(conn, "s", "welcome")
         listed = [(run["status"], run["waiting_in"]) for run in q.runs_of_automation(conn, "s", "welcome", limit=1000)]
+        # Template runs (copy 0 keeps their ids and instants): declined, skipped, checked, exited.
+        learners = {n: q.learner_history(conn, "s", f"learner-{n}") for n in (1, 3, 5, 6, 21, 23)}
+        activities = {n: q.find_run(conn, f"run-{n}", "s").activity() for n in (1, 3, 5, 6, 21, 23)}
     row.pop("last_run_at")
     for step in funnel:
         step.pop("waiting_since_oldest")
-    return {"row": row, "funnel": funnel, "waiting": waiting, "listed": listed}
+    return {"row": row, "funnel": funnel, "waiting": waiting, "listed": listed, "learners": learners, "activities": activities}
 
 
 def _compare_with_fold(backend: str, multiplied, runs: int, welcome_run, partitions: int, explain: bool) -> None:
@@ -248,7 +251,8 @@ def _compare_with_fold(backend: str, multiplied, runs: int, welcome_run, partiti
         folded.migrate()
         _fold(folded, backend, runs, welcome_run, partitions, baseline=False)
         same = _figures_of(folded) == _figures_of(multiplied)
-        print(f"  the same {runs:,} runs folded: the automation's row, funnel, waiting counts and newest 1,000 runs' statuses "
+        print(f"  the same {runs:,} runs folded: the automation's row, funnel, waiting counts, newest 1,000 runs' statuses "
+              f"and six template learners' views and runs' activity (declined, skipped, exit checks) "
               f"{'equal' if same else 'DIFFER FROM'} the multiplied store's (instants aside)", flush=True)
         _read_and_report(folded, url, runs, 1, 1, explain)
         folded.close()

@@ -3,7 +3,8 @@
 Owns `insert_rows`, `upsert_rows` (`INSERT ... ON CONFLICT (primary key) DO
 UPDATE`, the same text on both), their forms for rows as dicts (`insert`,
 `upsert`), and `select_in` (rows whose key is in a list, `IN` with one
-placeholder per value, row values for composite keys), sent straight to the
+placeholder per value, row values for composite keys: in SQLite through a
+subquery of VALUES, which its planner looks up by index), sent straight to the
 driver in its placeholder style. The batch fold moves tens of thousands of
 rows a second: SQLAlchemy's compilation and type processing of each row cost
 more than the database's work (bench/api_views.py), and the statements here
@@ -168,8 +169,16 @@ def select_in(conn: Connection, query: str, key: Sequence[str], values: Iterable
         params = list(before)
         for value in chunk:
             params.extend(value if len(key) > 1 else (value,))
-        found += conn.exec_driver_sql(f"{query} {column} IN ({', '.join([one] * len(chunk))})", tuple(params)).all()
+        found += conn.exec_driver_sql(f"{query} {column} IN {_listed(one, len(chunk), len(key))}", tuple(params)).all()
     return found
+
+
+def _listed(one: str, count: int, columns: int) -> str:
+    """SQLite's right side of `IN` for `count` values of `one`'s shape. Row values go through a
+    subquery: SQLite (3.40) reads a whole table for `(a, b) IN ((?, ?), ...)`, whatever its
+    indexes, but looks each key up for `(a, b) IN (SELECT * FROM (VALUES (?, ?), ...))`."""
+    listed = ", ".join([one] * count)
+    return f"(SELECT * FROM (VALUES {listed}))" if columns > 1 else f"({listed})"
 
 
 def delete_keys(conn: Connection, table: Table, key: Sequence[str], values: list[tuple]) -> None:
@@ -180,4 +189,5 @@ def delete_keys(conn: Connection, table: Table, key: Sequence[str], values: list
         for start in range(0, len(values), CHUNK):
             chunk = values[start:start + CHUNK]
             params = tuple(value for row in chunk for value in row)
-            conn.exec_driver_sql(f"DELETE FROM {table.name} WHERE ({', '.join(key)}) IN ({', '.join([one] * len(chunk))})", params)
+            listed = _listed(one, len(chunk), len(key)) if mark == "?" else f"({', '.join([one] * len(chunk))})"
+            conn.exec_driver_sql(f"DELETE FROM {table.name} WHERE ({', '.join(key)}) IN {listed}", params)
