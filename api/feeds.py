@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaConnectionError
 from processors import schema_registry
 from processors.config import Settings
 from processors.kafka_io import BrokerUnavailable, Record, record_of
+from projections.fold_reads import fold_consumer_options
 from projections.store import OffsetMoved
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class TopicFeed:
         self._on_rewind = on_rewind
         self._handle_batch = handle_batch
         self._start_at = start_at
+        self._batch_records = settings.fold_batch if handle_batch is not None else 2000
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
         self._rewinds: asyncio.Queue[Rewind] = asyncio.Queue()
@@ -72,6 +74,8 @@ class TopicFeed:
             group_id=None,
             # Workers write run status and receipts in transactions: an aborted one is never shown.
             isolation_level="read_committed",
+            # A feed that folds batches into the store reads them as large as the store takes.
+            **(fold_consumer_options(self.settings) if self._handle_batch is not None else {}),
         )
         try:
             await consumer.start()
@@ -203,7 +207,7 @@ class TopicFeed:
                     log.exception("%s: rewinding %s failed", self.topic, request.partitions)
                     if not request.done.done():
                         request.done.set_exception(error)
-            batch = await consumer.getmany(timeout_ms=200, max_records=2000)
+            batch = await consumer.getmany(timeout_ms=200, max_records=self._batch_records)
             for tp, messages in batch.items():
                 if self._handle_batch is not None:
                     await self._hand_batch(tp, messages)

@@ -139,6 +139,11 @@ class Settings:
     # Only with the controllable clock: the instant it starts pinned at (ISO 8601), so a
     # test's worker restarted after a crash resumes the test's time, not the wall's.
     test_clock_pin: str = field(default_factory=lambda: _env("AUTOMATIONS_TEST_CLOCK_PIN", ""))
+    # Run-status records a feed (the API server's, `automations projector run`'s, the CLI's
+    # catch-up) reads from Kafka and folds into the projections' store at once, at most:
+    # a batch has a fixed cost (a transaction, the prefetch's queries), so larger batches
+    # fold faster from far behind; a live trickle is folded as it comes, whatever this is.
+    fold_batch: int = field(default_factory=lambda: env_number("AUTOMATIONS_FOLD_BATCH", "8000", within=(1, 100_000)))
     # A Confluent-compatible Schema Registry: set, every topic is written in the Confluent wire
     # format with ids registered there (analysts' tools read it); unset, in Avro single-object
     # encoding. Readers take both (`processors.schema_registry`).

@@ -28,10 +28,9 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from processors.config import Settings
 from processors.kafka_io import broker_unavailable, drop_positions_at_end, record_of, topic_partitions
+from projections.fold_reads import fold_consumer_options
 from projections.projector import Projector
 from projections.store import OffsetMoved, ProjectionStore
-
-BATCH_RECORDS = 2000  # a partition's batch, as the API server's feed takes them
 
 
 @dataclass
@@ -55,6 +54,7 @@ async def catch_up(
         auto_offset_reset="earliest",
         group_id=None,
         isolation_level="read_committed",  # an aborted transaction's run status is never folded
+        **fold_consumer_options(settings),  # batches as large as the API server's feed folds
     )
     try:
         await consumer.start()
@@ -73,19 +73,20 @@ async def catch_up(
         progress = CaughtUp(behind=sum(max(0, ends[tp] - projector.stored.get(tp.partition, 0)) for tp in tps), cleared=cleared)
         for tp in tps:
             consumer.seek(tp, projector.stored.get(tp.partition, 0))
-        await _fold_to(consumer, projector, ends, progress, report or (lambda _: None), idle_timeout, topic)
+        await _fold_to(consumer, projector, ends, progress, report or (lambda _: None), idle_timeout, topic,
+                       settings.fold_batch)
         return progress
     finally:
         await consumer.stop()
 
 
 async def _fold_to(consumer: AIOKafkaConsumer, projector: Projector, ends: dict, progress: CaughtUp,
-                   report: Callable[[CaughtUp], None], idle_timeout: float, topic: str) -> None:
+                   report: Callable[[CaughtUp], None], idle_timeout: float, topic: str, batch_records: int) -> None:
     remaining = {tp for tp in ends if projector.stored.get(tp.partition, 0) < ends[tp]}
     loop = asyncio.get_running_loop()
     progressed = loop.time()
     while remaining:
-        batch = await consumer.getmany(*remaining, timeout_ms=200, max_records=BATCH_RECORDS)
+        batch = await consumer.getmany(*remaining, timeout_ms=200, max_records=batch_records)
         if not batch:
             await drop_positions_at_end(consumer, remaining, ends)
             if remaining and loop.time() - progressed > idle_timeout:

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from api.feeds import record_of
 from processors.config import Settings
+from projections.fold_reads import fold_consumer_options
 from projections.projector import Projector
 from projections.store import ProjectionStore, projections_url
 
@@ -63,6 +64,7 @@ async def run_projector(settings: Settings, group: str, url: str | None = None, 
         auto_offset_reset="earliest",
         isolation_level="read_committed",  # an aborted transaction's run status is never folded
         session_timeout_ms=int(settings.session_timeout * 1000),
+        **fold_consumer_options(settings),
     )
     await consumer.start()
     try:
@@ -71,16 +73,17 @@ async def run_projector(settings: Settings, group: str, url: str | None = None, 
             await asyncio.to_thread(projector.reset, partitions)
             log.info("rebuilding partitions %s from offset 0", partitions)
         consumer.subscribe([topic], listener=_Resume(consumer, projector))
-        await _fold_forever(consumer, projector, stop or asyncio.Event())
+        await _fold_forever(consumer, projector, settings.fold_batch, stop or asyncio.Event())
     finally:
         await consumer.stop()
         store.close()
 
 
-async def _fold_forever(consumer: AIOKafkaConsumer, projector: Projector, stop: asyncio.Event) -> None:
+async def _fold_forever(consumer: AIOKafkaConsumer, projector: Projector, batch_records: int,
+                        stop: asyncio.Event) -> None:
     folded, report_at = 0, time.monotonic() + PROGRESS_EVERY
     while not stop.is_set():
-        batch = await consumer.getmany(timeout_ms=200, max_records=2000)
+        batch = await consumer.getmany(timeout_ms=200, max_records=batch_records)
         for tp, messages in batch.items():
             records = [record_of(message) for message in messages]
             try:

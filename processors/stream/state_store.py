@@ -41,6 +41,12 @@ _CHECKPOINT = b"changelog-offset"
 # Past the cap RocksDB flushes the families that hold the oldest log. Memtables of 16 MiB
 # instead of 64 keep what a replay rebuilds, and what every open store partition holds in
 # memory, small too.
+# RocksDB looks at the cap only when a write comes, and switches to a new log file only
+# when a memtable is switched; while the oldest log's flush runs it switches none, so the
+# live log grows with every write until the primary family's memtable fills. A memtable
+# larger than the cap let the log outgrow it by that much, and keep it when the writes
+# stopped (a 12 MiB live log under a 1 MiB cap, the flush lagging on a loaded box): the
+# memtable is never larger than the cap.
 WAL_LIMIT_BYTES = 16 << 20
 MEMTABLE_BYTES = 16 << 20
 
@@ -50,7 +56,8 @@ def _options(wal_limit_bytes: int) -> Options:
     options.create_if_missing(True)
     options.create_missing_column_families(True)
     options.set_max_total_wal_size(wal_limit_bytes)
-    options.set_write_buffer_size(MEMTABLE_BYTES)
+    # A cap of 0 is RocksDB's own (four times the memtables): nothing to keep under.
+    options.set_write_buffer_size(min(MEMTABLE_BYTES, wal_limit_bytes or MEMTABLE_BYTES))
     return options
 
 

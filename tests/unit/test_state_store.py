@@ -91,7 +91,13 @@ def test_index_ranges_merge_the_batch_with_the_store_in_key_order(tmp_path_facto
 
 
 def _wal_bytes(path) -> int:
-    return sum(f.stat().st_size for f in path.glob("*.log"))
+    total = 0
+    for log_file in path.glob("*.log"):
+        try:
+            total += log_file.stat().st_size
+        except FileNotFoundError:  # RocksDB deleted it between the listing and the look
+            pass
+    return total
 
 
 def test_the_write_ahead_log_stays_near_its_cap_however_much_is_written(tmp_path):
@@ -107,9 +113,10 @@ def test_the_write_ahead_log_stays_near_its_cap_however_much_is_written(tmp_path
             store.put_index(b"%015d|%s" % (batch * 100 + n, key), key)
         store.commit(checkpoint=batch)
     # Past the cap the log moves to a new file and the old one goes once its families have
-    # flushed, on RocksDB's background threads, which no event of ours reports: on a loaded box
-    # they may still owe a flush or two right after the last write (20 MB seen once), so the
-    # log is given until a deadline to come under the bound; uncapped, it keeps all 40 MB.
+    # flushed, on RocksDB's background threads, which no event of ours reports: right after
+    # the last write they may still owe a flush, so the log is given until a deadline to come
+    # under the bound; uncapped, it keeps all 40 MB. (With memtables larger than the cap the
+    # live log grew while a flush lagged and stayed past the bound: 20 MB seen once.)
     deadline = time.monotonic() + 30
     while _wal_bytes(tmp_path / "p0") >= 15 << 20 and time.monotonic() < deadline:
         time.sleep(0.1)
