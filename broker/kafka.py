@@ -30,6 +30,10 @@ from typing import Callable
 HOST = "127.0.0.1"
 DEFAULT_PORT = 9092
 MAIN_CLASS = "kafka.Kafka"
+# Measured against C1 only (-XX:TieredStopAtLevel=1), SerialGC and fewer request threads
+# (bench/BENCHMARKS.md, "What a batch costs apart from its records"): C1 halves a fresh
+# broker's CPU over its first few thousand transactions but costs 5 - 20% more per
+# transaction once warm, which the latency benchmarks measure; the others changed nothing.
 JVM_OPTS = ("-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
 STOP_GRACE_SECONDS = 20
 
