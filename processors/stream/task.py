@@ -140,6 +140,9 @@ class StreamTask:
         self._probed_at = 0.0
         self._turn = 0
         self._rebalances = 0  # assignments and revocations so far: a batch's records must not span one
+        # Whether the last batch's periodic work stopped at its bound with more perhaps due: the
+        # next batch then neither long-polls nor waits for company (`_next_batch`).
+        self._more_due = False
         self._membership: tuple | None = None  # (group metadata, member id), read at `_membership_at`
         self._membership_at = -1
         self._calls = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafka-call")
@@ -291,14 +294,16 @@ class StreamTask:
         waits out its whole timeout unless the batch fills (51 ms a batch at 100 records/s).
         A batch of only records that may wait (`Processor.may_wait`: this task's own outputs
         read back) waits that long for others, so that both share one transaction: a record
-        that comes meanwhile does not wait behind a transaction of their own."""
-        first = consumer.poll(self.config.poll_timeout)
+        that comes meanwhile does not wait behind a transaction of their own. Neither waits
+        while periodic work is left over (a burst of due timers): each wait would be a pause of
+        the burst (a drain of 100,000 timers went from 22.5 to 80.5 s with the wait alone)."""
+        first = consumer.poll(0 if self._more_due else self.config.poll_timeout)
         if first is None:
             return []
         rebalances = self._rebalances  # `first` belongs to the assignment its poll left
         most = self.config.max_batch
         messages = [first, *consumer.consume(most - 1, timeout=0)] if most > 1 else [first]
-        wait = self._patience(messages)
+        wait = 0.0 if self._more_due else self._patience(messages)
         if wait > 0:
             deadline = time.monotonic() + wait
             while len(messages) < most and (left := deadline - time.monotonic()) > 0:
@@ -451,6 +456,7 @@ class StreamTask:
                     touched.add((processor.name, partition))
             owned = self.owned
             budget = self.config.punctuate_budget
+            more_due = False
             fed = {processor for processor, _ in inputs}
             self._turn += 1
             for processor in self.processors:
@@ -470,8 +476,10 @@ class StreamTask:
                     done = processor.punctuate(partition, store, collector.emit, allowance)
                     allowance -= done
                     budget -= done
+                    more_due = more_due or allowance <= 0
                     if store.dirty:
                         touched.add((processor.name, partition))
+            self._more_due = more_due
             # Commit where the consumer stands, not just past the last record: behind a record of a
             # transactional topic sits its transaction's marker, which is never delivered, and an
             # offset short of it would show a lag of one that never goes.
