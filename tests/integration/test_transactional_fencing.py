@@ -79,7 +79,10 @@ def committed_outputs(bootstrap: str, names: dict) -> list[bytes]:
         # Its end, as a read_committed reader sees it: past every marker, aborted records included.
         _, end = reader.get_watermark_offsets(TopicPartition(names["output"], 0), DEADLINE)
         values, until = [], time.monotonic() + DEADLINE
-        while (reader.position([TopicPartition(names["output"], 0)])[0].offset or 0) < end:
+        # Before its first fetch the reader has no position (a negative offset): from 0. With
+        # nothing ever appended (the refused transaction's record purged before it was sent, as
+        # happens when the refusal comes first) the end is 0 and there is nothing to read.
+        while max(0, reader.position([TopicPartition(names["output"], 0)])[0].offset) < end:
             assert time.monotonic() < until, "the output's end was never reached"
             message = reader.poll(0.2)
             if message is not None and message.error() is None:
