@@ -143,8 +143,6 @@ class StreamTask:
         # Whether the last batch's periodic work stopped at its bound with more perhaps due: the
         # next batch then neither long-polls nor waits for company (`_next_batch`).
         self._more_due = False
-        self._membership: tuple | None = None  # (group metadata, member id), read at `_membership_at`
-        self._membership_at = -1
         self._calls = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafka-call")
         self.stats = TaskStats()
 
@@ -247,7 +245,6 @@ class StreamTask:
             "transaction.timeout.ms": int(config.transaction_timeout * 1000),
         })
         self._until_done(lambda: producer.init_transactions(config.request_timeout))
-        self._membership = None  # a new consumer below
         self._broker_answered()
         consumer = Consumer({
             **self._client_config(),
@@ -446,8 +443,8 @@ class StreamTask:
         # partitions belong to. Taken later, a worker frozen mid-batch (a zombie) would send the
         # metadata librdkafka has since reset in the background on its session's timeout (no member,
         # no generation), which a broker takes for a group that only stores offsets, and commit
-        # (tests/integration/test_transactional_fencing.py). Read once per assignment (`_membership_of`).
-        membership = self._membership_of(consumer)
+        # (tests/integration/test_transactional_fencing.py).
+        membership = consumer.consumer_group_metadata(), consumer.memberid()
         try:
             for (processor, partition), items in inputs.items():
                 store = self.store(processor.name, partition) if processor.name else None
@@ -534,17 +531,6 @@ class StreamTask:
         self._on_batch(len(messages), time.monotonic() - began)
         return True
 
-    def _membership_of(self, consumer: Consumer) -> tuple:
-        """The group's metadata and member id as of the last rebalance. Both change only in a
-        rebalance (or a reset in the background, which the next poll reports as one), and each
-        read is a round trip to librdkafka's main thread (0.2 - 0.4 ms a batch, traced by
-        bench/batch_cost.py); a stale one is only ever older, which the coordinator fences, and
-        an aborted batch reads them again."""
-        if self._membership_at != self._rebalances or self._membership is None:
-            self._membership = consumer.consumer_group_metadata(), consumer.memberid()
-            self._membership_at = self._rebalances
-        return self._membership
-
     def _read_positions(self, consumer: Consumer) -> dict[tuple[str, int], int]:
         """Where the consumer stands in each owned partition (every record before it was consumed),
         and, into `ends`, where each partition ended at the last fetch."""
@@ -583,7 +569,9 @@ class StreamTask:
         for store in self._stores.values():
             store.discard()
         self._changelog_offsets.clear()
-        self._membership = None
+        # The batch read again waits for the consumer as before a burst: without the long poll an
+        # abort that repeats until the first fetch (no offset yet to fence by) spins.
+        self._more_due = False
         kafka_error = error.args[0] if error is not None else None
         if kafka_error is not None and (kafka_error.fatal() or kafka_error.code() in _FENCED):
             raise Fatal(kafka_error.str()) from error
