@@ -23,7 +23,7 @@ import struct
 from typing import Any, Callable
 
 # The primitives both readers read alike; this one adds what nested records hold besides.
-from schemas.flat_reader import _Invalid, _boolean, _long, _string, _timestamp_millis
+from schemas.flat_reader import _LONG, _STRING, _Invalid, _boolean, _indent, _long, _string, _timestamp_millis
 
 _unpack_double = struct.Struct("<d").unpack_from
 
@@ -97,26 +97,9 @@ def _named(name: str, read_record: Read) -> Read:
     return read
 
 
-# A record's string and long fields are read in line, each other field by its function: a
-# call per field cost as much as the field's decoding (the school event has six strings).
-_INLINE_STRING = """
-b = data[pos]
-if b < 0x80:
-    n = (b >> 1) ^ -(b & 1); pos += 1
-else:
-    n, pos = _long(data, pos)
-end = pos + n
-if n < 0 or end > len(data):
-    raise _Invalid
-{v} = data[pos:end].decode(); pos = end
-"""
-_INLINE_LONG = """
-b = data[pos]
-if b < 0x80:
-    {v} = (b >> 1) ^ -(b & 1); pos += 1
-else:
-    {v}, pos = _long(data, pos)
-"""
+# A record's string and long fields are read in line (the flat reader's templates), each
+# other field by its function: a call per field cost as much as the field's decoding (the
+# school event has six strings).
 
 
 def _record(fields: list[tuple[str, Read]]) -> Read:
@@ -126,15 +109,14 @@ def _record(fields: list[tuple[str, Read]]) -> Read:
     for index, (name, read_field) in enumerate(fields):
         value = f"v{index}"
         if read_field is _string:
-            lines.append(_INLINE_STRING.format(v=value))
+            lines.append(_STRING.format(v=value))
         elif read_field is _long:
-            lines.append(_INLINE_LONG.format(v=value))
+            lines.append(_LONG.format(v=value))
         else:
             helpers[f"_read_{index}"] = read_field
             lines.append(f"\n{value}, pos = _read_{index}(data, pos)\n")
         names.append(f"{name!r}: {value}")
-    body = "".join(lines).strip("\n").split("\n")
-    code = "def read(data, pos):\n" + "".join(f"    {line}\n" for line in body)
+    code = "def read(data, pos):\n    size = len(data)\n" + _indent("".join(lines), 4)
     code += f"    return {{{', '.join(names)}}}, pos\n"
     exec(compile(code, "<nested reader's record>", "exec"), helpers)
     return helpers["read"]
