@@ -1,14 +1,28 @@
 """Bringing a partition's store up to its changelog before the partition is processed.
 
-Owns `restore`: read the store's changelog partition (`read_committed`, so
-aborted transactions never reach the store) from the store's checkpoint to
-the partition's last stable offset, hand every record to the processor's
-`restored` (which writes it and rebuilds what derives from it), and commit
-in chunks with the checkpoint moved along, so a restore cut short resumes
-where it stopped. A warm store (checkpoint at the end) costs one offsets
-request; an empty data folder restores everything. A checkpoint past the
-changelog's end means the changelog was deleted and created again: the store
-no longer matches it and is wiped first.
+Owns the takeover of a partition, in its order: `stable_offsets` first waits
+until the group's committed offsets are stable, then `restore` reads the
+store's changelog partition (`read_committed`, so aborted transactions never
+reach the store) from the store's checkpoint to the partition's end, hands
+every record to the processor's `restored` (which writes it and rebuilds
+what derives from it), and commits in chunks with the checkpoint moved
+along, so a restore cut short resumes where it stopped. A warm store
+(checkpoint at the end) costs one offsets request; an empty data folder
+restores everything. A checkpoint past the changelog's end means the
+changelog was deleted and created again: the store no longer matches it and
+is wiped first.
+
+Why that order and that end: a previous owner that froze (a zombie) may
+have an open transaction whose offsets the group's coordinator already took.
+Nothing fences that transaction any more; it ends when the zombie commits
+it, or when the broker aborts it after its timeout. Its changelog records
+sit past the changelog's last stable offset, so a restore that stopped there
+would miss them, and if the zombie then commits, the new owner decides from
+a state the changelog no longer has (the failover test's frozen worker: one
+batch of ten timers fired twice). A `read_committed` consumer's offset fetch
+waits for such a transaction (the broker answers UNSTABLE_OFFSET_COMMIT until
+it ends), and the restore reads to the high watermark, which it passes only
+once every transaction before it has ended.
 """
 
 from __future__ import annotations
@@ -27,16 +41,46 @@ CHUNK = 5_000
 PROGRESS_EVERY_SECONDS = 5.0
 
 
+def stable_offsets(
+    consumer: Consumer,
+    partitions: list[TopicPartition],
+    timeout: float,
+    give_up_after: float,
+    stopping: Callable[[], bool],
+) -> dict[tuple[str, int], int] | None:
+    """The group's committed offsets of `partitions` (`consumer` is `read_committed`), once no
+    transaction holds them open; partitions with none are left out. None if `stopping` first;
+    the last error raised after `give_up_after` seconds (a broker away, not a transaction: the
+    broker aborts those after their timeout)."""
+    began = time.monotonic()
+    while True:
+        try:
+            found = consumer.committed(partitions, timeout=timeout)
+        except KafkaException as error:
+            waited = time.monotonic() - began
+            if stopping():
+                return None
+            if waited > give_up_after:
+                raise
+            log.warning("no stable committed offsets for %d partition(s) after %.0fs (%s): waiting, as a previous "
+                        "owner's open transaction holds them until it commits or the broker aborts it",
+                        len(partitions), waited, error.args[0].str())
+            continue
+        return {(tp.topic, tp.partition): tp.offset for tp in found if tp.error is None and tp.offset >= 0}
+
+
 def restore(
     store: PartitionStore,
     restored: Callable[[PartitionStore, bytes, bytes | None], None],
     consumer: Consumer,
     topic: str,
+    ends: Consumer,
     timeout: float = 30.0,
 ) -> int:
-    """Restore `store` from partition `store.partition` of `topic`; returns the records applied."""
+    """Restore `store` from partition `store.partition` of `topic`; returns the records applied.
+    `consumer` reads (`read_committed`); `ends` (`read_uncommitted`) gives the high watermark."""
     partition = store.partition
-    low, end = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+    low, end = ends.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
     start = store.checkpoint
     if start is not None and start > end:
         log.warning("%s[%d]: the store's checkpoint %d is past the changelog's end %d (the topic was made "

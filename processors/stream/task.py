@@ -40,7 +40,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from processors.stream import pauses
 from processors.stream.contract import Input, Output, Processor
-from processors.stream.restore import restore
+from processors.stream.restore import restore, stable_offsets
 from processors.stream.state_store import DecodedCache, PartitionStore
 
 log = logging.getLogger(__name__)
@@ -269,7 +269,14 @@ class StreamTask:
             "fetch.wait.max.ms": 10,  # a restore reads to the end: no long poll at the tail
             "isolation.level": "read_committed",
         })
-        consumer.subscribe(sorted(self._by_topic), on_assign=lambda c, tps: self._assigned(c, tps, restorer),
+        # The changelogs' ends as written (high watermarks): a `read_committed` client's are the last
+        # stable offsets, short of a previous owner's open transaction (processors/stream/restore.py).
+        ends = Consumer({
+            **self._client_config(),
+            "group.id": f"{config.group_id}-restore",
+            "isolation.level": "read_uncommitted",
+        })
+        consumer.subscribe(sorted(self._by_topic), on_assign=lambda c, tps: self._assigned(c, tps, restorer, ends),
                            on_revoke=self._revoked, on_lost=self._revoked)
         try:
             while not self._stopping.is_set():
@@ -280,7 +287,7 @@ class StreamTask:
                     self._probe(consumer)
         finally:
             self.owned = frozenset()
-            for closing in (consumer, restorer):
+            for closing in (consumer, restorer, ends):
                 try:
                     closing.close()
                 except (KafkaException, RuntimeError) as error:
@@ -377,8 +384,17 @@ class StreamTask:
 
     # ------------------------------------------------------------ rebalances
 
-    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition], restorer: Consumer) -> None:
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition], restorer: Consumer,
+                  ends: Consumer) -> None:
         self._rebalances += 1
+        # Before any store is restored: a previous owner's transaction still open would otherwise
+        # commit behind the restore (processors/stream/restore.py).
+        config = self.config
+        committed = stable_offsets(consumer, partitions, config.request_timeout,
+                                   config.transaction_timeout + config.request_timeout, self._stopping.is_set)
+        if committed is None:
+            consumer.assign([])  # stopping: nothing is read that is not restored
+            return
         wanted = sorted({(processor.name, tp.partition) for tp in partitions
                          if (processor := self._by_topic.get(tp.topic)) is not None and processor.name})
         self.restoring = frozenset(wanted)
@@ -390,7 +406,9 @@ class StreamTask:
                 store = self.store(name, partition)
                 opening += time.monotonic() - opened
                 store.discard()
-                self.stats.restored += restore(store, processor.restored, restorer, self.config.changelog(name))
+                # A previous owner's open transaction ends at the latest when the broker aborts it.
+                self.stats.restored += restore(store, processor.restored, restorer, config.changelog(name), ends,
+                                               timeout=config.transaction_timeout + config.request_timeout)
                 self.restoring = self.restoring - {(name, partition)}
         finally:
             self.restoring = frozenset()
@@ -400,11 +418,7 @@ class StreamTask:
         self.owned = self.owned | {(tp.topic, tp.partition) for tp in partitions}
         log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing")
         consumer.assign(partitions)
-        try:
-            found = consumer.committed(partitions, timeout=self.config.request_timeout)
-        except KafkaException:
-            found = []
-        self.committed = {**self.committed, **{(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}}
+        self.committed = {**self.committed, **committed}
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._rebalances += 1
