@@ -4,6 +4,12 @@ On fresh, uniquely prefixed topics (deleted at the end unless --keep-topics)
 with one worker process (tests/integration/harness.py, controllable clock,
 production timer settings), in this order:
 
+0. warm-up (bench/eos_latency_floor.py, `--warm-up-seconds`, 0 skips it): the
+   bare exactly-once copier at 1,570 records/s. A broker's first few thousand
+   transactions cost it about twice what it spends once its JIT has compiled
+   them, so the first run on a fresh broker measured slower than the next
+   whatever the worker; the copier's send -> copy p50/p99 is printed as the
+   floor of event -> action on this broker and box, in the same run;
 1. throughput: the worker starts and settles; then N school events of a
    school with a few active automations (bench/pipeline_workload.py: most
    start no run, some start runs with actions and waits) are produced at
@@ -34,7 +40,7 @@ production timer settings), in this order:
 Uses the broker at AUTOMATIONS_BROKER_PORT; if none answers, starts one
 (broker.kafka, in AUTOMATIONS_KAFKA_HOME) and stops it at the end.
 
-    python bench/pipeline.py [--quick] [--events 100000] [--timers 100000] [--no-scale] [--latency-rate R] [--json FILE]
+    python bench/pipeline.py [--quick] [--events 100000] [--timers 100000] [--no-scale] [--latency-rate R] [--warm-up-seconds 60] [--json FILE]
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench import eos_latency_floor  # noqa: E402
 from bench.pipeline_kafka import create_topic, delete_topics_with_prefix  # noqa: E402
 from bench.pipeline_phases import (  # noqa: E402
     Bench, checkout_command, measure_ingest, measure_latency, measure_passthrough, measure_throughput,
@@ -74,9 +81,10 @@ from processors.kafka_io import ensure_topics  # noqa: E402
 from tests.integration.harness import ROOT, Worker  # noqa: E402
 
 FULL = {"events": 100_000, "learners": 20_000, "timers": 100_000, "latency_seconds": 30.0, "requests": 300,
-        "hold_seconds": 10.0, "live_rate": 20.0, "drain_timeout": 2400.0}
+        "hold_seconds": 10.0, "live_rate": 20.0, "drain_timeout": 2400.0, "warm_up_seconds": 60.0}
 QUICK = {"events": 4_000, "learners": 1_000, "timers": 1_500, "latency_seconds": 5.0, "requests": 30,
-         "hold_seconds": 2.0, "live_rate": 20.0, "drain_timeout": 300.0}
+         "hold_seconds": 2.0, "live_rate": 20.0, "drain_timeout": 300.0, "warm_up_seconds": 5.0}
+WARM_UP_RATE = 1570.0
 
 
 class BenchWorker(Worker):
@@ -164,6 +172,8 @@ def run(args: argparse.Namespace, console: Console, folder: Path) -> dict:
                 return lambda n: progress.advance(task_id, n)
 
             bench = Bench(settings, worker, folder, task, console.print)
+            if args.warm_up_seconds > 0:
+                figures |= warm_up(settings, f"{name}-warm-up", args.warm_up_seconds, args.partitions, console)
             asyncio.run(ensure_topics(settings))
             for variant in ("plain", "eos"):
                 asyncio.run(create_topic(settings, bench.passthrough_topic(variant), settings.partitions))
@@ -187,6 +197,19 @@ def run(args: argparse.Namespace, console: Console, folder: Path) -> dict:
     return figures
 
 
+def warm_up(settings: Settings, prefix: str, seconds: float, partitions: int, console: Console) -> dict:
+    """The bare exactly-once copier for `seconds`: the broker's transactions warm, and their floor."""
+    console.print(f"warm-up: the bare exactly-once copier at {WARM_UP_RATE:,.0f} records/s for {seconds:.0f} s")
+    try:
+        floor = asyncio.run(eos_latency_floor.measure(settings, prefix, WARM_UP_RATE, seconds, partitions))
+    finally:
+        asyncio.run(delete_topics_with_prefix(settings, prefix))
+    console.print(f"warm-up: send -> copy seen p50 {floor['p50_ms']:.1f} ms, p99 {floor['p99_ms']:.1f} ms; "
+                  f"{floor['transactions_per_s']:.0f} transactions/s; broker {floor['broker_cpu_share']:.0%} of a core")
+    return {"floor_rate": floor["rate"], "floor_p50_ms": floor["p50_ms"], "floor_p99_ms": floor["p99_ms"],
+            "floor_transactions_per_s": floor["transactions_per_s"], "floor_broker_cpu_share": floor["broker_cpu_share"]}
+
+
 def _git(*args: str) -> str:
     """What git says about the code this run measured (empty outside a repository)."""
     done = subprocess.run(["git", *args], cwd=checkout_command()[1], capture_output=True, text=True)
@@ -207,6 +230,9 @@ def report(console: Console, f: dict) -> None:
         ("kill -9 -> ready (s)", f"{f['restart_ready_s']:,.1f}"),
         ("empty data folder -> ready (s); restore rate", f"{f['cold_ready_s']:,.1f}; {f['cold_restored_records']:,} records at "
          f"{f['cold_restore_records_per_s']:,.0f}/s" if "cold_ready_s" in f else "not measured"),
+        (f"exactly-once floor: bare copier at {f['floor_rate']:,.0f}/s after the warm-up, p50 / p99" if "floor_p50_ms" in f
+         else "exactly-once floor (bare copier)", f"{f['floor_p50_ms']:,.0f} / {f['floor_p99_ms']:,.0f} ms" if "floor_p50_ms" in f
+         else "not measured (no warm-up)"),
         (f"event -> action, mix at {f['latency_mix_rate']:,.0f}/s, p50 / p99", f"{f['latency_mix_p50_ms']:,.0f} / {f['latency_mix_p99_ms']:,.0f} ms"),
         (f"event -> action, mix at {f['latency_mix_half_rate']:,.0f}/s, p50 / p99", f"{f['latency_mix_half_p50_ms']:,.0f} / {f['latency_mix_half_p99_ms']:,.0f} ms"),
         (f"event -> action, pings at {f['latency_pings_rate']:,.0f}/s, p50 / p99", f"{f['latency_pings_p50_ms']:,.0f} / {f['latency_pings_p99_ms']:,.0f} ms"),
