@@ -390,8 +390,11 @@ class StreamTask:
         # Before any store is restored: a previous owner's transaction still open would otherwise
         # commit behind the restore (processors/stream/restore.py).
         config = self.config
-        committed = stable_offsets(consumer, partitions, config.request_timeout,
-                                   config.transaction_timeout + config.request_timeout, self._stopping.is_set)
+        # A previous owner's open transaction ends at the latest when the broker aborts it: both
+        # waits below (its offsets, then its changelog records) are bounded by that.
+        transaction_ended = config.transaction_timeout + config.request_timeout
+        committed = stable_offsets(consumer, partitions, config.request_timeout, transaction_ended,
+                                   self._stopping.is_set)
         if committed is None:
             consumer.assign([])  # stopping: nothing is read that is not restored
             return
@@ -406,9 +409,8 @@ class StreamTask:
                 store = self.store(name, partition)
                 opening += time.monotonic() - opened
                 store.discard()
-                # A previous owner's open transaction ends at the latest when the broker aborts it.
                 self.stats.restored += restore(store, processor.restored, restorer, config.changelog(name), ends,
-                                               timeout=config.transaction_timeout + config.request_timeout)
+                                               timeout=transaction_ended)
                 self.restoring = self.restoring - {(name, partition)}
         finally:
             self.restoring = frozenset()
