@@ -41,6 +41,7 @@ from processors import schema_registry
 from processors.config import Settings
 from processors.kafka_io import BrokerUnavailable, start_producer
 from projections import sql_queries as queries
+from projections.projector import freeze_started_heap
 from projections.store import ProjectionStore, projections_url
 from schemas.confluent import RegistryUnavailable
 
@@ -514,7 +515,13 @@ def build_app(service: Service) -> web.Application:
     return app
 
 
+async def _started_heap_frozen(_app: web.Application) -> None:
+    freeze_started_heap()
+
+
 def serve(settings: Settings, api_settings: ApiSettings, announce: Callable[[], None] | None = None) -> None:
     """Serve until SIGINT/SIGTERM; `announce` is called once the server listens."""
-    web.run_app(build_app(Service(settings, api_settings)), host=api_settings.host, port=api_settings.port,
+    app = build_app(Service(settings, api_settings))
+    app.on_startup.append(_started_heap_frozen)  # after the service's start: the server's process only
+    web.run_app(app, host=api_settings.host, port=api_settings.port,
                 shutdown_timeout=HANDLERS_GRACE, print=(lambda _banner: announce()) if announce else None)

@@ -27,6 +27,7 @@ from processors import schema_registry
 from processors.config import Settings
 from processors.kafka_io import BrokerUnavailable, Record, record_of
 from projections.fold_reads import fold_consumer_options
+from projections.projector import FoldedRecord
 from projections.store import OffsetMoved
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class TopicFeed:
         handle: Callable[[Record], None],
         from_start: bool = True,
         on_rewind: Callable[[list[int]], Awaitable[None]] | None = None,
-        handle_batch: Callable[[int, list[Record]], Awaitable[None]] | None = None,
+        handle_batch: Callable[[int, list[FoldedRecord]], Awaitable[None]] | None = None,
         start_at: Callable[[], dict[int, int]] | None = None,
     ) -> None:
         self.settings = settings
@@ -176,8 +177,8 @@ class TopicFeed:
         self._check_caught_up()
         request.done.set_result(None)
 
-    async def _hand_batch(self, tp: TopicPartition, messages: list) -> None:
-        records = [record_of(message) for message in messages]
+    async def _hand_batch(self, tp: TopicPartition, records: list) -> None:
+        # aiokafka's messages as they are: the fold reads their partition, offset and value.
         try:
             await self._handle_batch(tp.partition, records)
         except OffsetMoved:

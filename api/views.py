@@ -22,7 +22,7 @@ from engine.definitions import Automation, is_action, iter_steps
 from engine.interpreter import ACTION_TARGETS, derived_event_data
 from processors.definitions_log import fold_record
 from processors.kafka_io import Record
-from projections.projector import Projector
+from projections.projector import FoldedRecord, Projector
 from projections.store import ProjectionStore
 from schemas.codec import DecodeError, decode
 
@@ -47,7 +47,7 @@ class RunStatusProjection:
     def start_offsets(self) -> dict[int, int]:
         return self.projector.start_offsets()
 
-    async def fold(self, partition: int, records: list[Record]) -> None:
+    async def fold(self, partition: int, records: list[FoldedRecord]) -> None:
         await asyncio.to_thread(self.projector.fold, partition, records)
 
     async def reset(self, partitions: list[int]) -> None:

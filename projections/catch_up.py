@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from processors.config import Settings
-from processors.kafka_io import broker_unavailable, drop_positions_at_end, record_of, topic_partitions
+from processors.kafka_io import broker_unavailable, drop_positions_at_end, topic_partitions
 from projections.fold_reads import fold_consumer_options
 from projections.projector import Projector
 from projections.store import OffsetMoved, ProjectionStore
@@ -94,7 +94,7 @@ async def _fold_to(consumer: AIOKafkaConsumer, projector: Projector, ends: dict,
             continue
         progressed = loop.time()
         for tp, messages in batch.items():
-            records = [record_of(message) for message in messages]
+            records = messages  # aiokafka's: the fold reads their partition, offset and value
             try:
                 await asyncio.to_thread(projector.fold, tp.partition, records)
             except OffsetMoved:  # another folder got there first: on from where it is

@@ -19,7 +19,6 @@ import time
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
-from api.feeds import record_of
 from processors.config import Settings
 from projections.fold_reads import fold_consumer_options
 from projections.projector import Projector
@@ -85,7 +84,7 @@ async def _fold_forever(consumer: AIOKafkaConsumer, projector: Projector, batch_
     while not stop.is_set():
         batch = await consumer.getmany(timeout_ms=200, max_records=batch_records)
         for tp, messages in batch.items():
-            records = [record_of(message) for message in messages]
+            records = messages  # aiokafka's: the fold reads their partition, offset and value
             try:
                 await asyncio.to_thread(projector.fold, tp.partition, records)
             except Exception:  # noqa: BLE001 - read again from where the store says the fold is
