@@ -118,9 +118,13 @@ class RunDecisions(KnownKeys):
 
     A run folded before revision 0003 (`decided` NULL) keeps its keys in `fold_keys`."""
 
-    def __init__(self, tag: bytes, store: KeyStore, fold: "BatchFold", run_key) -> None:
+    def __init__(self, tag: bytes, store: KeyStore, run_key, run_decided: dict[str, set[str]],
+                 legacy_runs: set[str]) -> None:
         super().__init__(tag, store)
-        self.fold, self.run_key = fold, run_key
+        # The batch's containers, not the batch: a reference back to it made every batch's
+        # whole state a reference cycle, left to the cyclic collector to find and free
+        # (8.5 MB a batch of 8,000 records; bench/BENCHMARKS.md).
+        self.run_key, self._run_decided_of, self._legacy_runs = run_key, run_decided, legacy_runs
         self._last_key, self._last_found = None, (None, None)
 
     def _of_run(self, key) -> tuple[set[str] | None, str | None]:
@@ -134,10 +138,10 @@ class RunDecisions(KnownKeys):
         if found is None:
             return None, None
         run_id, text = found
-        if run_id in self.fold._legacy_runs:
+        if run_id in self._legacy_runs:
             return None, None
         # A run the batch loaded has its set; one it started has none yet.
-        return self.fold._run_decided.setdefault(run_id, set()), text
+        return self._run_decided_of.setdefault(run_id, set()), text
 
     def __contains__(self, key) -> bool:
         decided, text = self._of_run(key)
@@ -182,11 +186,11 @@ class BatchFold(PartitionViews):
         self.keys = KeyStore(conn, part)
         self.digests = RecordDigests(conn, part)  # the in-memory fold's `_seen`
         self._record_keys: list[bytes] = []  # the prefetched records' keys in `digests`, in order
-        self._decided = RunDecisions(b"decided", self.keys, self, _run_decision)
-        self._started_by = KnownKeys(b"started", self.keys)
-        self._reached = RunDecisions(b"reached", self.keys, self, _run_reached)
         self._run_decided: dict[str, set[str]] = {}  # run id -> its decisions' texts (runs.decided)
         self._legacy_runs: set[str] = set()  # runs folded before runs.decided: their keys are in fold_keys
+        self._decided = RunDecisions(b"decided", self.keys, _run_decision, self._run_decided, self._legacy_runs)
+        self._started_by = KnownKeys(b"started", self.keys)
+        self._reached = RunDecisions(b"reached", self.keys, _run_reached, self._run_decided, self._legacy_runs)
         self._loaded_runs: dict[str, tuple[int, int, int, int]] = {}  # run id -> its start_seq, counts of its lists
         self._stats_loaded: dict[tuple, AutomationStats] = {}
         self._stats_base: dict[tuple, tuple[int, int]] = {}  # key -> (stored learners inside, loaded learners)

@@ -11,6 +11,7 @@ PostgreSQL is a real throwaway cluster (tests/postgres.py), never a stand-in.
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -161,6 +162,27 @@ class ProjectionStoreContract:
                     assert sql_queries.learner_history(conn, school, user) == queries.learner_history(parts, school, user)
                 page = sql_queries.automations_page(conn, by_id.values(), school)
                 assert page == queries.automations_page(parts, by_id.values(), school)
+
+    def test_a_batch_folded_leaves_nothing_for_the_cyclic_collector(self):
+        # A batch's state is freed by reference counting when the batch ends; a reference
+        # cycle in it left all of it (8.5 MB a batch of 8,000 records) to the collector.
+        world = mixed()
+        store = self.make_store()
+        fold_into(store, world.partitions, 3)  # connections, statements and types made once
+        more = [[{**r, "at": r["at"] + timedelta(days=1)} for r in records] for records in world.partitions]
+        gc.collect()
+        gc.disable()
+        try:
+            for part, records in enumerate(more):
+                store.fold(part, [(dict(r), None) for r in records], len(records), 2 * len(records))
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            left = {type(o).__module__ for o in gc.garbage}
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert not {module for module in left if module.startswith("projections.")}
 
     def test_records_sent_again_in_a_later_batch_change_nothing(self):
         world = mixed()
