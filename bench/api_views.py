@@ -23,8 +23,8 @@ what stays is the views).
 
 `--store sqlite|postgresql` measures the projections' store instead (the API
 server's views since issue #15): the same runs, encoded as on the topic,
-folded by `projections.projector.Projector` in batches of 2,000 records a
-partition (the feed's batch), against the in-memory fold of the same bytes
+folded by `projections.projector.Projector` in batches of AUTOMATIONS_FOLD_BATCH
+records a partition (the feeds' batch, 8,000 by default), against the in-memory fold of the same bytes
 in the same run (the baseline); then, with a fresh process that opens the
 store as a restarted API server does (migrate, read the offsets), the time
 until it answers, its resident set, and p50/p99 of the runs list (limit 50),

@@ -24,7 +24,6 @@ import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BATCH = 2000  # records a partition per fold: the API feed's getmany batch
 PROGRESS_EVERY = 5.0
 
 
@@ -115,19 +114,21 @@ def read_kept(url: str, explain: bool, asked: int) -> None:
 
 
 def _fold(store, backend: str, total: int, welcome_run, partitions: int, baseline: bool) -> None:
+    from processors.config import Settings
     from processors.kafka_io import Record
     from projections.partition import PartitionViews
     from projections.projector import Projector
     from schemas.codec import decode, encode
 
     projector = Projector(store)
+    batch_records = Settings().fold_batch  # records a partition per fold: the feeds' batch (AUTOMATIONS_FOLD_BATCH)
     memory = [PartitionViews() for _ in range(partitions)] if baseline else None
     pending = {p: [] for p in range(partitions)}
     offsets = dict.fromkeys(range(partitions), 0)
     folded = records = 0
     into_store = into_memory = 0.0
     report_at = time.monotonic() + PROGRESS_EVERY
-    print(f"{backend}, {total:,} runs: folding ({_load()})", file=sys.stderr, flush=True)
+    print(f"{backend}, {total:,} runs: folding, {batch_records:,} records a batch ({_load()})", file=sys.stderr, flush=True)
 
     def flush(p: int) -> None:
         nonlocal folded, into_store, into_memory
@@ -149,7 +150,7 @@ def _fold(store, backend: str, total: int, welcome_run, partitions: int, baselin
             pending[p].append(Record("run-status", p, offsets[p], None, encode("run_status", record), 0))
             offsets[p] += 1
             records += 1
-        if len(pending[p]) >= BATCH:
+        if len(pending[p]) >= batch_records:
             flush(p)
         if time.monotonic() > report_at:
             print(f"  {folded:,} of ~{total * 6.65:,.0f} records folded ({folded / into_store:,.0f}/s; {_load()})", file=sys.stderr, flush=True)
