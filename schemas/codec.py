@@ -53,8 +53,13 @@ _FILE_NAME = re.compile(r"^(?P<kind>[a-z_]+)\.v(?P<version>\d+)\.avsc$")
 _MAX_REASON = 300
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def _describe(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    # Without the addresses of objects that fastavro names (`from <_io.BytesIO object at
+    # 0x7f...>`): the same bytes are refused with the same reason, in every process.
+    return _ADDRESS.sub("", f"{type(error).__name__}: {error}") if str(error) else type(error).__name__
 
 
 def _one_line(text: str) -> str:

@@ -232,6 +232,20 @@ def test_a_record_of_another_topic_is_refused_by_name() -> None:
         codec.decode("action", framed)
 
 
+def test_the_same_bytes_are_refused_with_the_same_reason() -> None:
+    framed = codec.encode("action", {"idempotency_key": "k", "school": "s", "type": "send_email", "user": "u",
+                                     "run_id": "r", "automation_id": "a", "at": datetime(2027, 1, 1, tzinfo=UTC),
+                                     "step_id": "st", "field": "f", "value": False})
+    reasons = set()
+    for _ in range(2):
+        with pytest.raises(DecodeError) as refused:
+            codec.decode("action", framed[:-1])  # cut in the last field, a boolean
+        reasons.add(refused.value.reason)
+
+    (reason,) = reasons
+    assert "cannot read boolean" in reason and " at 0x" not in reason
+
+
 def test_trailing_bytes_are_refused() -> None:
     framed = codec.encode("control", {"command_id": "c", "type": "cancel_run", "school": "s",
                                       "user": "u", "requested_at": datetime(2027, 1, 1, tzinfo=UTC)})
