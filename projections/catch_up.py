@@ -93,8 +93,7 @@ async def _fold_to(consumer: AIOKafkaConsumer, projector: Projector, ends: dict,
                 raise KafkaError(f"timed out reading {topic} to its end")
             continue
         progressed = loop.time()
-        for tp, messages in batch.items():
-            records = messages  # aiokafka's: the fold reads their partition, offset and value
+        for tp, records in batch.items():  # aiokafka's messages: the fold reads their partition, offset and value
             try:
                 await asyncio.to_thread(projector.fold, tp.partition, records)
             except OffsetMoved:  # another folder got there first: on from where it is

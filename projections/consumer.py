@@ -83,8 +83,7 @@ async def _fold_forever(consumer: AIOKafkaConsumer, projector: Projector, batch_
     folded, report_at = 0, time.monotonic() + PROGRESS_EVERY
     while not stop.is_set():
         batch = await consumer.getmany(timeout_ms=200, max_records=batch_records)
-        for tp, messages in batch.items():
-            records = messages  # aiokafka's: the fold reads their partition, offset and value
+        for tp, records in batch.items():  # aiokafka's messages: the fold reads their partition, offset and value
             try:
                 await asyncio.to_thread(projector.fold, tp.partition, records)
             except Exception:  # noqa: BLE001 - read again from where the store says the fold is

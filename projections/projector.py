@@ -38,6 +38,8 @@ class FoldedRecord(Protocol):
     def offset(self) -> int: ...
     @property
     def value(self) -> bytes | None: ...
+
+
 _LATEST = SHIPPED.latest("run_status")
 _LATEST_HEADER = MAGIC + _LATEST.fingerprint
 _LATEST_READER = FlatReader(json.loads(_LATEST.source))
